@@ -1,0 +1,47 @@
+# One entry point for people and CI. `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONTEXT ?=
+
+.PHONY: install dev lint test demo synth deploy destroy bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: install
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/python -m demo
+
+synth: install
+	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk synth --quiet $(CONTEXT)
+
+deploy: install
+	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk deploy $(CONTEXT)
+
+destroy: install
+	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk destroy $(CONTEXT)
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache

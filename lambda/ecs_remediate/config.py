@@ -1,0 +1,122 @@
+"""Runtime configuration: read from environment variables once, into a typed, validated object.
+
+The CDK stack sets these on the function; the CLI reads the same names, so both paths behave alike.
+A bad value raises ConfigError naming the variable, which stops the function at cold start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MODES = ("remediate", "report")
+NOTIFIABLE_OUTCOMES = ("remediated", "reported", "failed", "exempt")
+DEFAULT_NOTIFY_ON = ("remediated", "reported", "failed")
+DEFAULT_TAG_PREFIX = "ecs-remediate"
+# ECS tag keys: 1-128 characters of letters, digits, spaces and _ . : / = + - @ ; "aws:" is reserved.
+_TAG_KEY_PREFIX_RE = re.compile(r"^[\w .:/=+\-@]{1,100}$")
+
+# Environment variable names: the contract between the stack, the function and the CLI.
+ENV_MODE = "MODE"
+ENV_TOPIC_ARN = "TOPIC_ARN"
+ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_IDEMPOTENCY_TTL = "IDEMPOTENCY_TTL_SECONDS"
+ENV_TAG_PREFIX = "TAG_PREFIX"
+ENV_EXEMPT_FAMILIES = "EXEMPT_FAMILIES"
+ENV_NOTIFY_ON = "NOTIFY_ON"
+ENV_ROLLOUT = "ROLLOUT"
+ENV_RETIRE = "RETIRE"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str = "remediate"
+    topic_arn: str | None = None
+    idempotency_table: str | None = None
+    idempotency_ttl_seconds: int = 86400
+    tag_prefix: str = DEFAULT_TAG_PREFIX
+    exempt_families: tuple[str, ...] = ()
+    notify_on: frozenset[str] = field(default_factory=lambda: frozenset(DEFAULT_NOTIFY_ON))
+    rollout: bool = False
+    retire: bool = False
+
+    @property
+    def marker_tag_key(self) -> str:
+        """Tag the copy carries, naming the revision it replaces."""
+        return f"{self.tag_prefix}:source-revision"
+
+    @property
+    def exempt_reason_tag_key(self) -> str:
+        return f"{self.tag_prefix}:exempt-reason"
+
+    @property
+    def exempt_until_tag_key(self) -> str:
+        return f"{self.tag_prefix}:exempt-until"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Parse the environment; every error names the variable and the accepted values."""
+        mode = _choice(env, ENV_MODE, MODES, "remediate")
+        topic_arn = _optional(env, ENV_TOPIC_ARN)
+        if topic_arn is not None and not topic_arn.startswith("arn:") :
+            raise ConfigError(f"{ENV_TOPIC_ARN}: expected an SNS topic ARN (arn:...:sns:...), got {topic_arn!r}")
+        ttl_text = _optional(env, ENV_IDEMPOTENCY_TTL) or "86400"
+        try:
+            ttl = int(ttl_text)
+        except ValueError:
+            raise ConfigError(f"{ENV_IDEMPOTENCY_TTL}: expected whole seconds, got {ttl_text!r}") from None
+        if ttl < 60:
+            raise ConfigError(f"{ENV_IDEMPOTENCY_TTL}: must be at least 60 seconds, got {ttl}")
+        prefix = _optional(env, ENV_TAG_PREFIX) or DEFAULT_TAG_PREFIX
+        if not _TAG_KEY_PREFIX_RE.match(prefix) or prefix.lower().startswith("aws:"):
+            raise ConfigError(
+                f"{ENV_TAG_PREFIX}: 1-100 characters of letters, digits, spaces and _ . : / = + - @, "
+                f"not starting with 'aws:'; got {prefix!r}"
+            )
+        notify_on = _list(env, ENV_NOTIFY_ON)
+        unknown = [o for o in notify_on if o not in NOTIFIABLE_OUTCOMES]
+        if unknown:
+            raise ConfigError(
+                f"{ENV_NOTIFY_ON}: unknown outcome(s) {', '.join(unknown)}; allowed: {', '.join(NOTIFIABLE_OUTCOMES)}"
+            )
+        return cls(
+            mode=mode,
+            topic_arn=topic_arn,
+            idempotency_table=_optional(env, ENV_IDEMPOTENCY_TABLE),
+            idempotency_ttl_seconds=ttl,
+            tag_prefix=prefix,
+            exempt_families=tuple(_list(env, ENV_EXEMPT_FAMILIES)),
+            notify_on=frozenset(notify_on) if ENV_NOTIFY_ON in env else frozenset(DEFAULT_NOTIFY_ON),
+            rollout=_flag(env, ENV_ROLLOUT),
+            retire=_flag(env, ENV_RETIRE),
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (_optional(env, name) or default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {env.get(name)!r}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (_optional(env, name) or "false").lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {env.get(name)!r}")
