@@ -63,7 +63,7 @@ class Config:
         """Parse the environment; every error names the variable and the accepted values."""
         mode = _choice(env, ENV_MODE, MODES, "remediate")
         topic_arn = _optional(env, ENV_TOPIC_ARN)
-        if topic_arn is not None and not topic_arn.startswith("arn:") :
+        if topic_arn is not None and not topic_arn.startswith("arn:"):
             raise ConfigError(f"{ENV_TOPIC_ARN}: expected an SNS topic ARN (arn:...:sns:...), got {topic_arn!r}")
         ttl_text = _optional(env, ENV_IDEMPOTENCY_TTL) or "86400"
         try:

@@ -77,8 +77,10 @@ class RegisterModel:
         report = ParamValidator().validate(params, self.input_shape)
         if report.has_errors():
             text = report.generate_report()
+            # First clause of each line only: later clauses echo the offending value (maybe a secret).
+            problems = [line.split(", ")[0] for line in text.splitlines() if line.strip()]
             raise TaskDefinitionError(
-                f"not a valid RegisterTaskDefinition input: {text}", _field_from_report(text)
+                "not a valid RegisterTaskDefinition input: " + "; ".join(problems[:3]), _field_from_report(text)
             )
 
     def unknown_output_members(self, task_definition: Mapping[str, Any]) -> list[str]:
@@ -195,9 +197,7 @@ def build_fixed_copy(
             unknown[0],
         )
     privileged = privileged_containers(task_definition)
-    params: JSON = {
-        k: copy.deepcopy(v) for k, v in task_definition.items() if k in model.input_members and k != "tags"
-    }
+    params: JSON = {k: copy.deepcopy(v) for k, v in task_definition.items() if k in model.input_members and k != "tags"}
     params["containerDefinitions"] = unprivileged_containers(task_definition["containerDefinitions"])
 
     tags, dropped = copyable_tags(document.tags or [], model.tag_limits)
@@ -278,7 +278,11 @@ def _unknown_members(value: Any, shape: Shape, path: str) -> list[str]:
     return []
 
 
-_REPORT_FIELD_RE = re.compile(r'(?:Unknown parameter in |Invalid type for parameter |Missing required parameter in |Invalid length for parameter )([^,:\s]+)(?:: "([^"]+)")?')
+_REPORT_FIELD_RE = re.compile(
+    r"(?:Unknown parameter in |Invalid type for parameter |Missing required parameter in |"
+    r"Invalid length for parameter )"
+    r'([^,:\s]+)(?:: "([^"]+)")?'
+)
 
 
 def _field_from_report(report: str) -> str | None:

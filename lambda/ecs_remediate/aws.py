@@ -1,0 +1,233 @@
+"""Thin AWS adapters: one botocore Config, clients created lazily once per process and region.
+
+Each method names the IAM permission it needs. Errors are classified here (transient or permanent) so
+the service layer never guesses from strings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from . import __version__
+from .taskdef import RegisterModel
+
+# Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
+# when ECS answers ThrottlingException, so a long sweep settles at the account's rate.
+BOTO_CONFIG = BotoConfig(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra=f"ecs-remediate/{__version__}",
+)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+_NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+
+
+def error_code(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "Unknown"))
+    return type(error).__name__
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for errors worth retrying later (throttling, 5xx, network); False for permanent ones."""
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return error_code(error) in TRANSIENT_CODES or status >= 500
+    return isinstance(error, _NETWORK_ERRORS)
+
+
+class RevisionNotFound(Exception):
+    """DescribeTaskDefinition does not know the revision (deleted, or never existed)."""
+
+
+_clients: dict[tuple[str, str | None], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """One client per service and region per process (Lambda reuses them across invocations)."""
+    key = (service, region)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = boto3.session.Session().client(service, region_name=region, config=BOTO_CONFIG)
+        return _clients[key]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints between cases)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+@dataclass(frozen=True)
+class Described:
+    """A revision as DescribeTaskDefinition returned it."""
+
+    task_definition: dict[str, Any]
+    tags: list[dict[str, str]]
+    unknown_members: list[str] = field(default_factory=list)  # in the raw body, not in the SDK model
+
+    @property
+    def arn(self) -> str:
+        return str(self.task_definition.get("taskDefinitionArn", ""))
+
+    @property
+    def family(self) -> str:
+        return str(self.task_definition.get("family", ""))
+
+    @property
+    def revision(self) -> int:
+        return int(self.task_definition.get("revision", 0))
+
+    @property
+    def status(self) -> str:
+        return str(self.task_definition.get("status", ""))
+
+
+class Ecs:
+    """ECS calls the remediator makes."""
+
+    _UNKNOWN_KEY = "EcsRemediateUnknownMembers"
+
+    def __init__(self, ecs_client: Any) -> None:
+        self._client = ecs_client
+        self.model = RegisterModel.from_service_model(ecs_client.meta.service_model)
+        # botocore's parser drops members its model does not know; look at the raw body first so a
+        # newer API field is noticed instead of silently lost from the copy.
+        ecs_client.meta.events.register(
+            "before-parse.ecs.DescribeTaskDefinition", self._note_unknown_members, unique_id="ecs-remediate"
+        )
+
+    @property
+    def region(self) -> str:
+        return str(self._client.meta.region_name)
+
+    def _note_unknown_members(
+        self, response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+    ) -> None:
+        if int(response_dict.get("status_code", 0)) >= 300:
+            return
+        try:
+            body = json.loads(response_dict.get("body") or b"{}")
+        except ValueError:
+            return  # the parser will raise its own error
+        if isinstance(body, dict) and isinstance(body.get("taskDefinition"), dict):
+            customized_response_dict[self._UNKNOWN_KEY] = self.model.unknown_output_members(body["taskDefinition"])
+
+    def describe(self, task_definition: str) -> Described:
+        """ecs:DescribeTaskDefinition (resource "*": the action supports no narrower resource)."""
+        try:
+            response = self._client.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
+        except ClientError as error:
+            if error_code(error) in (
+                "ClientException",
+                "InvalidParameterException",
+            ) and "nable to describe" in str(error):
+                raise RevisionNotFound(task_definition) from error
+            raise
+        return Described(
+            task_definition=response["taskDefinition"],
+            tags=list(response.get("tags") or []),
+            unknown_members=list(response.get(self._UNKNOWN_KEY) or []),
+        )
+
+    def register(self, params: dict[str, Any]) -> Described:
+        """ecs:RegisterTaskDefinition, plus ecs:TagResource (tag-on-create) when tags are given,
+        plus iam:PassRole for taskRoleArn/executionRoleArn."""
+        response = self._client.register_task_definition(**params)
+        return Described(task_definition=response["taskDefinition"], tags=list(response.get("tags") or []))
+
+    def families(self) -> Iterator[str]:
+        """ecs:ListTaskDefinitionFamilies over every page, ACTIVE families only."""
+        paginator = self._client.get_paginator("list_task_definition_families")
+        for page in paginator.paginate(status="ACTIVE"):
+            yield from page.get("families", [])
+
+    def revision_arns(self, family: str | None = None) -> Iterator[str]:
+        """ecs:ListTaskDefinitions over every page, ACTIVE revisions only (familyPrefix is a prefix match)."""
+        paginator = self._client.get_paginator("list_task_definitions")
+        kwargs: dict[str, Any] = {"status": "ACTIVE"}
+        if family:
+            kwargs["familyPrefix"] = family
+        for page in paginator.paginate(**kwargs):
+            yield from page.get("taskDefinitionArns", [])
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    payload: dict[str, Any]
+    attributes: dict[str, str]
+
+
+class Topic:
+    """sns:Publish on the configured topic."""
+
+    def __init__(self, sns_client: Any, topic_arn: str) -> None:
+        self._client = sns_client
+        self.topic_arn = topic_arn
+
+    def publish(self, message: Message) -> str:
+        # MessageStructure=json: email gets the text, machine subscriptions (sqs, lambda, https) the JSON.
+        machine = json.dumps(message.payload, sort_keys=True, default=str)
+        body = {"default": machine, "email": message.text, "email-json": machine}
+        for protocol in ("sqs", "lambda", "http", "https", "firehose"):
+            body[protocol] = machine
+        response = self._client.publish(
+            TopicArn=self.topic_arn,
+            Subject=message.subject,
+            Message=json.dumps(body),
+            MessageStructure="json",
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value} for name, value in message.attributes.items()
+            },
+        )
+        return str(response["MessageId"])
+
+
+__all__ = [
+    "BOTO_CONFIG",
+    "BotoCoreError",
+    "ClientError",
+    "Described",
+    "Ecs",
+    "Message",
+    "RevisionNotFound",
+    "Topic",
+    "client",
+    "error_code",
+    "is_transient",
+]

@@ -1,0 +1,90 @@
+"""Turn an EventBridge "AWS API Call via CloudTrail" event into a registration to check, or a reason to skip.
+
+Only the envelope and who/when come from the event; the task definition itself is always described
+afresh (the event body is never the authority).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+from .taskdef import TASK_DEFINITION_ARN_RE
+
+DETAIL_TYPE = "AWS API Call via CloudTrail"
+SOURCE = "aws.ecs"
+EVENT_SOURCE = "ecs.amazonaws.com"
+EVENT_NAME = "RegisterTaskDefinition"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Who registered which revision, when and from where (as CloudTrail recorded it)."""
+
+    task_definition_arn: str
+    event_id: str = ""
+    account: str = ""
+    region: str = ""
+    event_time: str = ""
+    user_arn: str = ""
+    invoked_by: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def parse_registration_event(event: Any, expected_region: str | None = None) -> Registration | Skip:
+    """A Registration for a successful RegisterTaskDefinition call, otherwise a Skip with the reason."""
+    if not isinstance(event, dict):
+        return Skip(f"malformed event: expected a JSON object, got {type(event).__name__}")
+    envelope = EventBridgeEvent(event)
+    detail_type, source = event.get("detail-type"), event.get("source")
+    if detail_type != DETAIL_TYPE or source != SOURCE:
+        return Skip(f"not an ECS API call event (source={_short(source)}, detail-type={_short(detail_type)})")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return Skip("malformed event: 'detail' is not an object")
+    if detail.get("eventSource") != EVENT_SOURCE or detail.get("eventName") != EVENT_NAME:
+        return Skip(
+            f"not a RegisterTaskDefinition call ({_short(detail.get('eventSource'))} {_short(detail.get('eventName'))})"
+        )
+    if detail.get("errorCode"):
+        return Skip(f"the call failed ({_short(detail.get('errorCode'))}): nothing was registered")
+    response = detail.get("responseElements")
+    task_definition = response.get("taskDefinition") if isinstance(response, dict) else None
+    arn = task_definition.get("taskDefinitionArn") if isinstance(task_definition, dict) else None
+    if not isinstance(arn, str):
+        return Skip("no responseElements.taskDefinition.taskDefinitionArn in the event")
+    match = TASK_DEFINITION_ARN_RE.match(arn)
+    if not match:
+        return Skip(f"malformed task definition ARN {_short(arn)}")
+    if expected_region and match["region"] != expected_region:
+        return Skip(f"revision is in {match['region']}, this function handles {expected_region}")
+    identity = detail.get("userIdentity")
+    if not isinstance(identity, dict):
+        identity = {}
+    return Registration(
+        task_definition_arn=arn,
+        event_id=_text(envelope.get("id")),
+        account=_text(envelope.get("account")) or match["account"],
+        region=_text(envelope.get("region")) or match["region"],
+        event_time=_text(detail.get("eventTime")) or _text(envelope.get("time")),
+        user_arn=_text(identity.get("arn")),
+        invoked_by=_text(identity.get("invokedBy")),
+        source_ip=_text(detail.get("sourceIPAddress")),
+        user_agent=_text(detail.get("userAgent")),
+    )
+
+
+def _text(value: Any, limit: int = 512) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _short(value: Any) -> str:
+    return repr(value)[:80]

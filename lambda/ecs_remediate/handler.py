@@ -1,0 +1,72 @@
+"""Lambda entry point: thin glue between EventBridge, the remediation path and Powertools."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from . import aws
+from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
+from .events import Skip, parse_registration_event
+from .outcomes import SKIPPED
+from .remediate import RemediationFailed, Remediator
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+# Parsed once per cold start: a bad value stops the function here, with the variable's name.
+CONFIG = Config.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def remediator() -> Remediator:
+    if CONFIG.idempotency_table is None:
+        raise ConfigError(f"{ENV_IDEMPOTENCY_TABLE}: required by the function (the idempotency table name)")
+    persistence = DynamoDBPersistenceLayer(table_name=CONFIG.idempotency_table, boto3_client=aws.client("dynamodb"))
+    topic = aws.Topic(aws.client("sns"), CONFIG.topic_arn) if CONFIG.topic_arn else None
+    return Remediator(CONFIG, aws.Ecs(aws.client("ecs")), topic, persistence)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed = parse_registration_event(event, expected_region=os.environ.get("AWS_REGION"))
+    if isinstance(parsed, Skip):
+        logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
+        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+        return {"outcome": SKIPPED, "reason": parsed.reason}
+    tracer.put_annotation("taskDefinitionArn", parsed.task_definition_arn)
+    try:
+        result = remediator().process(parsed)
+    except RemediationFailed as failure:
+        _record(failure.result.to_dict())
+        raise
+    summary = result.to_dict()
+    _record(summary)
+    return {
+        k: summary[k] for k in ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
+    }
+
+
+def _record(result: dict[str, Any]) -> None:
+    """One log line and one metric per outcome; names and ARNs only, never the task definition body."""
+    fields = (
+        "outcome",
+        "task_definition_arn",
+        "new_task_definition_arn",
+        "privileged",
+        "reason",
+        "error_code",
+        "exemption",
+    )
+    logger.info("revision processed", extra={k: result.get(k) for k in fields})
+    metrics.add_metric(name=str(result["outcome"]).capitalize(), unit=MetricUnit.Count, value=1)

@@ -1,0 +1,119 @@
+"""Pure: the notification for a result, as email text and as JSON for machines.
+
+Only names and ARNs go in: never an environment variable value, a secret or a registry credential
+(the task definition body is not copied into the notice at all).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from .aws import Message
+from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, Result
+
+CONTROL = "ECS.4"
+SUBJECT_LIMIT = 99  # SNS allows 100; stay under it
+_TITLE = {
+    REMEDIATED: "privileged removed",
+    REPORTED: "privileged container found (report only)",
+    FAILED: "remediation FAILED",
+    EXEMPT: "privileged container exempt",
+}
+
+
+def subject(result: Result) -> str:
+    """e.g. `[ECS.4] payments-api:12 -> :13 privileged removed (app, log-router)`, ASCII, < 100 chars."""
+    head = f"[{CONTROL}] {result.family}:{result.revision}"
+    if result.new_task_definition_arn:
+        head += f" -> :{result.new_task_definition_arn.rsplit(':', 1)[-1]}"
+    text = f"{head} {_TITLE.get(result.outcome, result.outcome)}"
+    names = ", ".join(result.privileged)
+    if names:
+        text += f" ({names})"
+    text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
+    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+
+
+def next_commands(result: Result, region: str) -> list[str]:
+    """The exact commands a person runs next."""
+    source = f"{result.family}:{result.revision}"
+    region_flag = f" --region {shlex.quote(region)}" if region else ""
+    if result.outcome == REMEDIATED and result.new_task_definition_arn:
+        fixed = f"{result.family}:{result.new_task_definition_arn.rsplit(':', 1)[-1]}"
+        return [
+            "# services still running the privileged revision:",
+            f"aws ecs list-clusters{region_flag}",
+            f"aws ecs list-services --cluster CLUSTER{region_flag}",
+            "# move each one onto the fixed revision:",
+            f"aws ecs update-service --cluster CLUSTER --service SERVICE --task-definition {fixed}{region_flag}",
+            "# then retire the privileged revision:",
+            f"aws ecs deregister-task-definition --task-definition {source}{region_flag}",
+        ]
+    if result.outcome in (REPORTED, FAILED):
+        return [
+            "# write a non-privileged copy and register it:",
+            f"aws ecs describe-task-definition --task-definition {source} --include TAGS{region_flag} > td.json",
+            "ecs-remediate fix td.json > fixed.json",
+            f"aws ecs register-task-definition --cli-input-json file://fixed.json{region_flag}",
+        ]
+    return []
+
+
+def build_message(result: Result, region: str = "", account: str = "") -> Message:
+    registration = result.registration
+    region = region or (registration.region if registration else "")
+    account = account or (registration.account if registration else "")
+    lines = [
+        subject(result),
+        "",
+        f"Outcome:         {result.outcome.upper()} ({result.severity})",
+        f"Account:         {account or 'unknown'}",
+        f"Region:          {region or 'unknown'}",
+        f"Source revision: {result.task_definition_arn}",
+    ]
+    if registration is not None:
+        lines += [
+            f"Registered by:   {registration.user_arn or 'unknown'}",
+            f"Invoked by:      {registration.invoked_by or '-'}",
+            f"Source IP:       {registration.source_ip or '-'}",
+            f"When:            {registration.event_time or '-'}",
+        ]
+    if result.privileged:
+        lines += ["", "Containers with privileged: true:"]
+        after = "false (in the new revision)" if result.outcome == REMEDIATED else "unchanged"
+        lines += [f"  - {name}: privileged true -> {after}" for name in result.privileged]
+    if result.new_task_definition_arn:
+        lines += ["", f"New revision:    {result.new_task_definition_arn}"]
+        lines.append("Every other field and tag was copied as it was.")
+    if result.dropped_tags:
+        lines.append(f"Not copied (AWS-reserved tag keys): {', '.join(result.dropped_tags)}")
+    if result.outcome == REMEDIATED and not result.marker_added:
+        lines.append("No marker tag was added: the revision already has the maximum number of tags.")
+    if result.exemption:
+        lines += ["", f"Exemption:       {result.exemption}"]
+    if result.reason:
+        lines += ["", f"Why:             {result.reason}"]
+    if result.error_code:
+        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
+    commands = next_commands(result, region)
+    if commands:
+        lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    payload: dict[str, Any] = {
+        "control": CONTROL,
+        "account": account,
+        "region": region,
+        "severity": result.severity,
+        "nextCommands": [c for c in commands if not c.startswith("#")],
+        **_camel(result.to_dict()),
+    }
+    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
+    return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
+
+
+def _camel(data: dict[str, Any]) -> dict[str, Any]:
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    return {camel(k): (_camel(v) if isinstance(v, dict) else v) for k, v in data.items()}
