@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""CDK entry point: reads the context once, validates it into typed settings, builds the stack.
+
+`cdk synth` / `cdk deploy` run this file (see cdk.json). Tests and the demo call `build_app(context)`
+to synthesize in-process; the context given there is layered over cdk.json's (the feature flags), as the
+CLI would do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.settings import ContextError, StackSettings
+from infra.stack import EcsRemediateStack
+
+ROOT = Path(__file__).resolve().parent
+STACK_ID = "EcsRemediate"
+# Context that makes CDK skip asset bundling (for tests that do not look at the asset's content).
+SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+
+
+def cdk_json_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> cdk.App:
+    """The app with its one stack and the cdk-nag AwsSolutions checks.
+
+    `context=None` reads only what the CDK CLI passes (cdk.json and `-c`); a mapping is layered over
+    cdk.json's context for in-process synthesis. Raises ContextError for a bad context value.
+    """
+    if context is None:
+        app = cdk.App(outdir=outdir)
+    else:
+        app = cdk.App(context={**cdk_json_context(), **context}, outdir=outdir)
+    settings = StackSettings.from_context(app.node.try_get_context)
+    EcsRemediateStack(
+        app,
+        STACK_ID,
+        settings=settings,
+        description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
+    )
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def stack_of(app: cdk.App) -> EcsRemediateStack:
+    stack = app.node.find_child(STACK_ID)
+    assert isinstance(stack, EcsRemediateStack)
+    return stack
+
+
+def main() -> int:
+    try:
+        app = build_app()
+    except ContextError as error:
+        print(f"ecs-remediate: invalid CDK context: {error}", file=sys.stderr)
+        return 2
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CDK constructs of ecs-remediate and the thin stack that composes them."""

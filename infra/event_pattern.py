@@ -1,0 +1,37 @@
+"""The EventBridge pattern that invokes the remediation function.
+
+Only successful RegisterTaskDefinition calls reach the function, and of those only the ones that need it:
+  * a container with `privileged: true`. EventBridge matches a field inside an array of objects when any
+    element matches, so this fires whether the privileged container is the first, a middle or the last.
+    A compliant registration, the function's own fixed copy included, never invokes it: the copy cannot
+    trigger a loop (the function would also find it compliant, and it carries the marker tag);
+  * or an event that carries no request parameters (CloudTrail may omit them), detected through the
+    `family` leaf, which every RegisterTaskDefinition request has. `exists: false` is applied to a leaf on
+    purpose: EventBridge evaluates `exists` on leaves only, so `{"requestParameters": [{"exists": false}]}`
+    would also match every event whose `requestParameters` is an object. Such an event is never silently
+    lost: the function describes the revision (or logs and counts a skip), and the sweep re-checks it.
+Failed calls (`errorCode` present) are dropped by the pattern: nothing was registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
+
+PRIVILEGED_CONTAINER: dict[str, Any] = {"requestParameters": {"containerDefinitions": {"privileged": [True]}}}
+NO_REQUEST_PARAMETERS: dict[str, Any] = {"requestParameters": {"family": [{"exists": False}]}}
+
+
+def remediation_detail() -> dict[str, Any]:
+    """The `detail` part of the pattern (source and detail-type are set on the rule beside it)."""
+    return {
+        "eventSource": [EVENT_SOURCE],
+        "eventName": [EVENT_NAME],
+        "errorCode": [{"exists": False}],
+        "$or": [PRIVILEGED_CONTAINER, NO_REQUEST_PARAMETERS],
+    }
+
+
+SOURCES = [SOURCE]
+DETAIL_TYPES = [DETAIL_TYPE]

@@ -1,0 +1,296 @@
+"""The remediator: the function, its trigger, its state, its failure path and its alarms.
+
+Reusable pieces for later capabilities (a scheduled sweep, rollout, retire) without touching this file:
+  * `code` and `environment`: a second function of the same package can share them;
+  * `grant_runtime(grantee)`: what any function running the remediation path needs (describe/register/tag,
+    pass the task roles, the idempotency table, the topic); extra permissions belong to the new construct;
+  * `role`, `function`, `table`, `dead_letter_queue`, `rule`, `alarms` are public attributes.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+from ecs_remediate import config as env
+
+from . import event_pattern
+from .notifications import Notifications
+from .settings import (
+    ASYNC_MAX_EVENT_AGE_SECONDS,
+    ASYNC_RETRY_ATTEMPTS,
+    FUNCTION_MEMORY_MB,
+    FUNCTION_TIMEOUT_SECONDS,
+    StackSettings,
+)
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+HANDLER = "ecs_remediate.handler.lambda_handler"
+SERVICE_NAME = "ecs-remediate"
+METRICS_NAMESPACE = "EcsRemediate"
+# Powertools Idempotency's DynamoDB defaults.
+IDEMPOTENCY_PARTITION_KEY = "id"
+IDEMPOTENCY_EXPIRY_ATTRIBUTE = "expiration"
+IDEMPOTENCY_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
+_APPLICATION_LOG_LEVEL = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+
+
+class Remediator(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        code: lambda_.Code,
+        notifications: Notifications,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.code = code
+        self.notifications = notifications
+
+        # Idempotency: one item per processed revision, expired by DynamoDB TTL.
+        self.table = dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=IDEMPOTENCY_EXPIRY_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.DESTROY,  # only short-lived idempotency records
+        )
+
+        # Events the function could not process after its retries (or that grew too old) land here.
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-SQS3",
+                    reason="DeadLetterQueue is itself the dead-letter queue (the function's on-failure "
+                    "destination and the rule target's DLQ); a queue for a queue's failures would be circular.",
+                )
+            ],
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            retention=settings.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,  # the record of what was remediated outlives the stack
+        )
+
+        # An explicit role: no AWSLambdaBasicExecutionRole (whose logs:CreateLogGroup/PutLogEvents are on "*").
+        self.role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="ecs-remediate function: describes, and in remediate mode registers, task definitions",
+        )
+        self.log_group.grant_write(self.role)  # logs:CreateLogStream and logs:PutLogEvents on this group
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Registers a non-privileged copy of task definitions registered with privileged containers",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=code,
+            memory_size=FUNCTION_MEMORY_MB,
+            timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=_APPLICATION_LOG_LEVEL[settings.log_level],
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self.environment,
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=Duration.seconds(ASYNC_MAX_EVENT_AGE_SECONDS),
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=["Resource::*"],
+                    reason="FunctionRole default policy: xray:PutTraceSegments and xray:PutTelemetryRecords "
+                    "(added by Tracing.ACTIVE) support no resource-level permissions, only '*'.",
+                )
+            ],
+            apply_to_children=True,
+        )
+        # Deployed before the function, so that its first invocation already has the permissions.
+        self.function.node.add_dependency(self.grant_runtime(self.role))
+
+        self.rule = events.Rule(
+            self,
+            "PrivilegedRegistrationRule",
+            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without "
+            "request parameters, invoke the ecs-remediate function",
+            event_pattern=events.EventPattern(
+                source=event_pattern.SOURCES,
+                detail_type=event_pattern.DETAIL_TYPES,
+                detail=event_pattern.remediation_detail(),
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    # If EventBridge itself cannot invoke the function, the event goes to the same queue.
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+
+        self.alarms = self._alarms()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The function's configuration (names from ecs_remediate.config, the runtime's contract)."""
+        s = self.settings
+        return {
+            env.ENV_MODE: s.mode,
+            env.ENV_TOPIC_ARN: self.notifications.topic.topic_arn,
+            env.ENV_IDEMPOTENCY_TABLE: self.table.table_name,
+            env.ENV_IDEMPOTENCY_TTL: str(s.idempotency_ttl_seconds),
+            env.ENV_TAG_PREFIX: s.tag_prefix,
+            env.ENV_EXEMPT_FAMILIES: ",".join(s.exempt_families),
+            env.ENV_NOTIFY_ON: ",".join(s.notify_on),
+            # Later features turn these on through their own props.
+            env.ENV_ROLLOUT: "false",
+            env.ENV_RETIRE: "false",
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": s.log_level,
+        }
+
+    def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
+        """Everything a function running the remediation path needs, and nothing else.
+
+        The ECS and PassRole statements go into a policy of their own (created under `scope`, default this
+        construct) so that their cdk-nag suppressions name exactly them. In `report` mode the function never
+        registers, so it gets no register, tag or PassRole permission.
+        """
+        stack = Stack.of(self)
+        self.table.grant(role, *IDEMPOTENCY_ITEM_ACTIONS)
+        self.notifications.grant_publish(role)
+
+        statements = [
+            # DescribeTaskDefinition supports no resource-level permissions: "*" is the only valid resource.
+            iam.PolicyStatement(sid="DescribeTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"])
+        ]
+        task_definitions = stack.format_arn(
+            service="ecs",
+            resource="task-definition",
+            resource_name="*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        if self.settings.remediates:
+            statements += [
+                iam.PolicyStatement(
+                    sid="RegisterFixedCopies", actions=["ecs:RegisterTaskDefinition"], resources=[task_definitions]
+                ),
+                # Tags travel with the copy; tagging is allowed only as part of the registration.
+                iam.PolicyStatement(
+                    sid="TagCopiesOnCreateOnly",
+                    actions=["ecs:TagResource"],
+                    resources=[task_definitions],
+                    conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+                ),
+                # The copy keeps the task and execution roles; ECS requires PassRole for them.
+                iam.PolicyStatement(
+                    sid="PassTaskRolesToEcsTasksOnly",
+                    actions=["iam:PassRole"],
+                    resources=[stack.format_arn(service="iam", region="", resource="role", resource_name="*")],
+                    conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
+                ),
+            ]
+        policy = iam.Policy(scope or self, "RemediationPolicy", statements=statements)
+        policy.attach_to_role(role)
+        applies_to = ["Resource::*"]
+        reasons = ["ecs:DescribeTaskDefinition supports only '*'"]
+        if self.settings.remediates:
+            applies_to += [
+                "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/*",
+                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
+            ]
+            reasons += [
+                "ecs:RegisterTaskDefinition/TagResource: the copy's family and revision are unknown until "
+                "registration, so any task definition of this account and region (TagResource only on create)",
+                "iam:PassRole: the copy keeps whatever task/execution role the original names, so any role of "
+                "this account, only to ecs-tasks.amazonaws.com (iam:PassedToService)",
+            ]
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5", applies_to=applies_to, reason="RemediationPolicy: " + "; ".join(reasons)
+                )
+            ],
+        )
+        return policy
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        prefix = self.notifications.alarm_name_prefix
+        five_minutes = Duration.minutes(5)
+        definitions = [
+            ("FunctionErrors", "function errors", self.function.metric_errors(period=five_minutes, statistic="Sum")),
+            (
+                "FunctionThrottles",
+                "function throttles",
+                self.function.metric_throttles(period=five_minutes, statistic="Sum"),
+            ),
+            (
+                "DeadLetterQueueDepth",
+                "events in the dead-letter queue",
+                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=five_minutes, statistic="Maximum"
+                ),
+            ),
+        ]
+        alarms = []
+        for alarm_id, what, metric in definitions:
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{alarm_id}Alarm",
+                alarm_name=f"{prefix}{alarm_id}",
+                alarm_description=f"ecs-remediate: {what} above zero; see the function's logs and the DLQ",
+                metric=metric,
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.notifications.topic))
+            alarms.append(alarm)
+        return alarms

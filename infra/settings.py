@@ -1,0 +1,220 @@
+"""Stack settings: the CDK context keys, their defaults, and their validation, in one place.
+
+`app.py` reads the context once through `StackSettings.from_context`; constructs receive the typed,
+frozen result and never read context themselves. A bad value raises `ContextError`, whose message names
+the context key and the allowed values, and which fails `cdk synth` before anything is built.
+
+Rules shared with the function (modes, outcomes, tag-prefix syntax) come from `ecs_remediate.config`, so
+the stack cannot accept a value the function would refuse at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+from ecs_remediate.config import (
+    DEFAULT_NOTIFY_ON,
+    DEFAULT_TAG_PREFIX,
+    ENV_TAG_PREFIX,
+    MODES,
+    NOTIFIABLE_OUTCOMES,
+    Config,
+    ConfigError,
+)
+
+# Function sizing: one place, for the benchmark owner to tune.
+FUNCTION_MEMORY_MB = 256
+FUNCTION_TIMEOUT_SECONDS = 60
+# Asynchronous invocation: retries after a failed attempt, and the age after which an unprocessed event
+# goes to the dead-letter queue instead (the sweep then catches the revision).
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE_SECONDS = 3600
+
+# Context keys (documented in README "Configuration").
+CTX_NOTIFICATION_EMAILS = "notificationEmails"
+CTX_MODE = "mode"
+CTX_TAG_PREFIX = "tagPrefix"
+CTX_EXEMPT_FAMILIES = "exemptFamilies"
+CTX_NOTIFY_ON = "notifyOn"
+CTX_LOG_RETENTION_DAYS = "logRetentionDays"
+CTX_LOG_LEVEL = "logLevel"
+CTX_IDEMPOTENCY_TTL_SECONDS = "idempotencyTtlSeconds"
+CONTEXT_KEYS = (
+    CTX_NOTIFICATION_EMAILS,
+    CTX_MODE,
+    CTX_TAG_PREFIX,
+    CTX_EXEMPT_FAMILIES,
+    CTX_NOTIFY_ON,
+    CTX_LOG_RETENTION_DAYS,
+    CTX_LOG_LEVEL,
+    CTX_IDEMPOTENCY_TTL_SECONDS,
+)
+
+# CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+DEFAULT_LOG_RETENTION_DAYS = 365
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_LOG_LEVEL = "INFO"
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
+
+# A family glob: what ECS allows in a family name, plus the fnmatch characters; no commas (the
+# EXEMPT_FAMILIES variable is comma-separated).
+_FAMILY_GLOB_RE = re.compile(r"^[A-Za-z0-9_\-*?\[\]!]{1,255}$")
+# Deliberately simple: SNS itself validates the address and mails a confirmation link.
+_EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+
+class ContextError(ValueError):
+    """A CDK context value is invalid; the message names the key and what is allowed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """Typed, validated stack settings (one field per context key)."""
+
+    notification_emails: tuple[str, ...] = ()
+    mode: str = "remediate"
+    tag_prefix: str = DEFAULT_TAG_PREFIX
+    exempt_families: tuple[str, ...] = ()
+    notify_on: tuple[str, ...] = DEFAULT_NOTIFY_ON
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    log_level: str = DEFAULT_LOG_LEVEL
+    idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return RETENTION_DAYS[self.log_retention_days]
+
+    @property
+    def remediates(self) -> bool:
+        """True when the function may register copies (and so needs the write permissions)."""
+        return self.mode == "remediate"
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
+        """Read every key through `get` (e.g. `app.node.try_get_context`); missing keys take defaults."""
+        raw = {key: get(key) for key in CONTEXT_KEYS}
+        return cls.from_mapping({k: v for k, v in raw.items() if v is not None})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StackSettings:
+        emails = _string_list(values, CTX_NOTIFICATION_EMAILS)
+        for email in emails:
+            if not _EMAIL_RE.match(email):
+                raise ContextError(f"{CTX_NOTIFICATION_EMAILS}: {email!r} is not an email address")
+        mode = _choice(values, CTX_MODE, MODES, "remediate")
+        tag_prefix = _tag_prefix(values)
+        families = _string_list(values, CTX_EXEMPT_FAMILIES)
+        for glob in families:
+            if not _FAMILY_GLOB_RE.match(glob):
+                raise ContextError(
+                    f"{CTX_EXEMPT_FAMILIES}: {glob!r} is not a family glob "
+                    "(1-255 of letters, digits, - and _, plus the glob characters * ? [ ] !)"
+                )
+        notify_on = tuple(
+            _choice({CTX_NOTIFY_ON: item}, CTX_NOTIFY_ON, NOTIFIABLE_OUTCOMES, "")
+            for item in _string_list(values, CTX_NOTIFY_ON, default=DEFAULT_NOTIFY_ON)
+        )
+        retention = _integer(values, CTX_LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_DAYS)
+        if retention not in RETENTION_DAYS:
+            raise ContextError(
+                f"{CTX_LOG_RETENTION_DAYS}: expected one of {', '.join(map(str, RETENTION_DAYS))} "
+                f"(CloudWatch Logs retention periods), got {retention}"
+            )
+        log_level = _choice(values, CTX_LOG_LEVEL, LOG_LEVELS, DEFAULT_LOG_LEVEL, upper=True)
+        ttl = _integer(values, CTX_IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS)
+        if ttl < 60:
+            raise ContextError(f"{CTX_IDEMPOTENCY_TTL_SECONDS}: must be at least 60 seconds, got {ttl}")
+        return cls(
+            notification_emails=tuple(dict.fromkeys(emails)),
+            mode=mode,
+            tag_prefix=tag_prefix,
+            exempt_families=tuple(dict.fromkeys(families)),
+            notify_on=tuple(dict.fromkeys(notify_on)),
+            log_retention_days=retention,
+            log_level=log_level,
+            idempotency_ttl_seconds=ttl,
+        )
+
+
+def _string_list(values: Mapping[str, Any], key: str, default: tuple[str, ...] = ()) -> list[str]:
+    """A list of strings, given as a list, a JSON list in a string, or a comma-separated string.
+
+    `cdk -c key=value` always passes a string, so all three spellings are accepted.
+    """
+    if key not in values:
+        return list(default)
+    value = values[key]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise ContextError(f"{key}: not a valid JSON list: {text!r}") from None
+        else:
+            return [item.strip() for item in text.split(",") if item.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ContextError(f"{key}: expected a list of strings (or a comma-separated string), got {value!r}")
+    return [item.strip() for item in value if item.strip()]
+
+
+def _choice(values: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str, *, upper: bool = False) -> str:
+    value = values.get(key, default)
+    normalized: Any = value
+    if isinstance(value, str):
+        normalized = value.strip().upper() if upper else value.strip().lower()
+    if normalized not in allowed:
+        raise ContextError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return str(normalized)
+
+
+def _integer(values: Mapping[str, Any], key: str, default: int) -> int:
+    value = values.get(key, default)
+    if isinstance(value, bool):
+        raise ContextError(f"{key}: expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ContextError(f"{key}: expected a whole number, got {value!r}")
+
+
+def _tag_prefix(values: Mapping[str, Any]) -> str:
+    value = values.get(CTX_TAG_PREFIX, DEFAULT_TAG_PREFIX)
+    if not isinstance(value, str) or not value.strip():
+        raise ContextError(f"{CTX_TAG_PREFIX}: expected a non-empty string, got {value!r}")
+    try:  # the function's own rule, so both sides agree
+        Config.from_env({ENV_TAG_PREFIX: value})
+    except ConfigError as error:
+        detail = str(error).removeprefix(f"{ENV_TAG_PREFIX}: ")
+        raise ContextError(f"{CTX_TAG_PREFIX}: {detail}") from None
+    return value.strip()
