@@ -1,0 +1,60 @@
+"""EventBridge pattern matching as EventBridge does it, and the pattern the stack actually deploys.
+
+`matches` uses LocalStack's rule engine (`localstack.services.events.event_rule_engine`, no server), which
+implements EventBridge's array semantics: a pattern field inside an array of objects matches when any
+element matches (moto's matcher does not). `synthesized_rule_pattern` synthesizes the CDK app in-process
+(asset bundling skipped) and returns the remediation rule's EventPattern from the template, so callers
+test what would be deployed, not a copy of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """True when EventBridge would deliver `event` to a rule with `pattern` (which must be valid)."""
+    compiler, engine = _engine()
+    compiled = compiler.compile_event_pattern(pattern)  # raises on an invalid pattern, as PutRule would
+    return bool(engine.evaluate_pattern_on_event(compiled, event))
+
+
+@cache
+def _engine() -> tuple[Any, Any]:
+    from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine
+
+    return EventPatternCompiler(), EventRuleEngine()
+
+
+def synthesized_template() -> dict[str, Any]:
+    """The stack's CloudFormation template, default context, bundling skipped (a fresh copy)."""
+    return copy.deepcopy(_synthesized()[0])
+
+
+def synthesized_rule_pattern() -> dict[str, Any]:
+    """The EventPattern of the rule that invokes the remediation function, as synthesized."""
+    template, rule_id = _synthesized()
+    pattern = template["Resources"][rule_id]["Properties"]["EventPattern"]
+    return copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern)
+
+
+@cache
+def _synthesized() -> tuple[dict[str, Any], str]:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from app import SKIP_BUNDLING, build_app, stack_of
+
+    with tempfile.TemporaryDirectory(prefix="ecs-remediate-synth-") as outdir:
+        app = build_app(SKIP_BUNDLING, outdir=outdir)
+        stack = stack_of(app)
+        rule_id = stack.resolve(stack.remediator.rule.node.default_child.logical_id)  # type: ignore[union-attr]
+        template = app.synth().get_stack_by_name(stack.stack_name).template
+    return template, str(rule_id)
