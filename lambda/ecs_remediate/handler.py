@@ -45,6 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
         return {"outcome": SKIPPED, "reason": parsed.reason}
     tracer.put_annotation("taskDefinitionArn", parsed.task_definition_arn)
+    remediator().register_lambda_context(context)
     try:
         result = remediator().process(parsed)
     except RemediationFailed as failure:

@@ -60,8 +60,9 @@ class Remediator:
         self.topic = topic
         self._today = today
         self._process_request: Callable[..., dict[str, Any]] = self._process_uncached
+        self._idempotency: IdempotencyConfig | None = None
         if persistence is not None:
-            idempotency = IdempotencyConfig(
+            self._idempotency = idempotency = IdempotencyConfig(
                 event_key_jmespath="taskDefinitionArn",
                 raise_on_no_idempotency_key=True,
                 expires_after_seconds=config.idempotency_ttl_seconds,
@@ -73,6 +74,11 @@ class Remediator:
                 key_prefix=IDEMPOTENCY_KEY_PREFIX,
             )(self._process_uncached)
         self._lock = threading.Lock()
+
+    def register_lambda_context(self, context: Any) -> None:
+        """Lets Idempotency expire an in-progress record when the invocation times out."""
+        if self._idempotency is not None:
+            self._idempotency.register_lambda_context(context)
 
     def process(self, registration: Registration) -> Result:
         """Check one revision and act on it. Raises RemediationFailed (after notifying) on permanent

@@ -1,0 +1,88 @@
+"""Shared test set-up: fake credentials only, Powertools quiet, moto in-process; nothing reaches AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+# Set before any boto3 client or Powertools object exists (handler modules read them at import).
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
+        "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+    }
+)
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    os.environ.pop(_name, None)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shared_taskdefs() -> list[Path]:
+    return sorted((SHARED_FIXTURES / "taskdefs").glob("*.json"))
+
+
+def local_taskdefs() -> list[Path]:
+    return sorted((LOCAL_FIXTURES / "taskdefs").glob("*.json"))
+
+
+@pytest.fixture
+def fixture_path() -> Iterator[Path]:
+    yield SHARED_FIXTURES
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port for the whole session; always stopped."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A clean emulator for one test: state reset, every boto3 client pointed at it."""
+    import urllib.request
+
+    from ecs_remediate import aws
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    aws.reset_clients()
+    yield moto_server
+    aws.reset_clients()
