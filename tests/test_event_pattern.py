@@ -66,7 +66,7 @@ def pattern() -> dict[str, Any]:
     return synthesized_rule_pattern()
 
 
-# --- fixture events ---------------------------------------------------------------------------------------
+# --- fixture events ---
 
 FIXTURE_EXPECTATIONS = {
     "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json": True,
@@ -113,7 +113,7 @@ def test_real_attacker_request_parameters(pattern: dict[str, Any]) -> None:
     assert matches(pattern, envelope(detail))
 
 
-# --- where the privileged container is ---------------------------------------------------------------------
+# --- where the privileged container is ---
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_privileged_as_string_is_not_a_registration(pattern: dict[str, Any]) -> 
     assert not matches(pattern, registration([{"name": "a", "privileged": "true"}]))
 
 
-# --- calls that must not invoke ----------------------------------------------------------------------------
+# --- calls that must not invoke ---
 
 
 @pytest.mark.parametrize("error_code", ["ClientException", "AccessDenied", "ThrottlingException", ""])
@@ -188,7 +188,7 @@ def test_other_sources_and_detail_types(
     assert not matches(pattern, event)
 
 
-# --- CloudFormation ----------------------------------------------------------------------------------------
+# --- CloudFormation ---
 
 
 @pytest.mark.parametrize(("flags", "expected"), [([None, True], True), ([True, None], True), ([None, False], False)])
@@ -203,7 +203,7 @@ def test_cloudformation_registrations(pattern: dict[str, Any], flags: list[bool 
     assert matches(pattern, event) is expected
 
 
-# --- the function's own registrations and real task definitions --------------------------------------------
+# --- the function's own registrations and real task definitions ---
 
 
 def _taskdef_files() -> list[Path]:
