@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from .bundling import function_code
@@ -30,3 +30,13 @@ class EcsRemediateStack(Stack):
             code=function_code(RUNTIME),
             notifications=self.notifications,
         )
+        # What the README's commands need after a deploy.
+        remediator = self.remediator
+        for output_id, value, description in (
+            ("TopicArn", self.notifications.topic.topic_arn, "SNS topic of notices and alarms"),
+            ("FunctionName", remediator.function.function_name, "the remediation function"),
+            ("LogGroupName", remediator.log_group.log_group_name, "the function's logs"),
+            ("DeadLetterQueueUrl", remediator.dead_letter_queue.queue_url, "events that could not be processed"),
+            ("RuleName", remediator.rule.rule_name, "the EventBridge rule"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)

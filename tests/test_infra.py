@@ -505,3 +505,13 @@ def test_bad_context_fails_the_cdk_app_with_the_key_named(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "mode: expected one of remediate, report, got 'fix'" in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_outputs_for_the_readme_commands(template: Template) -> None:
+    assert set(template.to_json()["Outputs"]) == {
+        "TopicArn",
+        "FunctionName",
+        "LogGroupName",
+        "DeadLetterQueueUrl",
+        "RuleName",
+    }
