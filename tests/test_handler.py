@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+
 from conftest import SHARED_FIXTURES, load_json, shared_taskdefs
+from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 from ecs_remediate.remediate import RemediationFailed
 from ecs_remediate.taskdef import default_register_model, parse_document, privileged_containers
-
-from demo.sandbox import LambdaContext, Sandbox
 
 MARKER = "ecs-remediate:source-revision"
 

@@ -211,7 +211,7 @@ def build_fixed_copy(
         params["tags"] = tags
 
     # A bare containers array has no family; validate it inside a stand-in request.
-    model.validate(params if "family" in params else {"family": "placeholder", **params})
+    model.validate({"family": "placeholder", **params} if document.kind == "container-definitions" else params)
     return Fix(privileged, params, dropped, marker_added)
 
 
@@ -289,4 +289,6 @@ def _field_from_report(report: str) -> str | None:
     match = _REPORT_FIELD_RE.search(report)
     if not match:
         return None
-    return f"{match[1]}.{match[2]}" if match[2] else match[1]
+    if not match[2]:
+        return match[1]
+    return match[2] if match[1] == "input" else f"{match[1]}.{match[2]}"

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from conftest import SHARED_FIXTURES, load_json
+from ecs_remediate.events import Registration, Skip, parse_registration_event
+
+SYNTHETIC = load_json(SHARED_FIXTURES / "events" / "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json")
+
+
+def test_registration_is_read_from_the_cloudtrail_event() -> None:
+    parsed = parse_registration_event(SYNTHETIC, expected_region="us-east-1")
+    assert parsed == Registration(
+        task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/priv-app:1",
+        event_id="6f1c5b8e-0000-4000-8000-000000000001",
+        account="123456789012",
+        region="us-east-1",
+        event_time="2024-05-01T12:00:00Z",
+        user_arn="arn:aws:sts::123456789012:assumed-role/Dev/dev",
+        invoked_by="",
+        source_ip="203.0.113.10",
+        user_agent="aws-cli/2.15.0",
+    )
+
+
+def variant(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(SYNTHETIC)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = event
+        for key in parents:
+            target = target[key]
+        if value is KeyError:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (variant(detail__errorCode="AccessDenied", detail__responseElements=None), "the call failed ('AccessDenied')"),
+        (variant(source="aws.s3"), "not an ECS API call event"),
+        (variant(**{"detail-type": "ECS Task State Change"}), "not an ECS API call event"),
+        (variant(detail__eventName="DeregisterTaskDefinition"), "not a RegisterTaskDefinition call"),
+        (variant(detail__eventSource="ec2.amazonaws.com"), "not a RegisterTaskDefinition call"),
+        (variant(detail__responseElements=None), "no responseElements.taskDefinition.taskDefinitionArn"),
+        (variant(detail__responseElements__taskDefinition__taskDefinitionArn=KeyError), "no responseElements"),
+        (variant(detail__responseElements__taskDefinition__taskDefinitionArn="arn:aws:ecs:x"), "malformed task"),
+        (
+            variant(
+                detail__responseElements__taskDefinition__taskDefinitionArn="arn:aws:ecs:eu-west-1:123456789012:task-definition/priv-app:1"
+            ),
+            "revision is in eu-west-1",
+        ),
+        (variant(detail=[]), "'detail' is not an object"),
+        ([], "expected a JSON object"),
+    ],
+)
+def test_skips_say_why(event: Any, reason: str) -> None:
+    parsed = parse_registration_event(event, expected_region="us-east-1")
+    assert isinstance(parsed, Skip)
+    assert reason in parsed.reason
+
+
+def test_userIdentity_of_the_wrong_type_is_tolerated() -> None:
+    parsed = parse_registration_event(variant(detail__userIdentity="weird"))
+    assert isinstance(parsed, Registration) and parsed.user_arn == ""
