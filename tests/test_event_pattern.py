@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ecs_remediate.taskdef import build_fixed_copy, default_register_model, parse_document, privileged_containers
 
 from demo.eventbridge import matches, synthesized_rule_pattern
+from ecs_remediate.taskdef import build_fixed_copy, default_register_model, parse_document, privileged_containers
 
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "events"
 SHARED_TASKDEFS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "taskdefs"
@@ -213,11 +213,17 @@ def _taskdef_files() -> list[Path]:
 def _register_input(path: Path) -> dict[str, Any] | None:
     try:
         document = parse_document(json.loads(path.read_text(encoding="utf-8")))
-        return build_fixed_copy(document, default_register_model()).register_input | {
-            "containerDefinitions": document.task_definition["containerDefinitions"]
-        }
+        return _with_family(
+            build_fixed_copy(document, default_register_model()).register_input
+            | {"containerDefinitions": document.task_definition["containerDefinitions"]}
+        )
     except Exception:  # noqa: BLE001 - fixtures invalid on purpose are simply not registrations
         return None
+
+
+def _with_family(params: dict[str, Any]) -> dict[str, Any]:
+    """A bare containerDefinitions fixture has no family; every real RegisterTaskDefinition request has one."""
+    return {"family": "fixture", **params}
 
 
 @pytest.mark.parametrize("path", _taskdef_files(), ids=lambda p: p.stem)
@@ -230,7 +236,7 @@ def test_task_definition_fixtures_and_their_fixed_copies(pattern: dict[str, Any]
     assert matches(pattern, envelope({**BASE["detail"], "requestParameters": original})) is privileged
     document = parse_document(json.loads(path.read_text(encoding="utf-8")))
     fixed = build_fixed_copy(document, default_register_model(), marker=("ecs-remediate:source-revision", "x"))
-    assert not matches(pattern, envelope({**BASE["detail"], "requestParameters": fixed.register_input}))
+    assert not matches(pattern, envelope({**BASE["detail"], "requestParameters": _with_family(fixed.register_input)}))
 
 
 def test_there_are_privileged_and_compliant_task_definition_fixtures() -> None:

@@ -18,9 +18,9 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Annotations, Match, Template
-from ecs_remediate.config import Config
 
 from app import ROOT, SKIP_BUNDLING, build_app, stack_of
+from ecs_remediate.config import Config
 from infra.settings import RETENTION_DAYS, ContextError, StackSettings
 
 REPORT_CONTEXT = {
