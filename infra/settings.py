@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import aws_logs as logs
+
 from ecs_remediate.config import (
     DEFAULT_NOTIFY_ON,
     DEFAULT_TAG_PREFIX,
