@@ -74,21 +74,29 @@ class RevisionNotFound(Exception):
 
 _clients: dict[tuple[str, str | None], Any] = {}
 _clients_lock = threading.Lock()
+_session: boto3.session.Session | None = None
 
 
 def client(service: str, region: str | None = None) -> Any:
-    """One client per service and region per process (Lambda reuses them across invocations)."""
+    """One client per service and region per process (Lambda reuses them across invocations).
+
+    All come from one session, so botocore loads its endpoint data once; creation is serialised
+    because sessions are not thread-safe (the clients themselves are)."""
+    global _session  # noqa: PLW0603 - the process-wide session is the point
     key = (service, region)
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = boto3.session.Session().client(service, region_name=region, config=BOTO_CONFIG)
+            _session = _session or boto3.session.Session()
+            _clients[key] = _session.client(service, region_name=region, config=BOTO_CONFIG)
         return _clients[key]
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints between cases)."""
+    """Forget cached clients and the session (tests switch endpoints between cases)."""
+    global _session  # noqa: PLW0603
     with _clients_lock:
         _clients.clear()
+        _session = None
 
 
 @dataclass(frozen=True)

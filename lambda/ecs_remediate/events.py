@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
 
 from .taskdef import TASK_DEFINITION_ARN_RE
 

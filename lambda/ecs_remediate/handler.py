@@ -20,7 +20,7 @@ from .remediate import RemediationFailed, Remediator
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # only what the function uses: patching all imports more
 
 # Parsed once per cold start: a bad value stops the function here, with the variable's name.
 CONFIG = Config.from_env(os.environ)

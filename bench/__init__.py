@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (not part of `make test`): `python -m bench` or `make bench`."""
