@@ -1,16 +1,29 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
+ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate] [--output table|json|csv]
+                                      sweep the task definitions that exist; exit 1 while findings remain
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
+import re
 import sys
+import threading
+import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import boto3
+
+from . import sweep
+from .aws import BotoCoreError, ClientError
+from .config import Config, ConfigError
 from .taskdef import TaskDefinitionError, build_fixed_copy, default_register_model, parse_document
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -38,7 +51,206 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
     fix.add_argument("--check", action="store_true", help="write nothing; exit 1 if a container is privileged")
     fix.set_defaults(run=run_fix)
+    scan = commands.add_parser(
+        "scan",
+        help="sweep existing task definitions for privileged containers (and fix them with --remediate)",
+        description="Lists and judges the ACTIVE task definitions of each Region, at the API's rate limit. "
+        "Fail-closed: a revision that could not be described is ERROR, never PASS. Uses the standard AWS "
+        "credential chain and endpoint settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) and the "
+        "function's variables (EXEMPT_FAMILIES, TAG_PREFIX; with --remediate also IDEMPOTENCY_TABLE, "
+        "TOPIC_ARN, NOTIFY_ON). Exit 0 when nothing is left FAIL or ERROR, 1 when findings remain, 2 on "
+        "usage errors.",
+    )
+    scan.add_argument(
+        "--region",
+        action="append",
+        metavar="R",
+        help="Region to sweep (repeatable); 'all' for every enabled Region; default: the configured Region",
+    )
+    scan.add_argument(
+        "--scope",
+        choices=sweep.SCOPES,
+        default=sweep.LATEST,
+        help="latest: the newest ACTIVE revision of each family (AWS Config, Security Hub ECS.4; default); "
+        "active: every ACTIVE revision (Prowler)",
+    )
+    scan.add_argument(
+        "--remediate",
+        action="store_true",
+        help="register a non-privileged copy of the newest privileged revision of each family, through the "
+        "function's path (exemptions, idempotency, marker tag, notices)",
+    )
+    scan.add_argument("--output", choices=("table", "json", "csv"), default="table", help="stdout format")
+    scan.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    scan.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="OP=PER_SECOND[/BURST]",
+        help="client-side rate per operation (describe, list, register); default "
+        + ", ".join(f"{op}={_rate_text(ops[0])}" for op, ops in sweep.RATE_ALIASES.items())
+        + f"; also from ${ENV_SWEEP_RATES}",
+    )
+    scan.add_argument(
+        "--concurrency",
+        type=int,
+        default=sweep.DEFAULT_CONCURRENCY,
+        help=f"calls in flight per Region (default {sweep.DEFAULT_CONCURRENCY})",
+    )
+    scan.add_argument(
+        "--max-attempts",
+        type=int,
+        default=sweep.DEFAULT_MAX_ATTEMPTS,
+        help=f"attempts per call before a revision is ERROR (default {sweep.DEFAULT_MAX_ATTEMPTS})",
+    )
+    scan.set_defaults(run=run_scan)
     return parser
+
+
+ENV_SWEEP_RATES = "SWEEP_RATES"
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_COLUMNS = ("taskDefinitionArn", "status", "privilegedContainers", "action", "newTaskDefinitionArn", "error")
+
+
+def _rate_text(operation: str) -> str:
+    rate = sweep.DEFAULT_RATES[operation]
+    return f"{rate.per_second:g}/{rate.burst}"
+
+
+def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        config = Config.from_env(os.environ)
+        rates = sweep.parse_rates([os.environ.get(ENV_SWEEP_RATES, ""), *args.rate])
+    except (ConfigError, sweep.SweepError) as error:
+        raise UsageError(str(error)) from None
+    regions = _regions(args.region or [])
+    # Idempotency warns that it has no Lambda context to take a timeout from; a terminal has none.
+    warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
+    bar = ProgressBar(stderr) if not args.quiet and _isatty(stderr) else None
+    try:
+        report = sweep.sweep(
+            regions,
+            config,
+            scope=args.scope,
+            remediate=args.remediate,
+            rates=rates,
+            concurrency=args.concurrency,
+            max_attempts=args.max_attempts,
+            progress=bar,
+        )
+    except sweep.SweepError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    write_findings(report, args.output, stdout)
+    print(report.summary(), file=stderr)
+    return EXIT_FINDINGS if report.open else EXIT_OK
+
+
+def _regions(requested: Sequence[str]) -> list[str | None]:
+    names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
+    if not names:
+        region = boto3.session.Session().region_name
+        if not region:
+            raise UsageError("no Region: set AWS_REGION (or a profile's region) or pass --region")
+        return [region]
+    if "all" in names:
+        try:
+            return list(sweep.enabled_regions())
+        except (ClientError, BotoCoreError) as error:
+            raise UsageError(f"--region all: cannot list the enabled Regions ({error})") from None
+    bad = [name for name in names if not _REGION_RE.match(name)]
+    if bad:
+        raise UsageError(f"--region: not a Region name: {', '.join(bad)}")
+    return list(dict.fromkeys(names))
+
+
+def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> None:
+    rows = [finding.to_json() for finding in report.findings]
+    if output == "json":
+        json.dump(rows, stdout, indent=2)
+        stdout.write("\n")
+    elif output == "csv":
+        writer = csv.DictWriter(stdout, fieldnames=_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "privilegedContainers": ";".join(row["privilegedContainers"])})
+    else:
+        _table(report, stdout)
+
+
+def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
+    regions = len(report.regions) > 1
+    header = ["STATUS", *(["REGION"] if regions else []), "TASK DEFINITION", "PRIVILEGED", "ACTION", "NEW", "ERROR"]
+    lines = [header]
+    for finding in report.findings:
+        name = finding.task_definition_arn.split("task-definition/", 1)[-1]
+        new = (finding.new_task_definition_arn or "").split("task-definition/", 1)[-1]
+        lines.append(
+            [
+                finding.status,
+                *([finding.region] if regions else []),
+                name,
+                ",".join(finding.privileged_containers) or "-",
+                _one_line(finding.action)[:100],
+                new or "-",
+                _one_line(finding.error or "-")[:160],
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        stdout.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """`[#####-----] 512/1000  20.1/s  ETA 24s` on one stderr line, redrawn at most 10 times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._total = self._done = 0
+        self._started = time.monotonic()
+        self._drawn = 0.0
+        self._lock = threading.Lock()
+
+    def add_total(self, count: int) -> None:
+        with self._lock:
+            self._total += count
+            self._draw()
+
+    def advance(self, count: int = 1) -> None:
+        with self._lock:
+            self._done += count
+            self._draw(force=self._done == self._total)
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._drawn < 0.1:
+            return
+        self._drawn = now
+        total, done = max(self._total, 1), self._done
+        filled = int(self.WIDTH * done / total)
+        rate = done / max(now - self._started, 1e-6)
+        eta = f"ETA {int((self._total - done) / rate)}s" if rate > 0 and done < self._total else ""
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total} revisions  {rate:.1f}/s  {eta}".ljust(72))
+        self._stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._drawn:
+                self._stream.write("\r" + " " * 72 + "\r")
+                self._stream.flush()
 
 
 def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
