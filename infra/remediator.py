@@ -187,9 +187,8 @@ class Remediator(Construct):
             env.ENV_TAG_PREFIX: s.tag_prefix,
             env.ENV_EXEMPT_FAMILIES: ",".join(s.exempt_families),
             env.ENV_NOTIFY_ON: ",".join(s.notify_on),
-            # Later features turn these on through their own props.
-            env.ENV_ROLLOUT: "false",
-            env.ENV_RETIRE: "false",
+            env.ENV_ROLLOUT: str(s.rollout and s.remediates).lower(),
+            env.ENV_RETIRE: str(s.retire and s.remediates).lower(),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": s.log_level,
@@ -207,8 +206,13 @@ class Remediator(Construct):
         self.notifications.grant_publish(role)
 
         statements = [
-            # DescribeTaskDefinition supports no resource-level permissions: "*" is the only valid resource.
-            iam.PolicyStatement(sid="DescribeTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"])
+            # DescribeTaskDefinition and ListTaskDefinitions support no resource-level permissions: "*" is the
+            # only valid resource. Listing counts the family's ACTIVE privileged revisions left for the notice.
+            iam.PolicyStatement(
+                sid="ReadTaskDefinitions",
+                actions=["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
+                resources=["*"],
+            )
         ]
         task_definitions = stack.format_arn(
             service="ecs",
@@ -236,10 +240,43 @@ class Remediator(Construct):
                     conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
                 ),
             ]
+        services = stack.format_arn(
+            service="ecs", resource="service", resource_name="*/*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        if self.settings.remediates and (self.settings.rollout or self.settings.retire):
+            # Finding the services that run the privileged revision (rollout moves them; retire checks none is
+            # left). ListClusters and ListServices support only "*"; DescribeServices takes service ARNs.
+            statements += [
+                iam.PolicyStatement(
+                    sid="FindServices", actions=["ecs:ListClusters", "ecs:ListServices"], resources=["*"]
+                ),
+                iam.PolicyStatement(sid="DescribeServices", actions=["ecs:DescribeServices"], resources=[services]),
+            ]
+        if self.settings.remediates and self.settings.rollout:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="RollServicesOntoFixedCopies", actions=["ecs:UpdateService"], resources=[services]
+                )
+            )
+        if self.settings.remediates and self.settings.retire:
+            # DeregisterTaskDefinition supports no resource-level permissions: "*" is the only valid resource.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="RetirePrivilegedRevisions", actions=["ecs:DeregisterTaskDefinition"], resources=["*"]
+                )
+            )
         policy = iam.Policy(scope or self, "RemediationPolicy", statements=statements)
         policy.attach_to_role(role)
         applies_to = ["Resource::*"]
-        reasons = ["ecs:DescribeTaskDefinition supports only '*'"]
+        reasons = ["ecs:DescribeTaskDefinition and ecs:ListTaskDefinitions support only '*'"]
+        if self.settings.remediates and (self.settings.rollout or self.settings.retire):
+            applies_to.append("Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service/*/*")
+            reasons.append(
+                "ecs:ListClusters/ListServices support only '*'; DescribeServices/UpdateService on this "
+                "account's and region's services (which ones run the privileged revision is known only at run time)"
+            )
+        if self.settings.remediates and self.settings.retire:
+            reasons.append("ecs:DeregisterTaskDefinition supports only '*'")
         if self.settings.remediates:
             applies_to += [
                 "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/*",

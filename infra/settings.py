@@ -45,6 +45,8 @@ CTX_NOTIFY_ON = "notifyOn"
 CTX_LOG_RETENTION_DAYS = "logRetentionDays"
 CTX_LOG_LEVEL = "logLevel"
 CTX_IDEMPOTENCY_TTL_SECONDS = "idempotencyTtlSeconds"
+CTX_ROLLOUT = "rollout"
+CTX_RETIRE = "retire"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -54,6 +56,8 @@ CONTEXT_KEYS = (
     CTX_LOG_RETENTION_DAYS,
     CTX_LOG_LEVEL,
     CTX_IDEMPOTENCY_TTL_SECONDS,
+    CTX_ROLLOUT,
+    CTX_RETIRE,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -109,6 +113,8 @@ class StackSettings:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     log_level: str = DEFAULT_LOG_LEVEL
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
+    rollout: bool = False  # move services onto the fixed revision
+    retire: bool = False  # deregister the privileged revision once replaced and unused
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -155,6 +161,8 @@ class StackSettings:
         if ttl < 60:
             raise ContextError(f"{CTX_IDEMPOTENCY_TTL_SECONDS}: must be at least 60 seconds, got {ttl}")
         return cls(
+            rollout=_boolean(values, CTX_ROLLOUT),
+            retire=_boolean(values, CTX_RETIRE),
             notification_emails=tuple(dict.fromkeys(emails)),
             mode=mode,
             tag_prefix=tag_prefix,
@@ -207,6 +215,15 @@ def _integer(values: Mapping[str, Any], key: str, default: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     raise ContextError(f"{key}: expected a whole number, got {value!r}")
+
+
+def _boolean(values: Mapping[str, Any], key: str) -> bool:
+    value = values.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ContextError(f"{key}: expected one of true, false, got {value!r}")
 
 
 def _tag_prefix(values: Mapping[str, Any]) -> str:

@@ -290,7 +290,12 @@ def test_no_wildcard_action_and_no_managed_policy(resources: dict[str, Any]) -> 
 
 def test_only_actions_without_resource_scope_are_on_star(resources: dict[str, Any]) -> None:
     on_star = sorted(action for s in statements(resources) if s["Resource"] == "*" for action in as_list(s["Action"]))
-    assert on_star == ["ecs:DescribeTaskDefinition", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    assert on_star == [
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    ]
 
 
 def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
@@ -313,6 +318,7 @@ def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
             "kms:GenerateDataKey",
             "kms:Decrypt",
             "ecs:DescribeTaskDefinition",
+            "ecs:ListTaskDefinitions",
             "ecs:RegisterTaskDefinition",
             "ecs:TagResource",
             "iam:PassRole",

@@ -192,6 +192,55 @@ class Ecs:
         for page in paginator.paginate(**kwargs):
             yield from page.get("taskDefinitionArns", [])
 
+    # Rollout and retire (only called when those options are on; the stack grants these then).
+
+    def services_using(self, task_definition_arn: str) -> list[Service]:
+        """Services in every cluster whose task definition is `task_definition_arn`.
+        ecs:ListClusters, ecs:ListServices, ecs:DescribeServices (all pages, 10 services per describe)."""
+        found: list[Service] = []
+        for cluster_page in self._client.get_paginator("list_clusters").paginate():
+            for cluster in cluster_page.get("clusterArns", []):
+                for page in self._client.get_paginator("list_services").paginate(cluster=cluster):
+                    arns = page.get("serviceArns", [])
+                    for start in range(0, len(arns), 10):
+                        described = self._client.describe_services(cluster=cluster, services=arns[start : start + 10])
+                        found += [
+                            Service(
+                                cluster=cluster,
+                                name=str(svc["serviceName"]),
+                                controller=str((svc.get("deploymentController") or {}).get("type", "ECS")),
+                            )
+                            for svc in described.get("services", [])
+                            if svc.get("taskDefinition") == task_definition_arn
+                        ]
+        return found
+
+    def update_service(self, service: Service, task_definition_arn: str) -> str:
+        """ecs:UpdateService to a new revision only: a rolling deployment with the service's own
+        deployment configuration (circuit breaker included) left as it is. Returns the deployment ID."""
+        updated = self._client.update_service(
+            cluster=service.cluster, service=service.name, taskDefinition=task_definition_arn
+        )["service"]
+        deployments = updated.get("deployments", [])
+        primary = [d for d in deployments if d.get("status") == "PRIMARY"]
+        newest = [d for d in primary if d.get("taskDefinition") == task_definition_arn] or primary or deployments
+        return str(newest[0]["id"]) if newest else ""
+
+    def deregister(self, task_definition_arn: str) -> None:
+        """ecs:DeregisterTaskDefinition: the revision becomes INACTIVE; running tasks are not affected."""
+        self._client.deregister_task_definition(taskDefinition=task_definition_arn)
+
+
+@dataclass(frozen=True)
+class Service:
+    cluster: str  # cluster ARN
+    name: str
+    controller: str  # ECS | CODE_DEPLOY | EXTERNAL
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.rsplit("/", 1)[-1]
+
 
 @dataclass(frozen=True)
 class Message:
@@ -234,6 +283,7 @@ __all__ = [
     "Ecs",
     "Message",
     "RevisionNotFound",
+    "Service",
     "Topic",
     "client",
     "error_code",

@@ -39,6 +39,13 @@ def next_commands(result: Result, region: str) -> list[str]:
     """The exact commands a person runs next."""
     source = f"{result.family}:{result.revision}"
     region_flag = f" --region {shlex.quote(region)}" if region else ""
+    if result.outcome == REMEDIATED and result.new_task_definition_arn and result.services_checked:
+        commands = [step["step"] for step in result.services_manual if step["step"].startswith("aws ")]
+        if result.services_manual:
+            commands.append("# once no service uses it, retire the privileged revision:")
+        if not result.retired:
+            commands.append(f"aws ecs deregister-task-definition --task-definition {source}{region_flag}")
+        return commands
     if result.outcome == REMEDIATED and result.new_task_definition_arn:
         fixed = f"{result.family}:{result.new_task_definition_arn.rsplit(':', 1)[-1]}"
         return [
@@ -90,6 +97,26 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         lines.append(f"Not copied (AWS-reserved tag keys): {', '.join(result.dropped_tags)}")
     if result.outcome == REMEDIATED and not result.marker_added:
         lines.append("No marker tag was added: the revision already has the maximum number of tags.")
+    if result.services_updated:
+        lines += ["", "Services moved onto the fixed revision (rolling deployment, their own settings kept):"]
+        lines += [f"  - {s['cluster']}/{s['service']}: deployment {s['deploymentId']}" for s in result.services_updated]
+    if result.services_manual:
+        lines += ["", "Services still on the privileged revision (not moved automatically):"]
+        lines += [
+            f"  - {s['cluster']}/{s['service']} ({s['controller']}): {s['step']}"
+            + (f" [{s['note']}]" if "note" in s else "")
+            for s in result.services_manual
+        ]
+    elif result.services_checked and not result.services_updated:
+        lines += ["", "No service uses the privileged revision."]
+    if result.retire_note:
+        lines.append(f"Privileged revision: {result.retire_note}")
+    if result.remaining_privileged is not None:
+        count = f"{result.remaining_privileged}{'+' if result.remaining_is_lower_bound else ''}"
+        lines.append(
+            f"ACTIVE privileged revisions left in {result.family}: {count} (scanners that judge every ACTIVE "
+            "revision, such as Prowler, still report them; RETIRE deregisters replaced revisions)"
+        )
     if result.exemption:
         lines += ["", f"Exemption:       {result.exemption}"]
     if result.reason:

@@ -40,6 +40,14 @@ class Result:
     dropped_tags: list[str] = field(default_factory=list)
     marker_added: bool = False
     registration: Registration | None = None
+    # After a remediation (see rollout.py): services moved or left for a person, retirement, what remains.
+    services_checked: bool = False
+    services_updated: list[dict[str, str]] = field(default_factory=list)
+    services_manual: list[dict[str, str]] = field(default_factory=list)
+    retired: bool = False
+    retire_note: str = ""
+    remaining_privileged: int | None = None
+    remaining_is_lower_bound: bool = False
 
     @property
     def severity(self) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+from . import rollout
 from .aws import ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
 from .events import Registration
@@ -139,7 +140,7 @@ class Remediator:
                 if tag_value(latest.tags, marker[0]) == marker[1]:
                     result.outcome, result.new_task_definition_arn = REMEDIATED, latest.arn
                     result.reason = "the fixed copy was registered by an earlier attempt"
-                    return self._notify(result)
+                    return self._notify(self._follow_up(result))
                 result.reason = (
                     f"superseded: the latest ACTIVE revision is :{latest.revision}, which is judged on its own; "
                     "copying an older revision would roll the family back"
@@ -162,7 +163,15 @@ class Remediator:
         result.outcome, result.new_task_definition_arn = REMEDIATED, registered.arn
         result.dropped_tags, result.marker_added = fix.dropped_tags, fix.marker_added
         result.reason = "registered a copy with privileged: false"
-        return self._notify(result)
+        return self._notify(self._follow_up(result))
+
+    def _follow_up(self, result: Result) -> Result:
+        """Rollout, retire, and the count of privileged revisions left (rollout.py)."""
+        assert result.new_task_definition_arn is not None
+        followup = rollout.finish(self.ecs, self.config, result.task_definition_arn, result.new_task_definition_arn)
+        for name, value in vars(followup).items():
+            setattr(result, name, value)
+        return result
 
     def _fail(self, result: Result, code: str, message: str) -> Result:
         result.outcome, result.error_code, result.error_message = FAILED, code, message[:1000]
