@@ -277,7 +277,14 @@ def quiet_jsii_node_warnings() -> str:
     return f"node {version}; jsii's Node version notices are left to `make synth`"
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    """The first Ctrl-C, hang-up or `kill` unwinds through the `finally` that stops the emulator; later
+    ones are ignored so that clean-up itself is not interrupted."""
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -562,62 +569,66 @@ class Demo:
 
 
 def main() -> int:
-    started = time.monotonic()
+    """Exit status: 0 when every privileged registration was remediated and every compliant one left alone,
+    1 otherwise, 130 when interrupted (the emulator is stopped in every case)."""
     p = Printer(Style.for_stdout())
-    s = p.s
-    # Ctrl-C, a closed terminal and `kill` all unwind through the `finally` that stops the emulator
-    # (SIGINT explicitly too: a shell starting us in the background may have set it to ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT explicitly too: a shell starting us in the background may have set it to ignored.
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _raise_interrupt)
+    try:
+        return run(p)
+    except KeyboardInterrupt:
+        p.line()
+        p.line(p.s.bad("interrupted") + ": stopped; nothing is left running")
+        return 130
+
+
+def run(p: Printer) -> int:
+    started = time.monotonic()
+    s = p.s
     isolate_from_aws()
     p.line(s.bold("ecs-remediate demo") + ": the real handler and the synthesized rule against an AWS emulator")
     p.line(s.dim("No AWS account, no Docker; nothing leaves 127.0.0.1, and the emulator is stopped at the end."))
     total = 5
-    try:
-        p.step(1, total, "Synthesizing the CDK app in-process (asset bundling skipped)")
-        p.line(s.dim(f"  {quiet_jsii_node_warnings()}"))
-        t0 = time.monotonic()
-        from demo.eventbridge import matches, synthesized_rule_pattern
+    p.step(1, total, "Synthesizing the CDK app in-process (asset bundling skipped)")
+    p.line(s.dim(f"  {quiet_jsii_node_warnings()}"))
+    t0 = time.monotonic()
+    from demo.eventbridge import matches, synthesized_rule_pattern
 
-        pattern = synthesized_rule_pattern()
-        p.line(f"  the remediation rule's EventPattern, from the template ({time.monotonic() - t0:.1f} s):")
-        p.wrapped(json.dumps(pattern), indent=4)
-        with moto_server() as endpoint:
-            p.step(2, total, f"Started a moto server on {endpoint}")
-            os.environ["AWS_ENDPOINT_URL"] = endpoint
-            from demo.sandbox import Sandbox
+    pattern = synthesized_rule_pattern()
+    p.line(f"  the remediation rule's EventPattern, from the template ({time.monotonic() - t0:.1f} s):")
+    p.wrapped(json.dumps(pattern), indent=4)
+    with moto_server() as endpoint:
+        p.step(2, total, f"Started a moto server on {endpoint}")
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        from demo.sandbox import Sandbox
 
-            sandbox = Sandbox(region=REGION, endpoint_url=endpoint).create()
-            os.environ.update(sandbox.env())
-            p.step(3, total, "Created what the stack would create")
-            p.field("idempotency", f"DynamoDB table {sandbox.table_name}")
-            p.field("notices", f"SNS topic {sandbox.topic_arn}")
-            p.field("inbox", "SQS queue 'inbox' subscribed to the topic, standing in for the email address")
-            # The handler parses its configuration at import: only now is the environment complete.
-            from ecs_remediate import handler
+        sandbox = Sandbox(region=REGION, endpoint_url=endpoint).create()
+        os.environ.update(sandbox.env())
+        p.step(3, total, "Created what the stack would create")
+        p.field("idempotency", f"DynamoDB table {sandbox.table_name}")
+        p.field("notices", f"SNS topic {sandbox.topic_arn}")
+        p.field("inbox", "SQS queue 'inbox' subscribed to the topic, standing in for the email address")
+        # The handler parses its configuration at import: only now is the environment complete.
+        from ecs_remediate import handler
 
-            demo = Demo(p, pattern, sandbox, handler, matches)
-            demo.watch_function_registrations()
-            p.step(4, total, "Registering task definitions through boto3; EventBridge decides what the function sees")
-            for number, scenario in enumerate(SCENARIOS, 1):
-                demo.scenario(number, scenario)
-            p.step(
-                5,
-                total,
-                "Prowler ecs_task_definitions_no_privileged_containers, latest ACTIVE revision of each family",
-            )
-            p.wrapped(
-                "The same rule evaluated here on what the emulator returns (FAIL when any container is privileged); "
-                "Prowler itself is not installed for the demo.",
-                indent=2,
-            )
-            p.line()
-            demo.verdicts()
-    except KeyboardInterrupt:
+        demo = Demo(p, pattern, sandbox, handler, matches)
+        demo.watch_function_registrations()
+        p.step(4, total, "Registering task definitions through boto3; EventBridge decides what the function sees")
+        for number, scenario in enumerate(SCENARIOS, 1):
+            demo.scenario(number, scenario)
+        p.step(
+            5,
+            total,
+            "Prowler ecs_task_definitions_no_privileged_containers, latest ACTIVE revision of each family",
+        )
+        p.wrapped(
+            "The same rule evaluated here on what the emulator returns (FAIL when any container is privileged); "
+            "Prowler itself is not installed for the demo.",
+            indent=2,
+        )
         p.line()
-        p.line(s.bad("interrupted") + ": stopped; nothing is left running")
-        return 130
+        demo.verdicts()
     privileged = [sc.family for sc in SCENARIOS if sc.privileged]
     compliant = [sc.family for sc in SCENARIOS if not sc.privileged]
     elapsed = time.monotonic() - started
