@@ -373,6 +373,7 @@ class Demo:
     matches: Callable[[dict[str, Any], dict[str, Any]], bool]
     failures: list[str] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # RegisterTaskDefinition calls the function made
+    emails: dict[str, str] = field(default_factory=dict)  # subject -> the email text the function published
 
     def fail(self, text: str) -> None:
         self.failures.append(text)
@@ -385,7 +386,12 @@ class Demo:
         def record(params: dict[str, Any], **_: Any) -> None:
             self.sent.append(json.loads(json.dumps(params)))
 
+        def record_email(params: dict[str, Any], **_: Any) -> None:
+            if params.get("MessageStructure") == "json":
+                self.emails[str(params.get("Subject"))] = str(json.loads(params["Message"]).get("email"))
+
         aws.client("ecs").meta.events.register("provide-client-params.ecs.RegisterTaskDefinition", record)
+        aws.client("sns").meta.events.register("provide-client-params.sns.Publish", record_email)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
         from demo.sandbox import LambdaContext
@@ -528,6 +534,8 @@ class Demo:
             p.email(note.subject, message.text)
             if message.subject != note.subject:
                 self.fail(f"rendered subject {message.subject!r} differs from the delivered {note.subject!r}")
+            elif self.emails.get(note.subject) != message.text:
+                self.fail("the email text rendered from the inbox's JSON differs from the one the function published")
 
     def verdicts(self) -> None:
         s, p = self.p.s, self.p
