@@ -261,6 +261,8 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except TaskDefinitionError as error:
         where = f" (field: {error.field})" if error.field else ""
         raise UsageError(f"{args.file}: {_one_line(str(error))}{where}") from None
+    except RecursionError:  # hostile input: JSON nested hundreds of levels deep
+        raise UsageError(f"{args.file}: nested too deeply to be a task definition") from None
     for name in fix.privileged:
         print(f"container {name!r}: privileged true -> false", file=stderr)
     if args.check:
@@ -288,6 +290,8 @@ def _read_json(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path}: not JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply") from None
 
 
 def _one_line(text: str) -> str:

@@ -197,6 +197,10 @@ def build_fixed_copy(
             unknown[0],
         )
     privileged = privileged_containers(task_definition)
+    for index, container in enumerate(task_definition["containerDefinitions"]):
+        if not isinstance(container, dict):
+            where = f"containerDefinitions[{index}]"
+            raise TaskDefinitionError(f"{where} must be an object (a container definition)", where)
     params: JSON = {k: copy.deepcopy(v) for k, v in task_definition.items() if k in model.input_members and k != "tags"}
     params["containerDefinitions"] = unprivileged_containers(task_definition["containerDefinitions"])
 
