@@ -12,9 +12,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import aws
+from . import aws, sweep
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
 from .events import Skip, parse_registration_event
+from .notice import build_sweep_summary
 from .outcomes import SKIPPED
 from .remediate import RemediationFailed, Remediator
 
@@ -71,3 +72,76 @@ def _record(result: dict[str, Any]) -> None:
     )
     logger.info("revision processed", extra={k: result.get(k) for k in fields})
     metrics.add_metric(name=str(result["outcome"]).capitalize(), unit=MetricUnit.Count, value=1)
+
+
+ENV_SWEEP_RATES = "SWEEP_RATES"
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The scheduled sweep of this function's Region: judge the existing task definitions and, in remediate
+    mode, fix them through the same Remediator (idempotency shared with the real-time function). One summary
+    notice, only when something was found (FAIL, ERROR) or fixed. The schedule's input may set
+    {"scope": "latest" | "active"} (default latest)."""
+    scope = event.get("scope", sweep.LATEST) if isinstance(event, dict) else sweep.LATEST
+    if scope not in sweep.SCOPES:
+        raise ConfigError(f"sweep input 'scope': expected one of {', '.join(sweep.SCOPES)}, got {scope!r}")
+    if CONFIG.idempotency_table is None:
+        raise ConfigError(f"{ENV_IDEMPOTENCY_TABLE}: required by the function (the idempotency table name)")
+    try:
+        rates = sweep.parse_rates([os.environ.get(ENV_SWEEP_RATES, "")])
+    except sweep.SweepError as error:
+        raise ConfigError(f"{ENV_SWEEP_RATES}: {error}") from None
+    persistence = DynamoDBPersistenceLayer(table_name=CONFIG.idempotency_table, boto3_client=aws.client("dynamodb"))
+    region = os.environ.get("AWS_REGION") or aws.client("ecs").meta.region_name
+    report = sweep.sweep(
+        [region],
+        CONFIG,
+        scope=scope,
+        remediate=CONFIG.mode == "remediate",
+        rates=rates,
+        persistence=persistence,
+        lambda_context=context,
+    )
+    counts = report.counts()
+    open_rows = [f.to_json() for f in report.findings if f.open]
+    remediated_rows = [f.to_json() for f in report.findings if f.remediated]
+    for status, count in counts.items():
+        metrics.add_metric(name=f"Sweep{status.capitalize()}", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="SweepRemediated", unit=MetricUnit.Count, value=len(remediated_rows))
+    logger.info(
+        "sweep finished",
+        extra={
+            "scope": scope,
+            "counts": counts,
+            "remediated": len(remediated_rows),
+            "open": [(row["status"], row["taskDefinitionArn"], row["error"]) for row in open_rows[:100]],
+            "calls": report.stats.calls,
+            "throttles": report.stats.throttles,
+            "seconds": round(report.seconds, 1),
+        },
+    )
+    notified = False
+    if CONFIG.topic_arn and (open_rows or remediated_rows):
+        account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
+        message = build_sweep_summary(
+            region=region,
+            scope=scope,
+            mode=CONFIG.mode,
+            counts=counts,
+            open_rows=open_rows,
+            remediated_rows=remediated_rows,
+            seconds=report.seconds,
+            account=account,
+        )
+        aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
+        notified = True
+    return {
+        "scope": scope,
+        "counts": counts,
+        "remediated": len(remediated_rows),
+        "open": len(open_rows),
+        "notified": notified,
+    }

@@ -7,6 +7,7 @@ Only names and ARNs go in: never an environment variable value, a secret or a re
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
@@ -144,3 +145,102 @@ def _camel(data: dict[str, Any]) -> dict[str, Any]:
         return head + "".join(part.title() for part in rest)
 
     return {camel(k): (_camel(v) if isinstance(v, dict) else v) for k, v in data.items()}
+
+
+_SCOPE_TEXT = {"latest": "newest ACTIVE revision of each family", "active": "every ACTIVE revision"}
+SUMMARY_ROWS = 20  # rows named in a sweep summary; the topic sends each body in several formats (256 KB cap)
+
+
+def build_sweep_summary(
+    *,
+    region: str,
+    scope: str,
+    mode: str,
+    counts: Mapping[str, int],
+    open_rows: Sequence[Mapping[str, Any]],
+    remediated_rows: Sequence[Mapping[str, Any]],
+    seconds: float,
+    account: str = "",
+) -> Message:
+    """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR) and those fixed.
+
+    Rows are the sweep's JSON rows (ARNs, container names, actions, errors): nothing from a task definition's
+    body, so no environment value can leak into the notice.
+    """
+    fails, errors = counts.get("FAIL", 0), counts.get("ERROR", 0)
+    left = len(open_rows)
+    parts = [f"{left} left to fix" if left else "nothing left to fix"]
+    if remediated_rows:
+        parts.append(f"{len(remediated_rows)} remediated")
+    if errors:
+        parts.append(f"{errors} ERROR")
+    title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
+    severity = "HIGH" if left else "MEDIUM"
+    lines = [
+        title,
+        "",
+        f"Region:          {region or 'unknown'}",
+        f"Account:         {account or 'unknown'}",
+        f"Scope:           {scope} ({_SCOPE_TEXT.get(scope, scope)})",
+        f"Mode:            {mode}",
+        f"Verdicts:        {', '.join(f'{counts.get(s, 0)} {s}' for s in ('PASS', 'FAIL', 'EXEMPT', 'ERROR'))}"
+        f" ({fails} FAIL includes the {len(remediated_rows)} remediated)",
+        f"Duration:        {seconds:.0f} s",
+    ]
+    if errors:
+        lines += [
+            "",
+            "ERROR rows could not be judged (fail-closed: never counted as PASS); the next sweep retries them.",
+        ]
+    if open_rows:
+        lines += ["", "Left to fix:"] + [_row_line(row) for row in open_rows[:SUMMARY_ROWS]]
+        if left > SUMMARY_ROWS:
+            lines.append(f"  ... and {left - SUMMARY_ROWS} more")
+    if remediated_rows:
+        lines += ["", "Remediated (a non-privileged copy is now the latest revision):"]
+        lines += [_row_line(row) for row in remediated_rows[:SUMMARY_ROWS]]
+        if len(remediated_rows) > SUMMARY_ROWS:
+            lines.append(f"  ... and {len(remediated_rows) - SUMMARY_ROWS} more")
+    region_flag = f" --region {shlex.quote(region)}" if region else ""
+    commands = [f"ecs-remediate scan{region_flag} --scope {scope} --output table"]
+    if open_rows:
+        commands.append(f"ecs-remediate scan{region_flag} --scope {scope} --remediate")
+    lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    payload: dict[str, Any] = {
+        "control": CONTROL,
+        "kind": "sweep",
+        "account": account,
+        "region": region,
+        "scope": scope,
+        "mode": mode,
+        "severity": severity,
+        "counts": dict(counts),
+        "open": left,
+        "remediated": len(remediated_rows),
+        "openFindings": [_trim(row) for row in open_rows[:SUMMARY_ROWS]],
+        "remediatedFindings": [_trim(row) for row in remediated_rows[:SUMMARY_ROWS]],
+        "truncated": max(0, left - SUMMARY_ROWS) + max(0, len(remediated_rows) - SUMMARY_ROWS),
+        "nextCommands": commands,
+    }
+    subject_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in title)
+    if len(subject_text) > SUBJECT_LIMIT:
+        subject_text = subject_text[: SUBJECT_LIMIT - 3] + "..."
+    attributes = {"outcome": "sweep", "severity": severity, "family": "*"}
+    return Message(subject_text, "\n".join(lines) + "\n", payload, attributes)
+
+
+def _row_line(row: Mapping[str, Any]) -> str:
+    text = f"  - {row.get('status')} {row.get('taskDefinitionArn')}"
+    if row.get("privilegedContainers"):
+        text += f" ({', '.join(row['privilegedContainers'])})"
+    if row.get("newTaskDefinitionArn"):
+        text += f" -> {row['newTaskDefinitionArn']}"
+    elif row.get("action") and row.get("action") != "none":
+        text += f": {str(row['action'])[:200]}"
+    if row.get("error"):
+        text += f" [{str(row['error'])[:200]}]"
+    return text
+
+
+def _trim(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v[:300] if isinstance(v, str) else v) for k, v in row.items()}
