@@ -11,6 +11,7 @@ from .bundling import function_code
 from .notifications import Notifications
 from .remediator import RUNTIME, Remediator
 from .settings import StackSettings
+from .sweep_schedule import STACK_DEFAULT_SWEEP_SCHEDULE, SweepSchedule, SweepSettings
 
 
 class EcsRemediateStack(Stack):
@@ -29,6 +30,10 @@ class EcsRemediateStack(Stack):
             settings=settings,
             code=function_code(RUNTIME),
             notifications=self.notifications,
+        )
+        sweep = SweepSettings.from_context(self.node.try_get_context, STACK_DEFAULT_SWEEP_SCHEDULE)
+        self.sweep = (
+            SweepSchedule(self, "Sweep", remediator=self.remediator, settings=sweep) if sweep.schedule else None
         )
         # What the README's commands need after a deploy.
         remediator = self.remediator
