@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONTEXT ?=
 
-.PHONY: install dev lint test demo synth deploy destroy bench clean
+.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler clean
 
 install: $(STAMP)
 
@@ -42,6 +42,13 @@ destroy: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The sweep benchmark with Prowler and Cloud Custodian against the same emulator. Each tool gets a
+# virtualenv of its own (Prowler pins boto3 1.40.61); minutes at 5,000 revisions.
+bench-prowler: install
+	test -x .venv-prowler/bin/prowler || ($(PYTHON) -m venv .venv-prowler && .venv-prowler/bin/pip install -q "prowler==5.46.0")
+	test -x .venv-c7n/bin/custodian || ($(PYTHON) -m venv .venv-c7n && .venv-c7n/bin/pip install -q "c7n==0.9.53")
+	$(BIN)/python -m bench --prowler --custodian
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache
