@@ -7,8 +7,10 @@ the service layer never guesses from strings.
 from __future__ import annotations
 
 import json
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +72,28 @@ def is_transient(error: BaseException) -> bool:
 
 class RevisionNotFound(Exception):
     """DescribeTaskDefinition does not know the revision (deleted, or never existed)."""
+
+
+AMBIGUOUS_REGISTER_ATTEMPTS = 4
+_AMBIGUOUS_NETWORK_ERRORS = (ReadTimeoutError, ConnectionClosedError)
+
+
+class _AmbiguousRegistration(Exception):
+    """A RegisterTaskDefinition attempt failed after ECS may have carried it out; `error` is what failed."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _stop_ambiguous_retry(
+    response: tuple[Any, dict[str, Any]] | None, caught_exception: BaseException | None, **_: Any
+) -> None:
+    """`needs-retry` handler: stops the SDK from repeating a registration that may have happened."""
+    if isinstance(caught_exception, _AMBIGUOUS_NETWORK_ERRORS):
+        raise _AmbiguousRegistration(caught_exception)
+    if response is not None and int(response[1].get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500:
+        raise _AmbiguousRegistration(ClientError(response[1], "RegisterTaskDefinition"))
 
 
 _clients: dict[tuple[str, str | None], Any] = {}
@@ -137,6 +161,11 @@ class Ecs:
         ecs_client.meta.events.register(
             "before-parse.ecs.DescribeTaskDefinition", self._note_unknown_members, unique_id="ecs-remediate"
         )
+        # RegisterTaskDefinition is not idempotent: the SDK must not repeat an attempt that may have been
+        # carried out (see `register`).
+        ecs_client.meta.events.register(
+            "needs-retry.ecs.RegisterTaskDefinition", _stop_ambiguous_retry, unique_id="ecs-remediate-register"
+        )
 
     @property
     def region(self) -> str:
@@ -171,11 +200,29 @@ class Ecs:
             unknown_members=list(response.get(self._UNKNOWN_KEY) or []),
         )
 
-    def register(self, params: dict[str, Any]) -> Described:
+    def register(
+        self, params: dict[str, Any], already_registered: Callable[[], Described | None] | None = None
+    ) -> Described:
         """ecs:RegisterTaskDefinition, plus ecs:TagResource (tag-on-create) when tags are given,
-        plus iam:PassRole for taskRoleArn/executionRoleArn."""
-        response = self._client.register_task_definition(**params)
-        return Described(task_definition=response["taskDefinition"], tags=list(response.get("tags") or []))
+        plus iam:PassRole for taskRoleArn/executionRoleArn.
+
+        The call is not idempotent. Throttling and connection failures are retried by the SDK (nothing was
+        registered); after an ambiguous failure (read timeout, connection closed, 5xx: ECS may have
+        registered the copy) `already_registered` is asked, and the call is repeated only if it finds
+        nothing. Without it, the ambiguous error is raised (the caller's retry re-checks)."""
+        for attempt in range(1, AMBIGUOUS_REGISTER_ATTEMPTS + 1):
+            try:
+                response = self._client.register_task_definition(**params)
+            except _AmbiguousRegistration as ambiguous:
+                found = already_registered() if already_registered is not None else None
+                if found is not None:
+                    return found
+                if already_registered is None or attempt == AMBIGUOUS_REGISTER_ATTEMPTS:
+                    raise ambiguous.error from None
+                time.sleep(random.uniform(0, 0.1 * 2**attempt))  # noqa: S311 - jitter, not cryptography
+                continue
+            return Described(task_definition=response["taskDefinition"], tags=list(response.get("tags") or []))
+        raise AssertionError("unreachable")
 
     def families(self) -> Iterator[str]:
         """ecs:ListTaskDefinitionFamilies over every page, ACTIVE families only."""

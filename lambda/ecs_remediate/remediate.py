@@ -155,7 +155,10 @@ class Remediator:
             except TaskDefinitionError as error:
                 return self._fail(result, "InvalidTaskDefinition", str(error))
             try:
-                registered = self.ecs.register(fix.register_input)
+                registered = self.ecs.register(
+                    fix.register_input,
+                    (lambda: self._copy_if_registered(result.family, marker)) if fix.marker_added else None,
+                )
             except ClientError as error:
                 if is_transient(error):
                     raise
@@ -172,6 +175,11 @@ class Remediator:
         for name, value in vars(followup).items():
             setattr(result, name, value)
         return result
+
+    def _copy_if_registered(self, family: str, marker: tuple[str, str]) -> Described | None:
+        """The latest revision if it is our copy (it carries the marker): an ambiguous failure did register."""
+        latest = self.ecs.describe(family)
+        return latest if tag_value(latest.tags, marker[0]) == marker[1] else None
 
     def _fail(self, result: Result, code: str, message: str) -> Result:
         result.outcome, result.error_code, result.error_message = FAILED, code, message[:1000]
