@@ -467,7 +467,16 @@ def error_response(request: Any, status: int, code: str, message: str, *, protoc
     )
 
 
-FAULTS = ("throttle", "500", "read-timeout", "connect-timeout", "access-denied", "pass-role-denied", "lost-response")
+FAULTS = (
+    "throttle",
+    "500",
+    "read-timeout",
+    "connect-timeout",
+    "access-denied",
+    "pass-role-denied",
+    "gone",
+    "lost-response",
+)
 
 
 class Fault:
@@ -477,8 +486,8 @@ class Fault:
     timeout after the server acted): the ambiguous failure that makes a blind retry of a non-idempotent
     call do the work twice."""
 
-    def __init__(self, client: Any, operation: str, kind: str, times: int | None) -> None:
-        self.client, self.operation, self.kind, self.times = client, operation, kind, times
+    def __init__(self, client: Any, operation: str, kind: str, times: int | None, body: str | None = None) -> None:
+        self.client, self.operation, self.kind, self.times, self.body = client, operation, kind, times, body
         self.attempts = 0
         self.injected = 0
         self.protocol = client.meta.service_model.protocol
@@ -491,12 +500,17 @@ class Fault:
     def __call__(self, request: Any, **_: Any) -> Any:
         from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
+        if self.body is not None and self.body.encode() not in (request.body or b""):
+            return None
         self.attempts += 1
         if self.times is not None and self.injected >= self.times:
             return None
         self.injected += 1
         if self.kind == "throttle":
-            return error_response(request, 400, "ThrottlingException", "Rate exceeded", protocol=self.protocol)
+            code = {"sns": "Throttling", "dynamodb": "ProvisionedThroughputExceededException"}.get(
+                self.client.meta.service_model.endpoint_prefix, "ThrottlingException"
+            )
+            return error_response(request, 400, code, "Rate exceeded", protocol=self.protocol)
         if self.kind == "500":
             code = "InternalFailure" if self.protocol == "query" else "ServerException"
             return error_response(request, 500, code, "internal error", protocol=self.protocol)
@@ -515,11 +529,16 @@ class Fault:
                 "iam:PassRole on resource: arn:aws:iam::123456789012:role/app"
             )
             return error_response(request, 400, "AccessDeniedException", message, protocol=self.protocol)
-        if self.kind == "lost-response":
+        if self.kind == "gone":  # what ECS answers for a revision deleted after the event
+            message = "Unable to describe task definition."
+            return error_response(request, 400, "ClientException", message, protocol=self.protocol)
+        if self.kind in ("lost-response", "carried-out-500"):
             import urllib3
 
             http = urllib3.PoolManager()
             http.request(request.method, request.url, body=request.body, headers=dict(request.headers.items()))
+            if self.kind == "carried-out-500":
+                return error_response(request, 500, "ServerException", "internal error", protocol=self.protocol)
             raise ReadTimeoutError(endpoint_url=request.url)
         raise ValueError(self.kind)
 
