@@ -25,7 +25,8 @@ _TAG_EXTRA_CHARS = frozenset("_.:/=+-@")
 # Any revision number, any partition; family: letters, digits, hyphens, underscores (up to 255).
 TASK_DEFINITION_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"task-definition/(?P<family>[A-Za-z0-9_-]{1,255}):(?P<revision>[1-9]\d*)$"
+    r"task-definition/(?P<family>[A-Za-z0-9_-]{1,255}):(?P<revision>[1-9]\d*)\Z",
+    re.ASCII,  # \d is 0-9 only (not other scripts' digits); \Z, unlike $, refuses a trailing newline
 )
 
 JSON = dict[str, Any]
