@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_STAMP := .venv-checkov/.installed
 CONTEXT ?=
 
 .PHONY: install dev lint test demo synth deploy destroy bench bench-prowler clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps -e .
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# checkov in a virtualenv of its own (its pins conflict with requirements-dev.txt).
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -d .venv-checkov || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q -r requirements-checkov.txt
 	touch $@
 
 dev: install
@@ -51,4 +58,4 @@ bench-prowler: install
 	$(BIN)/python -m bench --prowler --custodian
 
 clean:
-	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov cdk.out node_modules .mypy_cache .ruff_cache

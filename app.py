@@ -17,6 +17,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.checkov import CheckovSuppressions
 from infra.settings import ContextError, StackSettings
 from infra.stack import EcsRemediateStack
 
@@ -49,6 +50,7 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
     )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    cdk.Aspects.of(app).add(CheckovSuppressions())  # each with its reason, in infra/checkov.py
     return app
 
 
