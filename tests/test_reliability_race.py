@@ -1,0 +1,155 @@
+"""The sweep and the function remediate the same revisions at the same time (moto server): one copy each.
+
+20 families each get a privileged revision. A sweep (`sweep.sweep(..., remediate=True)`, what `ecs-remediate scan
+--remediate` and the scheduled sweep run) and the function (one event per revision, from 20 threads) start together.
+With the idempotency table shared (the deployed set-up: both read IDEMPOTENCY_TABLE), the one that comes second
+gets "in progress" (the function: Lambda retries it; the sweep: an ERROR row, "sweep again later") or the stored
+result. Copies are counted in the emulator, notices in the inbox.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections import Counter
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from strategies import record
+
+from demo.sandbox import LambdaContext, Sandbox
+from ecs_remediate import aws, sweep
+from ecs_remediate.config import Config
+
+FAMILIES = 20
+ROUNDS = 4
+FAST = sweep.parse_rates(["describe=1000/1000", "list=1000/1000", "register=1000/1000"])
+
+
+def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    for name, value in sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    aws.reset_clients()
+    import ecs_remediate.handler as module
+
+    module = importlib.reload(module)
+    module.remediator()
+    return module
+
+
+def privileged(family: str) -> dict[str, Any]:
+    return {
+        "family": family,
+        "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 128, "privileged": True}],
+        "tags": [{"key": "team", "value": "payments"}],
+    }
+
+
+def invoke_until_done(handler: ModuleType, event: dict[str, Any], waits: list[int]) -> dict[str, Any]:
+    for attempt in range(400):
+        try:
+            result: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+        except IdempotencyAlreadyInProgressError:  # Lambda's async retry, shortened
+            time.sleep(0.05)
+            continue
+        waits.append(attempt)
+        return result
+    raise AssertionError("still in progress")
+
+
+def race(sandbox: Sandbox, handler: ModuleType, round_: int, shared_table: bool) -> dict[str, Any]:
+    families = [f"race{round_}-{i:02d}" for i in range(FAMILIES)]
+    events = [sandbox.event_for(privileged(f), sandbox.register(privileged(f))) for f in families]
+    config = Config.from_env(sandbox.env() if shared_table else {**sandbox.env(), "IDEMPOTENCY_TABLE": ""})
+    persistence = (
+        DynamoDBPersistenceLayer(table_name=sandbox.table_name, boto3_client=aws.client("dynamodb"))
+        if shared_table
+        else None
+    )
+    barrier = threading.Barrier(FAMILIES + 1)
+    results: dict[str, Any] = {}
+    waits: list[int] = []
+
+    def function(index: int) -> None:
+        barrier.wait()
+        time.sleep(round_ * 0.5 * (index % 2))  # later rounds give the sweep a head start on half the events
+        results[families[index]] = invoke_until_done(handler, events[index], waits)
+
+    def sweeper() -> None:
+        barrier.wait()
+        results["sweep"] = sweep.sweep(
+            [sandbox.region], config, remediate=True, rates=FAST, concurrency=8, persistence=persistence
+        )
+
+    threads = [threading.Thread(target=function, args=(i,)) for i in range(FAMILIES)]
+    threads.append(threading.Thread(target=sweeper))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+
+    copies = {f: len(sandbox.active_revisions(f)) - 1 for f in families}
+    notices = Counter(
+        n.attributes.get("family", "") for n in sandbox.inbox() if n.attributes.get("outcome") == "remediated"
+    )
+    report = results["sweep"]
+    actions = Counter(
+        (f.status, f.action.split(":")[0])
+        for f in report.findings
+        if f.task_definition_arn.split("/")[-1].startswith(f"race{round_}-")
+    )
+    function_outcomes = Counter(results[f]["outcome"] for f in families)
+    return {
+        "copies": copies,
+        "notices": {f: notices.get(f, 0) for f in families},
+        "sweep_rows": {f"{s}/{a}": n for (s, a), n in sorted(actions.items())},
+        "function_outcomes": dict(function_outcomes),
+        "function_invocations_told_in_progress": sum(1 for w in waits if w),
+    }
+
+
+def test_sweep_and_function_race_with_the_shared_table(sandbox_and_handler: tuple[Sandbox, ModuleType]) -> None:
+    sandbox, handler = sandbox_and_handler
+    rounds = [race(sandbox, handler, r, shared_table=True) for r in range(ROUNDS)]
+    copies = Counter(n for r in rounds for n in r["copies"].values())
+    notices = Counter(n for r in rounds for n in r["notices"].values())
+    record(
+        "race_shared_table",
+        revisions=FAMILIES * ROUNDS,
+        copies_per_revision=dict(copies),
+        remediated_notices_per_revision=dict(notices),
+        sweep_rows=[r["sweep_rows"] for r in rounds],
+        function_outcomes=[r["function_outcomes"] for r in rounds],
+        function_invocations_told_in_progress=sum(r["function_invocations_told_in_progress"] for r in rounds),
+    )
+    assert copies == {1: FAMILIES * ROUNDS}
+    assert notices == {1: FAMILIES * ROUNDS}
+    for r in rounds:
+        assert r["function_outcomes"] == {"remediated": FAMILIES}
+
+
+def test_sweep_without_the_table_and_function_race(sandbox_and_handler: tuple[Sandbox, ModuleType]) -> None:
+    """`scan --remediate` run without IDEMPOTENCY_TABLE: only the marker guard and the per-process lock remain
+    between the two; recorded as it is."""
+    sandbox, handler = sandbox_and_handler
+    rounds = [race(sandbox, handler, r, shared_table=False) for r in range(ROUNDS)]
+    copies = Counter(n for r in rounds for n in r["copies"].values())
+    record(
+        "race_no_table",
+        revisions=FAMILIES * ROUNDS,
+        copies_per_revision=dict(copies),
+        sweep_rows=[r["sweep_rows"] for r in rounds],
+    )
+    assert set(copies) <= {1, 2}
+    assert copies.get(0, 0) == 0
+
+
+@pytest.fixture
+def sandbox_and_handler(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Sandbox, ModuleType]:
+    sandbox = Sandbox(endpoint_url=moto_endpoint).create()
+    return sandbox, load_handler(sandbox, monkeypatch)
