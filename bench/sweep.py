@@ -73,7 +73,7 @@ class Run:
     floor: float
     calls: dict[str, int]
     throttles: dict[str, int]
-    errors: int
+    errors: int | None  # ERROR rows; None for tools that have no such verdict (they drop the revision)
     present: int
     expected: int
     wrong: int
@@ -232,7 +232,7 @@ def _compare(
         floor_seconds(len(expected), pages_for(len(expected))),
         dict(proxy.calls),
         dict(proxy.throttles),
-        0,
+        None,
         len(present),
         len(expected),
         sum(1 for arn, v in present.items() if expected[arn] != v),
@@ -263,7 +263,7 @@ def print_table(runs: list[Run]) -> None:
         )
         print(
             f"{r.tool:<20} {r.size:>9} {r.scope:<7} {r.seconds:>7.1f} {r.floor:>7.1f} {r.ratio:>5.2f}x "
-            f"{r.errors:>5} {f'{r.present}/{r.expected}':>12} {r.wrong:>5}  {calls}"
+            f"{'-' if r.errors is None else r.errors:>5} {f'{r.present}/{r.expected}':>12} {r.wrong:>5}  {calls}"
             + (f"  [{r.note}]" if r.note else "")
         )
 
