@@ -12,6 +12,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,20 @@ def test_table_output_and_progress_bar_on_a_terminal(box: Sandbox, proxy: Thrott
     assert "\r" not in err and "FAIL" in err
 
 
+def test_region_all_sweeps_every_enabled_region(box: Sandbox, proxy: ThrottleProxy, monkeypatch: Any) -> None:
+    seed(box)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # AWS_REGION alone names the Region to ask
+    calls: list[str] = []
+    monkeypatch.setattr(sweep, "enabled_regions", lambda region: calls.append(region) or ["eu-west-1", "us-east-1"])
+    code, out, err = scan("--region", "all", "--output", "json", *FAST)
+    assert calls == ["us-east-1"]
+    assert code == 1 and "eu-west-1, us-east-1" in err
+    regions = {row["taskDefinitionArn"].split(":")[3] for row in json.loads(out)}
+    assert regions == {"us-east-1"}  # moto's eu-west-1 has none
+    code, _, err = scan("--region", "us-east-1,eu-west-1", *FAST, "--output", "table")
+    assert code == 1 and "us-east-1, eu-west-1" in err
+
+
 def test_progress_bar_counts() -> None:
     stream = Tty()
     bar = ProgressBar(stream)
@@ -209,7 +224,7 @@ def test_usage_errors_exit_2(
 def test_console_script_on_the_standard_credential_chain(box: Sandbox, proxy: ThrottleProxy) -> None:
     seed(box)
     script = Path(sys.executable).parent / "ecs-remediate"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "AWS_DEFAULT_REGION"}
     env.update({"AWS_ENDPOINT_URL": proxy.url, "AWS_REGION": "us-east-1", "EXEMPT_FAMILIES": "monitoring-*"})
     done = subprocess.run(
         [str(script), "scan", "--output", "json", *FAST],

@@ -150,14 +150,16 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _regions(requested: Sequence[str]) -> list[str | None]:
     names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
+    # AWS_REGION first, as the AWS CLI v2 and the Lambda runtime do (botocore itself reads AWS_DEFAULT_REGION
+    # and the profile's region).
+    configured = os.environ.get("AWS_REGION", "").strip() or boto3.session.Session().region_name
     if not names:
-        region = boto3.session.Session().region_name
-        if not region:
+        if not configured:
             raise UsageError("no Region: set AWS_REGION (or a profile's region) or pass --region")
-        return [region]
+        return [configured]
     if "all" in names:
         try:
-            return list(sweep.enabled_regions())
+            return list(sweep.enabled_regions(configured))
         except (ClientError, BotoCoreError) as error:
             raise UsageError(f"--region all: cannot list the enabled Regions ({error})") from None
     bad = [name for name in names if not _REGION_RE.match(name)]

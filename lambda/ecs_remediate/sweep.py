@@ -567,9 +567,10 @@ def build_remediator(config: Config, ecs: SweepEcs, persistence: BasePersistence
     return Remediator(config, ecs, topic, persistence)
 
 
-def enabled_regions() -> list[str]:
-    """ec2:DescribeRegions: the Regions enabled for the account (opted in, or needing no opt-in)."""
-    response = aws.client("ec2").describe_regions(
+def enabled_regions(region: str | None = None) -> list[str]:
+    """ec2:DescribeRegions (asked in `region`): the Regions enabled for the account (opted in, or needing no
+    opt-in)."""
+    response = aws.client("ec2", region).describe_regions(
         Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}]
     )
     return sorted(str(r["RegionName"]) for r in response.get("Regions", []))
