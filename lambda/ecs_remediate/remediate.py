@@ -64,7 +64,9 @@ class Remediator:
         self._idempotency: IdempotencyConfig | None = None
         if persistence is not None:
             self._idempotency = idempotency = IdempotencyConfig(
-                event_key_jmespath="taskDefinitionArn",
+                # The revision and the mode: a report-mode result must not answer a remediate-mode caller
+                # (the function and `scan --remediate` share the table).
+                event_key_jmespath="[taskDefinitionArn, mode]",
                 raise_on_no_idempotency_key=True,
                 expires_after_seconds=config.idempotency_ttl_seconds,
             )
@@ -86,6 +88,7 @@ class Remediator:
         failures and the AWS error itself on transient ones, so the caller retries."""
         request = {
             "taskDefinitionArn": registration.task_definition_arn,
+            "mode": self.config.mode,
             "registration": asdict(registration),
         }
         return Result.from_dict(self._process_request(request=request))
