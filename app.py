@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.checkov import CheckovSuppressions
 from infra.settings import ContextError, StackSettings
 from infra.stack import EcsRemediateStack
+from infra.sweep_schedule import SweepSettings
 
 ROOT = Path(__file__).resolve().parent
 STACK_ID = "EcsRemediate"
@@ -43,10 +44,12 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     else:
         app = cdk.App(context={**cdk_json_context(), **context}, outdir=outdir)
     settings = StackSettings.from_context(app.node.try_get_context)
+    sweep = SweepSettings.from_context(app.node.try_get_context)
     EcsRemediateStack(
         app,
         STACK_ID,
         settings=settings,
+        sweep=sweep,
         description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
     )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))

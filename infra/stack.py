@@ -11,11 +11,19 @@ from .bundling import function_code
 from .notifications import Notifications
 from .remediator import RUNTIME, Remediator
 from .settings import StackSettings
-from .sweep_schedule import STACK_DEFAULT_SWEEP_SCHEDULE, SweepSchedule, SweepSettings
+from .sweep_schedule import SweepSchedule, SweepSettings
 
 
 class EcsRemediateStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        sweep: SweepSettings,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.notifications = Notifications(
@@ -31,7 +39,6 @@ class EcsRemediateStack(Stack):
             code=function_code(RUNTIME),
             notifications=self.notifications,
         )
-        sweep = SweepSettings.from_context(self.node.try_get_context, STACK_DEFAULT_SWEEP_SCHEDULE)
         self.sweep = (
             SweepSchedule(self, "Sweep", remediator=self.remediator, settings=sweep) if sweep.schedule else None
         )

@@ -36,9 +36,6 @@ from .settings import ContextError
 CTX_SWEEP_SCHEDULE = "sweepSchedule"
 CTX_SWEEP_SCOPE = "sweepScope"
 DEFAULT_SWEEP_SCHEDULE = "rate(1 day)"
-# Off in the default stack until the stack's own assertions (tests/test_infra.py, which pin "one function"
-# and the complete permission list) cover a second function; `-c sweepSchedule="rate(1 day)"` turns it on.
-STACK_DEFAULT_SWEEP_SCHEDULE = "off"
 SWEEP_HANDLER = "ecs_remediate.handler.sweep_handler"
 # A sweep at ECS's read rate (20 describes a second) judges about 15,000 revisions in 15 minutes.
 SWEEP_TIMEOUT_SECONDS = 900

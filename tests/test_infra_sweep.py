@@ -27,7 +27,8 @@ def synth(context: dict[str, Any], tmp: Path) -> tuple[cdk.Stack, dict[str, Any]
 
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory: pytest.TempPathFactory) -> tuple[cdk.Stack, dict[str, Any]]:
-    return synth(DAILY, tmp_path_factory.mktemp("cdk-sweep"))
+    """The default stack, no context: the sweep runs daily."""
+    return synth({}, tmp_path_factory.mktemp("cdk-sweep"))
 
 
 def of_type(template: dict[str, Any], type_: str) -> dict[str, Any]:
