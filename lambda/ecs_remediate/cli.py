@@ -1,7 +1,8 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
-ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate] [--output table|json|csv]
+ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
+                   [--output table|json|csv]
                                       sweep the task definitions that exist; exit 1 while findings remain
 """
 
@@ -17,6 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 
 import boto3
@@ -80,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="register a non-privileged copy of the newest privileged revision of each family, through the "
         "function's path (exemptions, idempotency, marker tag, notices)",
     )
+    scan.add_argument(
+        "--rollout",
+        action="store_true",
+        help="with --remediate: move ECS-controlled services onto the fixed copy (UpdateService, a rolling "
+        "deployment); CODE_DEPLOY and EXTERNAL services are listed with the manual step. In --scope active an "
+        "older privileged revision that a service uses gets a fixed copy of its own (the family's latest is "
+        "registered again right after, so it keeps its content)",
+    )
+    scan.add_argument(
+        "--retire",
+        action="store_true",
+        help="with --remediate: deregister a privileged revision once its fixed copy exists and no service uses "
+        "it; in --scope active also an older privileged revision that no service uses",
+    )
     scan.add_argument("--output", choices=("table", "json", "csv"), default="table", help="stdout format")
     scan.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan.add_argument(
@@ -123,6 +139,12 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         rates = sweep.parse_rates([os.environ.get(ENV_SWEEP_RATES, ""), *args.rate])
     except (ConfigError, sweep.SweepError) as error:
         raise UsageError(str(error)) from None
+    changes = [flag for flag, on in (("--rollout", args.rollout), ("--retire", args.retire)) if on]
+    if changes and not args.remediate:
+        # They change services and revisions: never implied by a read-only scan.
+        raise UsageError(f"{' and '.join(changes)} need --remediate (without it the scan changes nothing)")
+    # The flags decide for the scan (ROLLOUT/RETIRE in the environment are the function's settings).
+    config = replace(config, rollout=args.rollout, retire=args.retire)
     regions = _regions(args.region or [])
     # Idempotency warns that it has no Lambda context to take a timeout from; a terminal has none.
     warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")

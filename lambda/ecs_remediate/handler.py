@@ -83,7 +83,8 @@ ENV_SWEEP_RATES = "SWEEP_RATES"
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The scheduled sweep of this function's Region: judge the existing task definitions and, in remediate
     mode, fix them through the same Remediator (idempotency shared with the real-time function). One summary
-    notice, only when something was found (FAIL, ERROR) or fixed. The schedule's input may set
+    notice, only when something was found (FAIL, ERROR, an exemption expiring within 7 days) or fixed (remediated,
+    retired; ROLLOUT/RETIRE apply as in the function). The schedule's input may set
     {"scope": "latest" | "active"} (default latest)."""
     scope = event.get("scope", sweep.LATEST) if isinstance(event, dict) else sweep.LATEST
     if scope not in sweep.SCOPES:
@@ -108,15 +109,21 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     counts = report.counts()
     open_rows = [f.to_json() for f in report.findings if f.open]
     remediated_rows = [f.to_json() for f in report.findings if f.remediated]
+    retired_rows = [f.to_json() for f in report.findings if f.retired]
+    expiring_rows = [f.to_json() for f in report.expiring]
     for status, count in counts.items():
         metrics.add_metric(name=f"Sweep{status.capitalize()}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="SweepRemediated", unit=MetricUnit.Count, value=len(remediated_rows))
+    metrics.add_metric(name="SweepRetired", unit=MetricUnit.Count, value=len(retired_rows))
+    metrics.add_metric(name="SweepExemptionsExpiring", unit=MetricUnit.Count, value=len(expiring_rows))
     logger.info(
         "sweep finished",
         extra={
             "scope": scope,
             "counts": counts,
             "remediated": len(remediated_rows),
+            "retired": len(retired_rows),
+            "expiring": [row["taskDefinitionArn"] for row in expiring_rows[:100]],
             "open": [(row["status"], row["taskDefinitionArn"], row["error"]) for row in open_rows[:100]],
             "calls": report.stats.calls,
             "throttles": report.stats.throttles,
@@ -124,7 +131,8 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         },
     )
     notified = False
-    if CONFIG.topic_arn and (open_rows or remediated_rows):
+    # An exemption about to run out is something found: the owner has days to renew it or fix the workload.
+    if CONFIG.topic_arn and (open_rows or remediated_rows or retired_rows or expiring_rows):
         account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
         message = build_sweep_summary(
             region=region,
@@ -135,6 +143,8 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             remediated_rows=remediated_rows,
             seconds=report.seconds,
             account=account,
+            retired_rows=retired_rows,
+            expiring_rows=expiring_rows,
         )
         aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
         notified = True

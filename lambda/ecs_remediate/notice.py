@@ -161,8 +161,11 @@ def build_sweep_summary(
     remediated_rows: Sequence[Mapping[str, Any]],
     seconds: float,
     account: str = "",
+    retired_rows: Sequence[Mapping[str, Any]] = (),
+    expiring_rows: Sequence[Mapping[str, Any]] = (),
 ) -> Message:
-    """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR) and those fixed.
+    """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR), those fixed, the
+    older privileged revisions deregistered (retire), and the exemptions that expire within 7 days.
 
     Rows are the sweep's JSON rows (ARNs, container names, actions, errors): nothing from a task definition's
     body, so no environment value can leak into the notice.
@@ -172,6 +175,10 @@ def build_sweep_summary(
     parts = [f"{left} left to fix" if left else "nothing left to fix"]
     if remediated_rows:
         parts.append(f"{len(remediated_rows)} remediated")
+    if retired_rows:
+        parts.append(f"{len(retired_rows)} retired")
+    if expiring_rows:
+        parts.append(f"{len(expiring_rows)} exemption(s) expiring")
     if errors:
         parts.append(f"{errors} ERROR")
     title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
@@ -201,6 +208,16 @@ def build_sweep_summary(
         lines += [_row_line(row) for row in remediated_rows[:SUMMARY_ROWS]]
         if len(remediated_rows) > SUMMARY_ROWS:
             lines.append(f"  ... and {len(remediated_rows) - SUMMARY_ROWS} more")
+    if retired_rows:
+        lines += ["", "Retired (older privileged revisions deregistered; running tasks are not affected):"]
+        lines += [_row_line(row) for row in retired_rows[:SUMMARY_ROWS]]
+        if len(retired_rows) > SUMMARY_ROWS:
+            lines.append(f"  ... and {len(retired_rows) - SUMMARY_ROWS} more")
+    if expiring_rows:
+        lines += ["", "Exemptions expiring within 7 days (renew the exempt-until tag, or fix the workload):"]
+        lines += [_row_line(row) for row in expiring_rows[:SUMMARY_ROWS]]
+        if len(expiring_rows) > SUMMARY_ROWS:
+            lines.append(f"  ... and {len(expiring_rows) - SUMMARY_ROWS} more")
     region_flag = f" --region {shlex.quote(region)}" if region else ""
     commands = [f"ecs-remediate scan{region_flag} --scope {scope} --output table"]
     if open_rows:
@@ -219,7 +236,13 @@ def build_sweep_summary(
         "remediated": len(remediated_rows),
         "openFindings": [_trim(row) for row in open_rows[:SUMMARY_ROWS]],
         "remediatedFindings": [_trim(row) for row in remediated_rows[:SUMMARY_ROWS]],
-        "truncated": max(0, left - SUMMARY_ROWS) + max(0, len(remediated_rows) - SUMMARY_ROWS),
+        "retired": len(retired_rows),
+        "retiredFindings": [_trim(row) for row in retired_rows[:SUMMARY_ROWS]],
+        "expiringExemptions": [_trim(row) for row in expiring_rows[:SUMMARY_ROWS]],
+        "truncated": max(0, left - SUMMARY_ROWS)
+        + max(0, len(remediated_rows) - SUMMARY_ROWS)
+        + max(0, len(retired_rows) - SUMMARY_ROWS)
+        + max(0, len(expiring_rows) - SUMMARY_ROWS),
         "nextCommands": commands,
     }
     subject_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in title)

@@ -24,6 +24,7 @@ from .events import Registration
 from .notice import build_message
 from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, Result
 from .policy import assess
+from .rollout import marker_value
 from .taskdef import Document, TaskDefinitionError, build_fixed_copy, family_and_revision, tag_value
 
 IDEMPOTENCY_KEY_PREFIX = "ecs-remediate"  # shared by the Lambda and the sweep, so they dedupe each other
@@ -35,12 +36,6 @@ class RemediationFailed(Exception):
     def __init__(self, result: Result) -> None:
         super().__init__(f"{result.task_definition_arn}: {result.error_code}: {result.error_message}")
         self.result = result
-
-
-def marker_value(family: str, revision: int) -> str:
-    """The marker tag value naming the source revision: `family:revision` (just the number if too long)."""
-    text = f"{family}:{revision}"
-    return text if len(text) <= 256 else str(revision)
 
 
 def today_utc() -> date:
@@ -204,4 +199,5 @@ __all__ = [
     "SKIPPED",
     "RemediationFailed",
     "Remediator",
+    "marker_value",
 ]

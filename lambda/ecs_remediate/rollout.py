@@ -8,9 +8,16 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import ClientError, Ecs, RevisionNotFound, Service, error_code, is_transient
+from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Service, error_code, is_transient
 from .config import Config
-from .taskdef import TASK_DEFINITION_ARN_RE, privileged_containers
+from .taskdef import (
+    TASK_DEFINITION_ARN_RE,
+    Document,
+    TaskDefinitionError,
+    build_fixed_copy,
+    privileged_containers,
+    tag_value,
+)
 
 # Describing every revision of a family to count the privileged ones has a cost; past this many we
 # say "at least".
@@ -41,12 +48,23 @@ def manual_step(service: Service, new_ref: str, region: str) -> str:
     return f"aws ecs update-service {where} --task-definition {new_ref}{region_flag}"
 
 
-def finish(ecs: Ecs, config: Config, source_arn: str, new_arn: str) -> Followup:
-    """Roll services from `source_arn` onto `new_arn` and retire `source_arn`, as configured."""
+def finish(
+    ecs: Ecs,
+    config: Config,
+    source_arn: str,
+    new_arn: str,
+    *,
+    services: list[Service] | None = None,
+    count: bool = True,
+) -> Followup:
+    """Roll services from `source_arn` onto `new_arn` and retire `source_arn`, as configured. `services`: the
+    services using `source_arn` when the caller has just looked them up; `count`: count the privileged
+    revisions left in the family when it is not retired."""
     followup = Followup()
     new_ref = short_ref(new_arn)
     followup.services_checked = config.rollout or config.retire
-    services = ecs.services_using(source_arn) if followup.services_checked else []
+    if services is None:
+        services = ecs.services_using(source_arn) if followup.services_checked else []
     still_using: list[Service] = []
     for service in services:
         if config.rollout and service.controller == "ECS":
@@ -77,7 +95,7 @@ def finish(ecs: Ecs, config: Config, source_arn: str, new_arn: str) -> Followup:
             ecs.deregister(source_arn)
             followup.retired = True
             followup.retire_note = "deregistered (INACTIVE): no service uses it; running tasks are not affected"
-    if not followup.retired:
+    if not followup.retired and count:
         followup.remaining_privileged, followup.remaining_is_lower_bound = count_privileged_active(
             ecs, new_arn, exclude={new_arn}
         )
@@ -119,3 +137,185 @@ def _manual(service: Service, new_ref: str, region: str, note: str = "") -> dict
     if note:
         entry["note"] = note
     return entry
+
+
+# Older privileged revisions (the sweep's `--scope active`). A copy of an older revision becomes the family's
+# latest, which would roll back anyone who deploys by family name; so right after registering it, the
+# family's previous latest is registered again (a copy of it), and "latest" means what it meant before.
+
+
+class SupersededError(Exception):
+    """A step for an older revision failed for a permanent reason; the message says which and what was undone."""
+
+
+class ServiceLookupFailed(Exception):
+    """ListClusters/ListServices/DescribeServices failed: nobody knows which services use the revision."""
+
+
+@dataclass
+class Superseded:
+    """What `finish_superseded` found and did for one older privileged revision."""
+
+    services: list[Service] = field(default_factory=list)  # services using it when looked up
+    copy_arn: str | None = None  # its fixed copy (registered now or found)
+    copy_registered: bool = False
+    restored_arn: str | None = None  # the copy of the previous latest registered after it
+    restored_from: str | None = None
+    skipped: str = ""  # why no copy was made although services use it
+    followup: Followup | None = None
+    retired: bool = False
+
+
+def marker_value(family: str, revision: int) -> str:
+    """The marker tag value naming the source revision: `family:revision` (just the number if too long)."""
+    text = f"{family}:{revision}"
+    return text if len(text) <= 256 else str(revision)
+
+
+def marker_revision(value: str | None) -> int | None:
+    """The revision a marker value names (see `marker_value`)."""
+    if not value:
+        return None
+    tail = value.rsplit(":", 1)[-1]
+    return int(tail) if tail.isascii() and tail.isdigit() else None
+
+
+def finish_superseded(
+    ecs: Ecs, config: Config, source: Described, copy_arn: str | None = None, latest: Described | None = None
+) -> Superseded:
+    """An ACTIVE privileged revision that is not its family's latest.
+
+    - No service uses it: deregistered with `retire`; otherwise left (the caller reports it).
+    - Services use it and `rollout` is on: a fixed copy of it is registered (marker tag naming it) unless
+      `copy_arn` names one already, the family's previous latest is registered again right after so that
+      the family's latest content does not change, then ECS-controlled services move onto the copy (the others
+      are listed with the manual step) and, with `retire`, it is deregistered once no service uses it.
+    - The previous latest must be free of privileged containers (the copy of it is registered unchanged);
+      otherwise nothing is copied and `skipped` says why.
+
+    Safe to repeat: a rerun finds the copy (pass it as `copy_arn`), moved services and INACTIVE revisions.
+    ClientError/BotoCoreError from the service lookup propagate (the caller keeps the revision ERROR)."""
+    try:
+        outcome = Superseded(services=ecs.services_using(source.arn))
+    except (ClientError, BotoCoreError) as error:
+        raise ServiceLookupFailed(f"service lookup failed: {error_code(error)}: {error}") from error
+    if not outcome.services:
+        if config.retire:
+            ecs.deregister(source.arn)
+            outcome.retired = True
+        return outcome
+    if not config.rollout:
+        return outcome
+    if copy_arn is not None:
+        try:
+            found = ecs.describe(copy_arn)
+        except RevisionNotFound:
+            found = None
+        copy_arn = copy_arn if found is not None and found.status == "ACTIVE" else None
+    if copy_arn is None:
+        latest = latest or ecs.describe(source.family)
+        if privileged_containers(latest.task_definition):
+            outcome.skipped = (
+                f"not copied: the latest revision :{latest.revision} is itself privileged, so the family's latest "
+                "could not be restored after the copy"
+            )
+            return outcome
+        copied, restored = _register_copy_and_restore(ecs, config, source, latest)
+        outcome.copy_arn, outcome.copy_registered = copied.arn, True
+        outcome.restored_arn, outcome.restored_from = restored.arn, latest.arn
+    else:
+        outcome.copy_arn = copy_arn
+    outcome.followup = finish(ecs, config, source.arn, outcome.copy_arn, services=outcome.services, count=False)
+    outcome.retired = outcome.followup.retired
+    return outcome
+
+
+def restore_if_rolled_back(ecs: Ecs, config: Config, family: str) -> tuple[str, str] | None:
+    """Repairs an interrupted `finish_superseded`: when the family's latest is a copy of an older revision
+    (its marker names revision k and a revision between k and it, not itself such a copy, is ACTIVE), the
+    newest such revision is registered again. Returns (restored ARN, its source ARN), or None."""
+    latest = ecs.describe(family)
+    named = marker_revision(tag_value(latest.tags, config.marker_tag_key))
+    if named is None or named >= latest.revision - 1:
+        return None
+    between = sorted(
+        (rev for arn in ecs.revision_arns(family) if _family_of(arn) == family for rev in [_revision_of(arn)]),
+        reverse=True,
+    )
+    for revision in (r for r in between if named < r < latest.revision):
+        try:
+            candidate = ecs.describe(f"{latest.arn.rsplit(':', 1)[0]}:{revision}")
+        except RevisionNotFound:
+            continue
+        own = marker_revision(tag_value(candidate.tags, config.marker_tag_key))
+        if candidate.status != "ACTIVE" or (own is not None and own < named):
+            continue  # itself a copy of an older revision: not what was latest
+        if privileged_containers(candidate.task_definition):
+            return None
+        restored = _register(ecs, config, candidate, marker_value(family, candidate.revision))
+        return restored.arn, candidate.arn
+    return None
+
+
+def _register_copy_and_restore(
+    ecs: Ecs, config: Config, source: Described, latest: Described
+) -> tuple[Described, Described]:
+    # Both documents are built (and validated offline) before anything is registered.
+    for described in (source, latest):
+        if described.unknown_members:
+            raise SupersededError(
+                f"{short_ref(described.arn)}: the API returned field(s) this SDK's model does not know "
+                f"({', '.join(described.unknown_members[:10])}); a copy would lose them"
+            )
+    copy_params = _params(ecs, config, source, marker_value(source.family, source.revision))
+    restore_params = _params(ecs, config, latest, marker_value(latest.family, latest.revision))
+    copied = _register_params(ecs, config, source.family, copy_params)
+    try:
+        restored = _register_params(ecs, config, latest.family, restore_params)
+    except ClientError as error:
+        if is_transient(error):
+            raise  # a rerun finds the copy as the latest and restores it (restore_if_rolled_back)
+        try:
+            ecs.deregister(copied.arn)  # undo: the previous latest is the latest again
+        except ClientError as undo_error:
+            raise SupersededError(
+                f"registering the copy of {short_ref(latest.arn)} failed ({error_code(error)}) and deregistering "
+                f"{short_ref(copied.arn)} failed too ({error_code(undo_error)}): the family's latest is a copy of "
+                f"{short_ref(source.arn)}; deregister it or rerun"
+            ) from error
+        raise SupersededError(
+            f"registering the copy of {short_ref(latest.arn)} failed ({error_code(error)}: {error}); "
+            f"{short_ref(copied.arn)} was deregistered again, nothing changed"
+        ) from error
+    return copied, restored
+
+
+def _params(ecs: Ecs, config: Config, described: Described, marker: str) -> dict[str, Any]:
+    try:
+        fix = build_fixed_copy(
+            Document("describe-response", described.task_definition, described.tags),
+            ecs.model,
+            (config.marker_tag_key, marker),
+        )
+    except TaskDefinitionError as error:
+        raise SupersededError(f"{short_ref(described.arn)}: {error}") from error
+    return fix.register_input
+
+
+def _register(ecs: Ecs, config: Config, described: Described, marker: str) -> Described:
+    return _register_params(ecs, config, described.family, _params(ecs, config, described, marker))
+
+
+def _register_params(ecs: Ecs, config: Config, family: str, params: dict[str, Any]) -> Described:
+    marker = tag_value(params.get("tags"), config.marker_tag_key)
+
+    def already_registered() -> Described | None:  # an ambiguous failure may have registered it
+        latest = ecs.describe(family)
+        return latest if marker is not None and tag_value(latest.tags, config.marker_tag_key) == marker else None
+
+    return ecs.register(params, already_registered if marker is not None else None)
+
+
+def _revision_of(arn: str) -> int:
+    tail = short_ref(arn).rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

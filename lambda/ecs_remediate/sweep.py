@@ -40,11 +40,20 @@ from . import aws
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, error_code
 from .config import Config
 from .events import Registration
-from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SKIPPED
+from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SKIPPED, Result
 from .outcomes import EXEMPT as OUTCOME_EXEMPT
-from .policy import ERROR, EXEMPT, FAIL, PASS, assess
+from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS, Exemption, assess
 from .remediate import RemediationFailed, Remediator, today_utc
-from .taskdef import TASK_DEFINITION_ARN_RE
+from .rollout import (
+    ServiceLookupFailed,
+    Superseded,
+    SupersededError,
+    finish_superseded,
+    marker_value,
+    restore_if_rolled_back,
+    short_ref,
+)
+from .taskdef import TASK_DEFINITION_ARN_RE, tag_value
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +71,7 @@ ACTION_NONE = "none"
 ACTION_REPORTED = "reported"
 ACTION_REMEDIATED = "remediated"
 ACTION_SUPERSEDED = "superseded"
+ACTION_RETIRED = "retired"
 ACTION_FAILED = "failed"
 ACTION_SKIPPED = "skipped"
 
@@ -313,15 +323,22 @@ class Finding:
     region: str = ""
     family: str = ""
     revision: int = 0
+    marker: str | None = field(default=None, repr=False)  # the marker tag's value: a fixed copy names its source
+    expiring: bool = False  # EXEMPT with an exemption that expires within 7 days
 
     @property
     def open(self) -> bool:
-        """Left to deal with: an ERROR, or a FAIL that was not remediated."""
-        return self.status == ERROR or (self.status == FAIL and not self.action.startswith(ACTION_REMEDIATED))
+        """Left to deal with: an ERROR, or a FAIL that was neither remediated nor retired."""
+        return self.status == ERROR or (self.status == FAIL and not (self.remediated or self.retired))
 
     @property
     def remediated(self) -> bool:
         return self.status == FAIL and self.action.startswith(ACTION_REMEDIATED)
+
+    @property
+    def retired(self) -> bool:
+        """Deregistered (INACTIVE): scanners that judge every ACTIVE revision no longer see it."""
+        return self.status == FAIL and self.action.startswith(ACTION_RETIRED)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -354,16 +371,31 @@ class SweepReport:
         return sum(1 for f in self.findings if f.remediated)
 
     @property
+    def retired(self) -> int:
+        return sum(1 for f in self.findings if f.retired)
+
+    @property
     def open(self) -> int:
         return sum(1 for f in self.findings if f.open)
+
+    @property
+    def expiring(self) -> list[Finding]:
+        """EXEMPT revisions whose exemption expires within 7 days."""
+        return [f for f in self.findings if f.expiring]
 
     def summary(self) -> str:
         counts = self.counts()
         statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
-        return (
+        retired = f"{self.retired} retired; " if self.retired else ""
+        text = (
             f"{len(self.findings)} revision(s), {self.scope} scope, {', '.join(self.regions)}: {statuses}; "
-            f"{self.remediated} remediated; {self.open} left to fix; {self.seconds:.1f}s"
+            f"{self.remediated} remediated; {retired}{self.open} left to fix; {self.seconds:.1f}s"
         )
+        expiring = self.expiring
+        if expiring:
+            text += f"\n{len(expiring)} exemption(s) expire within {EXPIRY_WARNING_DAYS} days:"
+            text += "".join(f"\n  {f.task_definition_arn}: {f.action}" for f in expiring)
+        return text
 
 
 class Progress(Protocol):
@@ -427,11 +459,13 @@ class Sweeper:
             for finding in findings:  # ERROR rows count too: never copy a revision older than one unjudged
                 newest[finding.family] = max(newest.get(finding.family, 0), finding.revision)
             actions: list[tuple[Finding, Future[None]]] = []
+            superseded: dict[str, list[Finding]] = {}
             for finding in findings:
                 if finding.status != FAIL:
                     continue
                 if finding.revision < newest.get(finding.family, 0):
                     self._superseded(finding, newest[finding.family])
+                    superseded.setdefault(finding.family, []).append(finding)
                 elif self.remediator is not None:
                     actions.append((finding, pool.submit(self._remediate, finding)))
                 else:
@@ -442,6 +476,22 @@ class Sweeper:
                 except Exception as error:  # fail-closed: a bug in one row must not lose the others
                     logger.exception("remediation of %s failed unexpectedly", finding.task_definition_arn)
                     finding.action, finding.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
+            # Phase 3 (active scope, with rollout or retire): older privileged revisions, once the latest of each
+            # family was dealt with. One task per family: its steps depend on the family's latest.
+            if self.remediator is not None and (self.config.rollout or self.config.retire) and superseded:
+                copies = _copies(findings)
+                families = [
+                    (rows, pool.submit(self._finish_family, family, rows, copies))
+                    for family, rows in superseded.items()
+                ]
+                for rows, done in families:
+                    try:
+                        done.result()
+                    except Exception as error:  # fail-closed, as above
+                        logger.exception("finishing older revisions of %s failed unexpectedly", rows[0].family)
+                        for row in rows:
+                            if not (row.retired or row.status == ERROR):
+                                row.action, row.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
         if listing_error is not None:
             findings.append(listing_error)
         return sorted(findings, key=lambda f: (f.family, f.revision, f.task_definition_arn))
@@ -476,10 +526,26 @@ class Sweeper:
             region=self.ecs.region,
             family=described.family,
             revision=described.revision,
+            marker=tag_value(described.tags, self.config.marker_tag_key),
         )
-        if assessment.verdict == EXEMPT and assessment.exemption is not None:
-            finding.action = f"{ACTION_NONE}: exempt: {assessment.exemption.why}"
+        if assessment.exemption is not None:
+            self._exemption_action(finding, assessment.exemption)
         return finding
+
+    def _exemption_action(self, finding: Finding, exemption: Exemption) -> None:
+        """EXEMPT rows say why (and when the exemption runs out soon); FAIL rows with an exemption that does
+        not hold say why it does not."""
+        if finding.status == EXEMPT:
+            why = exemption.why
+            today = self._today()
+            if exemption.until is not None and exemption.expires_within(today):
+                days = (exemption.until - today).days
+                when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
+                why = f"exempt until {exemption.until.isoformat()} (expires {when}): {exemption.reason}"
+                finding.expiring = True
+            finding.action = f"{ACTION_NONE}: {why}" if why.startswith("exempt") else f"{ACTION_NONE}: exempt: {why}"
+        elif finding.status == FAIL:
+            finding.error = f"not exempt: {exemption.why}"
 
     def _remediate(self, finding: Finding) -> None:
         """The function's path for one FAIL revision; outcomes map back onto the row, never to PASS."""
@@ -499,6 +565,8 @@ class Sweeper:
             return
         if result.outcome == REMEDIATED:
             finding.action, finding.new_task_definition_arn = ACTION_REMEDIATED, result.new_task_definition_arn
+            if result.services_checked:
+                finding.action += f": {_followup_text(result)}"
         elif result.outcome == COMPLIANT:
             finding.status, finding.privileged_containers = PASS, []
         elif result.outcome == OUTCOME_EXEMPT:
@@ -511,12 +579,104 @@ class Sweeper:
             finding.action = f"{ACTION_SKIPPED}: {result.reason or result.outcome}"
 
     def _superseded(self, finding: Finding, newest: int) -> None:
-        """An older privileged revision (active scope). Copying it would roll the family back, so it is
-        only reported; retiring it (deregistering once services have moved) is where that goes."""
+        """An older privileged revision (active scope). Without rollout or retire it is only reported: a copy of
+        it would become the family's latest (a roll-back). With them, `_finish_family` deals with it."""
         finding.action = (
             f"{ACTION_SUPERSEDED}: the latest ACTIVE revision is :{newest}; not copied (copying an older "
             "revision would roll the family back)"
         )
+
+    def _finish_family(self, family: str, rows: list[Finding], copies: Mapping[tuple[str, str], str]) -> None:
+        """Older privileged revisions of one family, oldest first (rollout.finish_superseded): retire the
+        unused ones; with rollout, give the used ones a fixed copy, restore the family's latest, move services."""
+        restored_note = ""
+        if self.config.rollout:
+            try:
+                restored = restore_if_rolled_back(self.ecs, self.config, family)
+            except (ClientError, BotoCoreError, SupersededError, RevisionNotFound) as error:
+                text = f"the family's latest could not be checked for an interrupted earlier run: {_error_text(error)}"
+                for row in rows:
+                    row.action, row.error = ACTION_FAILED, text
+                return
+            if restored is not None:
+                restored_note = (
+                    f"family latest restored as :{restored[0].rsplit(':', 1)[-1]} (copy of {short_ref(restored[1])})"
+                )
+                logger.warning("%s: the latest was a copy of an older revision; %s", family, restored_note)
+        for row in sorted(rows, key=lambda f: f.revision):
+            self._finish_superseded(row, copies.get((family, marker_value(family, row.revision))))
+            if restored_note:
+                row.action += f"; {restored_note}"
+                restored_note = ""
+
+    def _finish_superseded(self, row: Finding, copy_arn: str | None) -> None:
+        try:
+            source = self.ecs.describe(row.task_definition_arn)
+        except RevisionNotFound:
+            row.action = f"{ACTION_SKIPPED}: the revision no longer exists"
+            return
+        except (ClientError, BotoCoreError) as error:
+            row.status, row.error = ERROR, f"describe failed after retries: {_error_text(error)}"
+            return
+        if source.status != "ACTIVE":
+            row.action = f"{ACTION_RETIRED}: already {source.status or 'not ACTIVE'}"
+            return
+        try:
+            outcome = finish_superseded(self.ecs, self.config, source, copy_arn)
+        except ServiceLookupFailed as error:  # fail-closed: unknown users, so nothing is done and nothing PASSes
+            row.status, row.error = ERROR, str(error)[:1000]
+            return
+        except SupersededError as error:
+            row.action, row.error = ACTION_FAILED, str(error)[:1000]
+            return
+        except (ClientError, BotoCoreError) as error:
+            row.action, row.error = ACTION_FAILED, _error_text(error)
+            return
+        row.action = self._superseded_action(row, outcome)
+        row.new_task_definition_arn = outcome.copy_arn
+
+    def _superseded_action(self, row: Finding, outcome: Superseded) -> str:
+        services = ", ".join(f"{s.cluster_name}/{s.name} ({s.controller})" for s in outcome.services)
+        if not outcome.services:
+            if outcome.retired:
+                return f"{ACTION_RETIRED}: no service uses it; deregistered (INACTIVE)"
+            return f"{ACTION_SUPERSEDED}: no service uses it; --retire would deregister it"
+        used = f"used by {len(outcome.services)} service(s): {services}"
+        if not self.config.rollout:
+            return (
+                f"{ACTION_SUPERSEDED}: {used}; --rollout moves them onto a fixed copy of it (never retired while used)"
+            )
+        if outcome.followup is None or outcome.copy_arn is None:
+            return f"{ACTION_SUPERSEDED}: {used}; {outcome.skipped}"
+        followup = outcome.followup
+        copy_ref = f":{outcome.copy_arn.rsplit(':', 1)[-1]}"
+        parts = [f"fixed copy {copy_ref} {'registered' if outcome.copy_registered else 'found'}"]
+        if outcome.restored_arn and outcome.restored_from:
+            parts.append(
+                f"family latest restored as :{outcome.restored_arn.rsplit(':', 1)[-1]} "
+                f"(copy of {short_ref(outcome.restored_from)})"
+            )
+        if followup.services_updated:
+            moved = ", ".join(
+                f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in followup.services_updated
+            )
+            parts.append(f"moved {moved}")
+        if followup.services_manual:
+            parts.append(
+                "still used by "
+                + "; ".join(
+                    f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}"
+                    + (f" [{s['note']}]" if "note" in s else "")
+                    for s in followup.services_manual
+                )
+            )
+        if followup.retired:
+            parts.append("deregistered (INACTIVE)")
+        elif self.config.retire:
+            parts.append(followup.retire_note)
+        else:
+            parts.append("--retire would deregister it once no service uses it")
+        return f"{ACTION_RETIRED if outcome.retired else ACTION_SUPERSEDED}: " + "; ".join(parts)
 
     def _listing_error(self, error: BaseException) -> Finding:
         operation = LIST_FAMILIES if self.scope == LATEST else LIST_REVISIONS
@@ -527,6 +687,15 @@ class Sweeper:
             region=self.ecs.region,
             family="~",  # sorts last
         )
+
+
+def _copies(findings: Sequence[Finding]) -> dict[tuple[str, str], str]:
+    """(family, marker value) -> the newest ACTIVE non-privileged revision carrying it: the fixed copies."""
+    copies: dict[tuple[str, str], str] = {}
+    for finding in sorted(findings, key=lambda f: f.revision):
+        if finding.status == PASS and finding.marker:
+            copies[(finding.family, finding.marker)] = finding.task_definition_arn
+    return copies
 
 
 def _result_or_error(future: Future[Finding | None], ref: str, region: str) -> Finding | None:
@@ -548,6 +717,31 @@ def _name_error_rows(findings: Sequence[Finding]) -> None:
     for finding in findings:
         if finding.status == ERROR and ":" not in finding.task_definition_arn:
             finding.task_definition_arn = f"{prefix}task-definition/{finding.task_definition_arn}"
+
+
+def _followup_text(result: Result) -> str:
+    """What rollout/retire did after a remediation (the Remediator's result)."""
+    parts = []
+    if result.services_updated:
+        moved = ", ".join(
+            f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in result.services_updated
+        )
+        parts.append(f"moved {moved}")
+    if result.services_manual:
+        parts.append(
+            "still used by "
+            + "; ".join(
+                f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}" for s in result.services_manual
+            )
+        )
+    if not result.services_updated and not result.services_manual:
+        parts.append("no service uses the privileged revision")
+    if result.retire_note:
+        parts.append(result.retire_note)
+    if result.remaining_privileged is not None:
+        bound = "+" if result.remaining_is_lower_bound else ""
+        parts.append(f"{result.remaining_privileged}{bound} ACTIVE privileged revision(s) left in the family")
+    return "; ".join(parts)
 
 
 def _error_text(error: BaseException) -> str:
