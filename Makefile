@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
+PROWLER_STAMP := .venv-prowler/.installed
 CONTEXT ?=
 
-.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler clean
+.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler prowler-venv clean
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
@@ -25,6 +26,15 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	.venv-checkov/bin/pip install -q -r requirements-checkov.txt
 	touch $@
 
+# Prowler in a virtualenv of its own (it pins boto3 1.40.61). tests/test_prowler.py runs its
+# ecs_task_definitions_no_privileged_containers check against moto; about 5 minutes on a fresh venv.
+prowler-venv: $(PROWLER_STAMP)
+
+$(PROWLER_STAMP):
+	test -d .venv-prowler || $(PYTHON) -m venv .venv-prowler
+	.venv-prowler/bin/pip install -q "prowler==5.46.0"
+	touch $@
+
 dev: install
 
 lint: install
@@ -32,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint prowler-venv
 	$(BIN)/pytest
 
 demo: install
@@ -52,10 +62,9 @@ bench: install
 
 # The sweep benchmark with Prowler and Cloud Custodian against the same emulator. Each tool gets a
 # virtualenv of its own (Prowler pins boto3 1.40.61); minutes at 5,000 revisions.
-bench-prowler: install
-	test -x .venv-prowler/bin/prowler || ($(PYTHON) -m venv .venv-prowler && .venv-prowler/bin/pip install -q "prowler==5.46.0")
+bench-prowler: install $(PROWLER_STAMP)
 	test -x .venv-c7n/bin/custodian || ($(PYTHON) -m venv .venv-c7n && .venv-c7n/bin/pip install -q "c7n==0.9.53")
 	$(BIN)/python -m bench --prowler --custodian
 
 clean:
-	rm -rf $(VENV) .venv-checkov cdk.out node_modules .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-prowler cdk.out node_modules .mypy_cache .ruff_cache

@@ -154,17 +154,28 @@ def run_ours(proxy: ThrottleProxy, truth: Truth, size: int, scope: str) -> Run:
     )
 
 
-def run_prowler(proxy: ThrottleProxy, truth: Truth, size: int, timeout: float) -> Run:
-    proxy.reset()
-    out = Path(tempfile.mkdtemp(prefix="bench-prowler-"))
-    env = {**_base_env(), "AWS_ENDPOINT_URL": proxy.url}
+PROWLER_CHECK = "ecs_task_definitions_no_privileged_containers"
+
+
+@dataclass
+class ProwlerRun:
+    verdicts: dict[str, str]  # resource ARN -> PASS | FAIL | ...
+    seconds: float
+    note: str = ""  # why the run is incomplete (timeout)
+
+
+def prowler_verdicts(endpoint: str, timeout: float, prowler: Path = PROWLER, region: str = REGION) -> ProwlerRun:
+    """Run Prowler's privileged-container check against an emulator endpoint (fake credentials,
+    AWS_ENDPOINT_URL) and read its verdicts per task definition revision from the JSON-OCSF output."""
+    out = Path(tempfile.mkdtemp(prefix="prowler-"))
+    env = {**_base_env(), "AWS_ENDPOINT_URL": endpoint}
     command = [
-        str(PROWLER),
+        str(prowler),
         "aws",
         "--checks",
-        "ecs_task_definitions_no_privileged_containers",
+        PROWLER_CHECK,
         "-f",
-        REGION,
+        region,
         "--output-formats",
         "json-ocsf",
         "--output-directory",
@@ -188,7 +199,13 @@ def run_prowler(proxy: ThrottleProxy, truth: Truth, size: int, timeout: float) -
             for resource in finding.get("resources", []):
                 verdicts[resource.get("uid", "")] = str(finding.get("status_code", ""))
     shutil.rmtree(out, ignore_errors=True)
-    return _compare("prowler 5.46", size, seconds, proxy, truth, verdicts, note)
+    return ProwlerRun(verdicts, seconds, note)
+
+
+def run_prowler(proxy: ThrottleProxy, truth: Truth, size: int, timeout: float) -> Run:
+    proxy.reset()
+    run = prowler_verdicts(proxy.url, timeout)
+    return _compare("prowler 5.46", size, run.seconds, proxy, truth, run.verdicts, run.note)
 
 
 def run_custodian(proxy: ThrottleProxy, truth: Truth, size: int, timeout: float) -> Run:
