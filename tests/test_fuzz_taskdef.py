@@ -73,7 +73,7 @@ def expected_copy(params: dict[str, Any], with_marker: bool) -> dict[str, Any]:
     return expected
 
 
-@settings(FUZZ, max_examples=scaled(6000))
+@settings(FUZZ, max_examples=scaled(5000))
 @given(case=documents(seeded_register_inputs()), with_marker=st.booleans())
 def test_copy_is_valid_and_identical_but_for_privileged(
     case: tuple[str, Any, dict[str, Any]], with_marker: bool
