@@ -76,7 +76,7 @@ CASES = [
     Case("describe: read timeout x2", "ecs", "DescribeTaskDefinition", "read-timeout", 2, R, 1, 1, None, body=SOURCE),
     Case("describe: connect timeout x2", "ecs", "DescribeTaskDefinition", "connect-timeout", 2, R, 1, 1, None, body=SOURCE),
     Case("describe: throttled throughout", "ecs", "DescribeTaskDefinition", "throttle", None, "raised ThrottlingException", 0, 0, body=SOURCE),
-    Case("describe: AccessDenied", "ecs", "DescribeTaskDefinition", "access-denied", None, "raised AccessDeniedException", 0, 0, "raised AccessDeniedException", 0, body=SOURCE, keep_fault=True),
+    Case("describe: AccessDenied", "ecs", "DescribeTaskDefinition", "access-denied", None, "raised RemediationFailed", 1, 0, "raised RemediationFailed", 2, body=SOURCE, keep_fault=True),
     Case("describe: revision deleted after the event", "ecs", "DescribeTaskDefinition", "gone", None, "skipped", 0, 0, None, 0, body=SOURCE),
     Case("describe: revision INACTIVE after the event", "ecs", "DescribeTaskDefinition", "none", 0, "skipped", 0, 0, None, 0, setup="deregister"),
     # ECS DescribeTaskDefinition of the family (the latest-revision guard)

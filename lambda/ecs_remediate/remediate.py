@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -97,7 +97,7 @@ class Remediator:
         family, revision = family_and_revision(arn)
         result = Result(SKIPPED, arn, family, revision, registration=registration)
         try:
-            described = self.ecs.describe(arn)
+            described = self._describe(result, arn)
         except RevisionNotFound:
             result.reason = "the revision no longer exists"
             return result
@@ -133,7 +133,7 @@ class Remediator:
         marker = (self.config.marker_tag_key, marker_value(result.family, result.revision))
         # Serialise within this process: two threads must not both find "no copy yet" and both register.
         with self._lock:
-            latest = self.ecs.describe(result.family)
+            latest = self._describe(result, result.family)
             if latest.revision != result.revision:
                 if tag_value(latest.tags, marker[0]) == marker[1]:
                     result.outcome, result.new_task_definition_arn = REMEDIATED, latest.arn
@@ -179,7 +179,17 @@ class Remediator:
         latest = self.ecs.describe(family)
         return latest if tag_value(latest.tags, marker[0]) == marker[1] else None
 
-    def _fail(self, result: Result, code: str, message: str) -> Result:
+    def _describe(self, result: Result, ref: str) -> Described:
+        """DescribeTaskDefinition; a permanent error (AccessDenied, say) is a failure with a notice, since
+        nothing will change on a retry; transient errors and RevisionNotFound go to the caller."""
+        try:
+            return self.ecs.describe(ref)
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            self._fail(result, error_code(error), f"DescribeTaskDefinition failed: {error}")
+
+    def _fail(self, result: Result, code: str, message: str) -> NoReturn:
         result.outcome, result.error_code, result.error_message = FAILED, code, message[:1000]
         self._notify(result)
         raise RemediationFailed(result)
