@@ -35,7 +35,14 @@ def test_asset_holds_the_package_and_its_pinned_dependencies(tmp_path: Path) -> 
     elapsed = time.perf_counter() - started
 
     template = assembly.get_stack_by_name(stack.stack_name).template
-    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    # The remediation function and the scheduled sweep share one asset.
+    assert {f["Properties"]["Handler"] for f in functions} == {
+        "ecs_remediate.handler.lambda_handler",
+        "ecs_remediate.handler.sweep_handler",
+    }
+    assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions}) == 1
+    function = functions[0]
     # CDK derives the asset's name from our custom hash (requirements, runtime, package sources).
     asset = tmp_path / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     assert asset.is_dir()

@@ -2,7 +2,7 @@
 
 Variants: the default context; report mode with every context key set; the scheduled sweep on. Zero unsuppressed
 findings from each tool, and every suppression carries its reason (cdk-nag: in the constructs; checkov:
-infra/checkov.py). checkov runs from its own virtualenv (.venv-checkov, `make install`), offline.
+infra/checkov.py). checkov runs from its own virtualenv (.venv-checkov, installed by `make test`), offline.
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import aws, sweep
+from . import aws
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
 from .events import Skip, parse_registration_event
-from .notice import build_sweep_summary
 from .outcomes import SKIPPED
 from .remediate import RemediationFailed, Remediator
 
@@ -86,6 +85,10 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     notice, only when something was found (FAIL, ERROR, an exemption expiring within 7 days) or fixed (remediated,
     retired; ROLLOUT/RETIRE apply as in the function). The schedule's input may set
     {"scope": "latest" | "active"} (default latest)."""
+    # Imported here, not at module level: the real-time function's cold start does not pay for the sweep.
+    from . import sweep  # noqa: PLC0415
+    from .notice import build_sweep_summary  # noqa: PLC0415
+
     scope = event.get("scope", sweep.LATEST) if isinstance(event, dict) else sweep.LATEST
     if scope not in sweep.SCOPES:
         raise ConfigError(f"sweep input 'scope': expected one of {', '.join(sweep.SCOPES)}, got {scope!r}")
