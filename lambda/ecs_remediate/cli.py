@@ -145,6 +145,12 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError(f"{' and '.join(changes)} need --remediate (without it the scan changes nothing)")
     # The flags decide for the scan (ROLLOUT/RETIRE in the environment are the function's settings).
     config = replace(config, rollout=args.rollout, retire=args.retire)
+    if args.remediate and not config.idempotency_table and not args.quiet:
+        print(
+            "note: no IDEMPOTENCY_TABLE: revisions registered in the last 30 minutes are left to the function; "
+            "set it to the stack's table to share idempotency with it",
+            file=stderr,
+        )
     regions = _regions(args.region or [])
     # Idempotency warns that it has no Lambda context to take a timeout from; a terminal has none.
     warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")

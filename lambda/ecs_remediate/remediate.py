@@ -73,6 +73,11 @@ class Remediator:
             )(self._process_uncached)
         self._lock = threading.Lock()
 
+    @property
+    def shares_idempotency(self) -> bool:
+        """True when duplicates are stopped through the DynamoDB table (shared with other processes)."""
+        return self._idempotency is not None
+
     def register_lambda_context(self, context: Any) -> None:
         """Lets Idempotency expire an in-progress record when the invocation times out."""
         if self._idempotency is not None:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import boto3
@@ -75,6 +75,8 @@ ACTION_RETIRED = "retired"
 ACTION_FAILED = "failed"
 ACTION_SKIPPED = "skipped"
 
+# A sweep without the function's idempotency table leaves revisions younger than this to the function.
+RECENT_REGISTRATION = timedelta(minutes=30)
 DEFAULT_CONCURRENCY = 16
 # Attempts per call, the first included. Backoff doubles up to 20 s with full jitter: a describe that is
 # throttled every time is retried for about a minute before its revision is reported ERROR.
@@ -325,6 +327,7 @@ class Finding:
     revision: int = 0
     marker: str | None = field(default=None, repr=False)  # the marker tag's value: a fixed copy names its source
     expiring: bool = False  # EXEMPT with an exemption that expires within 7 days
+    registered_at: datetime | None = field(default=None, repr=False)
 
     @property
     def open(self) -> bool:
@@ -466,6 +469,8 @@ class Sweeper:
                 if finding.revision < newest.get(finding.family, 0):
                     self._superseded(finding, newest[finding.family])
                     superseded.setdefault(finding.family, []).append(finding)
+                elif self.remediator is not None and self._left_to_the_function(finding):
+                    continue
                 elif self.remediator is not None:
                     actions.append((finding, pool.submit(self._remediate, finding)))
                 else:
@@ -528,6 +533,9 @@ class Sweeper:
             revision=described.revision,
             marker=tag_value(described.tags, self.config.marker_tag_key),
         )
+        registered_at = described.task_definition.get("registeredAt")
+        if isinstance(registered_at, datetime):
+            finding.registered_at = registered_at
         if assessment.exemption is not None:
             self._exemption_action(finding, assessment.exemption)
         return finding
@@ -546,6 +554,22 @@ class Sweeper:
             finding.action = f"{ACTION_NONE}: {why}" if why.startswith("exempt") else f"{ACTION_NONE}: exempt: {why}"
         elif finding.status == FAIL:
             finding.error = f"not exempt: {exemption.why}"
+
+    def _left_to_the_function(self, finding: Finding) -> bool:
+        """Without an idempotency table shared with the function, the two could both copy a revision the
+        function is handling right now (it sees a registration within seconds to minutes). A sweep without
+        the table leaves such fresh registrations to it: the row stays FAIL, and the next sweep decides."""
+        assert self.remediator is not None
+        if self.remediator.shares_idempotency or finding.registered_at is None:
+            return False
+        age = datetime.now(UTC) - finding.registered_at.astimezone(UTC)
+        if age >= RECENT_REGISTRATION:
+            return False
+        finding.action = (
+            f"{ACTION_SKIPPED}: registered {max(int(age.total_seconds() // 60), 0)} min ago, left to the "
+            "function (set IDEMPOTENCY_TABLE to the stack's table so the sweep and the function share idempotency)"
+        )
+        return True
 
     def _remediate(self, finding: Finding) -> None:
         """The function's path for one FAIL revision; outcomes map back onto the row, never to PASS."""
