@@ -331,21 +331,14 @@ def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
     )
 
 
+def ecs_arn_of_this_account_and_region(resource: str) -> dict[str, Any]:
+    """How CDK renders `arn:<partition>:ecs:<region>:<account>:<resource>` in the template."""
+    parts = ["arn:", {"Ref": "AWS::Partition"}, ":ecs:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}]
+    return {"Fn::Join": ["", [*parts, f":{resource}"]]}
+
+
 def test_register_and_tag_only_task_definitions_of_this_account_and_region(resources: dict[str, Any]) -> None:
-    expected = {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":ecs:",
-                {"Ref": "AWS::Region"},
-                ":",
-                {"Ref": "AWS::AccountId"},
-                ":task-definition/*",
-            ],
-        ]
-    }
+    expected = ecs_arn_of_this_account_and_region("task-definition/*")
     register = statement_with(resources, "ecs:RegisterTaskDefinition")
     assert register["Action"] == "ecs:RegisterTaskDefinition"
     assert register["Resource"] == expected

@@ -7,24 +7,12 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
+from test_infra import ecs_arn_of_this_account_and_region
 
 from app import SKIP_BUNDLING, build_app, stack_of
 from infra.settings import ContextError, StackSettings
 
-SERVICES_ARN = {
-    "Fn::Join": [
-        "",
-        [
-            "arn:",
-            {"Ref": "AWS::Partition"},
-            ":ecs:",
-            {"Ref": "AWS::Region"},
-            ":",
-            {"Ref": "AWS::AccountId"},
-            ":service/*/*",
-        ],
-    ]
-}
+SERVICES_ARN = ecs_arn_of_this_account_and_region("service/*/*")
 OPTIONAL_ACTIONS = {
     "ecs:ListClusters",
     "ecs:ListServices",

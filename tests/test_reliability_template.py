@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 from strategies import record
+from test_infra import REPORT_CONTEXT
 
 from app import ROOT, SKIP_BUNDLING, build_app, stack_of
 
@@ -24,16 +25,7 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_OPTIONS = ("--framework", "cloudformation", "--skip-download", "--compact", "-o", "json")
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "report-all-keys": {
-        "notificationEmails": '["sec@example.com", "oncall@example.org"]',
-        "mode": "report",
-        "tagPrefix": "acme-sec",
-        "exemptFamilies": "legacy-*,monitoring-agent",
-        "notifyOn": ["remediated", "reported", "failed", "exempt"],
-        "logRetentionDays": "30",
-        "logLevel": "debug",
-        "idempotencyTtlSeconds": 3600,
-    },
+    "report-all-keys": REPORT_CONTEXT,
     "sweep-on": {"sweepSchedule": "rate(1 day)", "notificationEmails": '["sec@example.com"]'},
 }
 

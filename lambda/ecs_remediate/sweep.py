@@ -680,20 +680,7 @@ class Sweeper:
                 f"family latest restored as :{outcome.restored_arn.rsplit(':', 1)[-1]} "
                 f"(copy of {short_ref(outcome.restored_from)})"
             )
-        if followup.services_updated:
-            moved = ", ".join(
-                f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in followup.services_updated
-            )
-            parts.append(f"moved {moved}")
-        if followup.services_manual:
-            parts.append(
-                "still used by "
-                + "; ".join(
-                    f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}"
-                    + (f" [{s['note']}]" if "note" in s else "")
-                    for s in followup.services_manual
-                )
-            )
+        parts += _services_text(followup.services_updated, followup.services_manual)
         if followup.retired:
             parts.append("deregistered (INACTIVE)")
         elif self.config.retire:
@@ -743,21 +730,28 @@ def _name_error_rows(findings: Sequence[Finding]) -> None:
             finding.task_definition_arn = f"{prefix}task-definition/{finding.task_definition_arn}"
 
 
-def _followup_text(result: Result) -> str:
-    """What rollout/retire did after a remediation (the Remediator's result)."""
+def _services_text(updated: Sequence[Mapping[str, str]], manual: Sequence[Mapping[str, str]]) -> list[str]:
+    """The services rollout moved (with their deployments) and those left for a person (with the step)."""
     parts = []
-    if result.services_updated:
-        moved = ", ".join(
-            f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in result.services_updated
+    if updated:
+        parts.append(
+            "moved " + ", ".join(f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in updated)
         )
-        parts.append(f"moved {moved}")
-    if result.services_manual:
+    if manual:
         parts.append(
             "still used by "
             + "; ".join(
-                f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}" for s in result.services_manual
+                f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}"
+                + (f" [{s['note']}]" if "note" in s else "")
+                for s in manual
             )
         )
+    return parts
+
+
+def _followup_text(result: Result) -> str:
+    """What rollout/retire did after a remediation (the Remediator's result)."""
+    parts = _services_text(result.services_updated, result.services_manual)
     if not result.services_updated and not result.services_manual:
         parts.append("no service uses the privileged revision")
     if result.retire_note:
