@@ -1,7 +1,7 @@
 """The remediation path shared by the Lambda and the sweep: describe, decide, register, notify.
 
-Duplicate work is stopped twice: Powertools Idempotency (DynamoDB) keyed on the source revision ARN,
-and a durable check that only the latest ACTIVE revision of a family is ever copied (a copy becomes the
+Duplicate work is stopped twice: Powertools Idempotency (DynamoDB) keyed on the source revision ARN and
+the mode, and a durable check that only the latest ACTIVE revision of a family is ever copied (a copy becomes the
 latest, so a second attempt finds it and stops). The copy itself has no privileged container, so its
 own registration event is filtered out by the rule and judged compliant if it arrives anyway.
 """
@@ -17,13 +17,12 @@ from typing import Any, NoReturn
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from . import rollout
+from . import policy, rollout
 from .aws import ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
 from .events import Registration
 from .notice import build_message
 from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, Result
-from .policy import assess
 from .rollout import marker_value
 from .taskdef import Document, TaskDefinitionError, build_fixed_copy, family_and_revision, tag_value
 
@@ -118,7 +117,7 @@ class Remediator:
                 f"the API returned field(s) this function's SDK model does not know ({fields}); a copy "
                 "would lose them, so none was registered. Update the bundled boto3 and redeploy.",
             )
-        assessment = assess(described.task_definition, described.tags, self.config, self._today())
+        assessment = policy.assess(described.task_definition, described.tags, self.config, self._today())
         result.privileged = assessment.privileged
         if assessment.exemption is not None:
             result.exemption = assessment.exemption.why
@@ -126,7 +125,7 @@ class Remediator:
         if not assessment.privileged:
             result.outcome, result.reason = COMPLIANT, "no container is privileged"
             return result
-        if assessment.verdict == "EXEMPT":
+        if assessment.verdict == policy.EXEMPT:
             result.outcome = EXEMPT
             return self._notify(result)
         if self.config.mode == "report":
@@ -138,7 +137,11 @@ class Remediator:
         marker = (self.config.marker_tag_key, marker_value(result.family, result.revision))
         # Serialise within this process: two threads must not both find "no copy yet" and both register.
         with self._lock:
-            latest = self._describe(result, result.family)
+            try:
+                latest = self._describe(result, result.family)
+            except RevisionNotFound:  # deregistered since the first describe: nothing ACTIVE to copy
+                result.reason = "the family has no ACTIVE revision any more"
+                return result
             if latest.revision != result.revision:
                 if tag_value(latest.tags, marker[0]) == marker[1]:
                     result.outcome, result.new_task_definition_arn = REMEDIATED, latest.arn
