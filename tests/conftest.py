@@ -86,3 +86,20 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     aws.reset_clients()
     yield moto_server
     aws.reset_clients()
+
+
+def load_handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
+    """The handler module as the function starts it: its environment from the sandbox (plus `env`), fresh
+    clients, config parsed at import, and the remediator built (clients exist for fault injection)."""
+    import importlib
+
+    from ecs_remediate import aws
+
+    for name, value in sandbox.env(**env).items():
+        monkeypatch.setenv(name, value)
+    aws.reset_clients()
+    import ecs_remediate.handler as module
+
+    module = importlib.reload(module)
+    module.remediator()
+    return module

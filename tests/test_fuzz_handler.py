@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import itertools
 import json
@@ -38,6 +37,7 @@ from strategies import (
     seeded_register_inputs,
 )
 
+from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws, cli
 from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
@@ -79,14 +79,7 @@ def sandbox(moto_endpoint: str) -> Sandbox:
 
 @pytest.fixture
 def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    module = importlib.reload(module)
-    module.remediator()
-    return module
+    return load_handler(sandbox, monkeypatch)
 
 
 def well_formed(event: Any, arn: str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from conftest import SHARED_FIXTURES, load_json, shared_taskdefs
+from conftest import SHARED_FIXTURES, load_handler, load_json, shared_taskdefs
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 from ecs_remediate.remediate import RemediationFailed
@@ -44,15 +43,6 @@ def sandbox(moto_endpoint: str) -> Sandbox:
 @pytest.fixture
 def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     yield load_handler(sandbox, monkeypatch)
-
-
-def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name, value in sandbox.env(**env).items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    return importlib.reload(module)
 
 
 def invoke(handler: ModuleType, event: dict[str, Any]) -> dict[str, Any]:

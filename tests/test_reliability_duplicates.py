@@ -7,7 +7,6 @@ topic (notices), never from the code under test.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from strategies import Calls, record
 
+from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 from ecs_remediate.config import Config
@@ -48,15 +48,6 @@ PRIVILEGED = {
 @pytest.fixture
 def sandbox(moto_endpoint: str) -> Sandbox:
     return Sandbox(endpoint_url=moto_endpoint).create()
-
-
-def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name, value in sandbox.env(**env).items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    return importlib.reload(module)
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ to 50 per second, so that the table does not spend minutes asleep.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from botocore.retries.bucket import TokenBucket
 from botocore.retries.standard import ExponentialBackoff
 from strategies import Fault, record
 
+from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 
@@ -115,15 +114,6 @@ class ShortContext(LambdaContext):
 def table() -> Any:
     yield
     record("faults", cases=len(ROWS), rows=ROWS)
-
-
-def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    return importlib.reload(module)
 
 
 def outcome(call: Any) -> str:

@@ -9,7 +9,6 @@ result. Copies are counted in the emulator, notices in the inbox.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from strategies import record
 
+from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws, sweep
 from ecs_remediate.config import Config
@@ -29,17 +29,6 @@ from ecs_remediate.config import Config
 FAMILIES = 20
 ROUNDS = 4
 FAST = sweep.parse_rates(["describe=1000/1000", "list=1000/1000", "register=1000/1000"])
-
-
-def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    module = importlib.reload(module)
-    module.remediator()
-    return module
 
 
 def privileged(family: str) -> dict[str, Any]:

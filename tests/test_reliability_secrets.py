@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from strategies import SECRET_PREFIX, Fault, collect_secrets, leaked_secrets, record
 
-from conftest import LOCAL_FIXTURES, SHARED_FIXTURES, load_json, local_taskdefs, shared_taskdefs
+from conftest import LOCAL_FIXTURES, SHARED_FIXTURES, load_handler, load_json, local_taskdefs, shared_taskdefs
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 from ecs_remediate.taskdef import default_register_model, parse_document
@@ -83,17 +81,6 @@ def registrable(path: Path) -> dict[str, Any]:
 
 FIXTURES = [p for p in [*shared_taskdefs(), *local_taskdefs()] if "INVALID" not in p.name]
 EVENTS = sorted([*(SHARED_FIXTURES / "events").glob("*.json"), *(LOCAL_FIXTURES / "events").glob("*.json")])
-
-
-def load_handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name, value in sandbox.env(**env).items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
-    import ecs_remediate.handler as module
-
-    module = importlib.reload(module)
-    module.remediator()
-    return module
 
 
 def searched(sandbox: Sandbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -7,8 +7,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_handler import invoke, load_handler
+from test_handler import invoke
 
+from conftest import load_handler
 from demo.sandbox import Sandbox
 
 PRIVILEGED = {
