@@ -199,25 +199,13 @@ def build_sweep_summary(
             "",
             "ERROR rows could not be judged (fail-closed: never counted as PASS); the next sweep retries them.",
         ]
-    if open_rows:
-        lines += ["", "Left to fix:"] + [_row_line(row) for row in open_rows[:SUMMARY_ROWS]]
-        if left > SUMMARY_ROWS:
-            lines.append(f"  ... and {left - SUMMARY_ROWS} more")
-    if remediated_rows:
-        lines += ["", "Remediated (a non-privileged copy is now the latest revision):"]
-        lines += [_row_line(row) for row in remediated_rows[:SUMMARY_ROWS]]
-        if len(remediated_rows) > SUMMARY_ROWS:
-            lines.append(f"  ... and {len(remediated_rows) - SUMMARY_ROWS} more")
-    if retired_rows:
-        lines += ["", "Retired (older privileged revisions deregistered; running tasks are not affected):"]
-        lines += [_row_line(row) for row in retired_rows[:SUMMARY_ROWS]]
-        if len(retired_rows) > SUMMARY_ROWS:
-            lines.append(f"  ... and {len(retired_rows) - SUMMARY_ROWS} more")
-    if expiring_rows:
-        lines += ["", "Exemptions expiring within 7 days (renew the exempt-until tag, or fix the workload):"]
-        lines += [_row_line(row) for row in expiring_rows[:SUMMARY_ROWS]]
-        if len(expiring_rows) > SUMMARY_ROWS:
-            lines.append(f"  ... and {len(expiring_rows) - SUMMARY_ROWS} more")
+    for heading, rows in (
+        ("Left to fix:", open_rows),
+        ("Remediated (a non-privileged copy is now the latest revision):", remediated_rows),
+        ("Retired (older privileged revisions deregistered; running tasks are not affected):", retired_rows),
+        ("Exemptions expiring within 7 days (renew the exempt-until tag, or fix the workload):", expiring_rows),
+    ):
+        lines += _row_section(heading, rows)
     region_flag = f" --region {shlex.quote(region)}" if region else ""
     commands = [f"ecs-remediate scan{region_flag} --scope {scope} --output table"]
     if open_rows:
@@ -250,6 +238,16 @@ def build_sweep_summary(
         subject_text = subject_text[: SUBJECT_LIMIT - 3] + "..."
     attributes = {"outcome": "sweep", "severity": severity, "family": "*"}
     return Message(subject_text, "\n".join(lines) + "\n", payload, attributes)
+
+
+def _row_section(heading: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A titled list of at most SUMMARY_ROWS rows, and how many more there are; nothing for no rows."""
+    if not rows:
+        return []
+    lines = ["", heading] + [_row_line(row) for row in rows[:SUMMARY_ROWS]]
+    if len(rows) > SUMMARY_ROWS:
+        lines.append(f"  ... and {len(rows) - SUMMARY_ROWS} more")
+    return lines
 
 
 def _row_line(row: Mapping[str, Any]) -> str:
