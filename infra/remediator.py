@@ -9,6 +9,8 @@ Reusable pieces for later capabilities (a scheduled sweep, rollout, retire) with
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -120,19 +122,11 @@ class Remediator(Construct):
             self,
             "Function",
             description="Registers a non-privileged copy of task definitions registered with privileged containers",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=code,
             memory_size=FUNCTION_MEMORY_MB,
             timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
             role=self.role,
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=_APPLICATION_LOG_LEVEL[settings.log_level],
-            system_log_level_v2=lambda_.SystemLogLevel.INFO,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment=self.environment,
+            **self.shared_function_props(),
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=Duration.seconds(ASYNC_MAX_EVENT_AGE_SECONDS),
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
@@ -174,6 +168,21 @@ class Remediator(Construct):
         )
 
         self.alarms = self._alarms()
+
+    def shared_function_props(self) -> dict[str, Any]:
+        """What every function of this package has in common (this one and the scheduled sweep): runtime,
+        architecture, the code asset, JSON logs to the one log group at the configured level, X-Ray, env."""
+        return {
+            "runtime": RUNTIME,
+            "architecture": lambda_.Architecture.ARM_64,
+            "code": self.code,
+            "log_group": self.log_group,
+            "logging_format": lambda_.LoggingFormat.JSON,
+            "application_log_level_v2": _APPLICATION_LOG_LEVEL[self.settings.log_level],
+            "system_log_level_v2": lambda_.SystemLogLevel.INFO,
+            "tracing": lambda_.Tracing.ACTIVE,
+            "environment": self.environment,
+        }
 
     @property
     def environment(self) -> dict[str, str]:

@@ -30,7 +30,7 @@ from constructs import Construct
 
 from ecs_remediate.sweep import LATEST, SCOPES
 
-from .remediator import RUNTIME, Remediator
+from .remediator import Remediator
 from .settings import ContextError
 
 CTX_SWEEP_SCHEDULE = "sweepSchedule"
@@ -114,17 +114,11 @@ class SweepSchedule(Construct):
             self,
             "SweepFunction",
             description="Sweeps existing task definitions for privileged containers on a schedule (ecs-remediate)",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
             handler=SWEEP_HANDLER,
-            code=remediator.code,
             memory_size=SWEEP_MEMORY_MB,
             timeout=Duration.seconds(SWEEP_TIMEOUT_SECONDS),
             role=self.role,
-            log_group=remediator.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment=remediator.environment,
+            **remediator.shared_function_props(),
             # One sweep at a time: two would share the account's ECS rate and slow each other down.
             reserved_concurrent_executions=1,
             # A failed sweep is not retried (the next one comes); the alarm below tells the topic.
