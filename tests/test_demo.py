@@ -179,7 +179,9 @@ def test_interrupted_demo_stops_the_emulator(signum: int) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-    assert process.returncode == 130, "".join(seen) + rest + stderr
+    # 130 from main(), or death by SIGINT (-2) when the interpreter re-raises an interrupt at exit: a shell
+    # shows both as $? = 130. What matters is below: it said so, and nothing outlives it.
+    assert process.returncode in (130, -signal.SIGINT), "".join(seen) + rest + stderr
     assert "interrupted" in rest
     assert "Traceback" not in stderr, stderr
     assert_nothing_left(process, port)
