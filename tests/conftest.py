@@ -103,3 +103,17 @@ def load_handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> A
     module = importlib.reload(module)
     module.remediator()
     return module
+
+
+@pytest.fixture
+def sandbox(moto_endpoint: str) -> Any:
+    """What the stack creates (idempotency table, topic, inbox queue) in a clean emulator."""
+    from demo.sandbox import Sandbox
+
+    return Sandbox(endpoint_url=moto_endpoint).create()
+
+
+@pytest.fixture
+def handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The function's handler module, configured for `sandbox`."""
+    return load_handler(sandbox, monkeypatch)

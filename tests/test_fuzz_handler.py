@@ -37,7 +37,6 @@ from strategies import (
     seeded_register_inputs,
 )
 
-from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws, cli
 from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
@@ -70,16 +69,6 @@ def count(name: str, by: int = 1) -> None:
 def figures() -> Iterator[None]:
     yield
     record("fuzz_handler", **COUNTS)
-
-
-@pytest.fixture
-def sandbox(moto_endpoint: str) -> Sandbox:
-    return Sandbox(endpoint_url=moto_endpoint).create()
-
-
-@pytest.fixture
-def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(sandbox, monkeypatch)
 
 
 def well_formed(event: Any, arn: str) -> bool:

@@ -35,16 +35,6 @@ PRIVILEGED = [p for p in shared_taskdefs() if "INVALID" not in p.name and privil
 COMPLIANT = [p for p in shared_taskdefs() if "INVALID" not in p.name and not privileged_containers(registrable(p))]
 
 
-@pytest.fixture
-def sandbox(moto_endpoint: str) -> Sandbox:
-    return Sandbox(endpoint_url=moto_endpoint).create()
-
-
-@pytest.fixture
-def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    yield load_handler(sandbox, monkeypatch)
-
-
 def invoke(handler: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
     return result

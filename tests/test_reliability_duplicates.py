@@ -20,7 +20,6 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from strategies import Calls, record
 
-from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws
 from ecs_remediate.config import Config
@@ -43,16 +42,6 @@ PRIVILEGED = {
     ],
     "tags": [{"key": "team", "value": "payments"}],
 }
-
-
-@pytest.fixture
-def sandbox(moto_endpoint: str) -> Sandbox:
-    return Sandbox(endpoint_url=moto_endpoint).create()
-
-
-@pytest.fixture
-def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return load_handler(sandbox, monkeypatch)
 
 
 def with_retries(call: Callable[[], dict[str, Any]], waits: list[int]) -> dict[str, Any]:

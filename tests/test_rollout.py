@@ -19,11 +19,6 @@ PRIVILEGED = {
 OTHER = {"family": "other", "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 64}]}
 
 
-@pytest.fixture
-def sandbox(moto_endpoint: str) -> Sandbox:
-    return Sandbox(endpoint_url=moto_endpoint).create()
-
-
 def estate(sandbox: Sandbox) -> tuple[dict[str, Any], str, str]:
     """Two clusters; services on the privileged revision (ECS and CODE_DEPLOY controllers) and elsewhere."""
     ecs = sandbox.client("ecs")
