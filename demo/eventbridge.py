@@ -39,11 +39,25 @@ def synthesized_template() -> dict[str, Any]:
     return copy.deepcopy(_synthesized()[0])
 
 
-def synthesized_rule_pattern() -> dict[str, Any]:
-    """The EventPattern of the rule that invokes the remediation function, as synthesized."""
+def synthesized_rule_pattern(account: str = "123456789012") -> dict[str, Any]:
+    """The EventPattern of the rule that invokes the remediation function, as synthesized and as CloudFormation
+    resolves it when deployed in `account` (the pattern names the stack's own account)."""
     template, rule_id = _synthesized()
     pattern = template["Resources"][rule_id]["Properties"]["EventPattern"]
-    return copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern)
+    return resolve_pseudo_parameters(
+        copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern), account
+    )
+
+
+def resolve_pseudo_parameters(value: Any, account: str) -> Any:
+    """{"Ref": "AWS::AccountId"} replaced by `account`, at any depth (what CloudFormation does at deploy)."""
+    if value == {"Ref": "AWS::AccountId"}:
+        return account
+    if isinstance(value, dict):
+        return {k: resolve_pseudo_parameters(v, account) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_pseudo_parameters(v, account) for v in value]
+    return value
 
 
 @cache

@@ -246,6 +246,9 @@ def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 (port chosen by the OS); stopped and its socket closed on every exit."""
     from moto.server import ThreadedMotoServer
 
+    from demo import moto_fidelity
+
+    moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -17,6 +17,7 @@ import boto3
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 DEFAULT_USER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/alice"
+APPROVER = f"arn:aws:iam::{ACCOUNT}:role/SecurityApprover"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Sandbox:
     region: str = REGION
     endpoint_url: str | None = None
     table_name: str = "ecs-remediate-idempotency"
+    exemptions_table: str = "ecs-remediate-exemptions"
     topic_arn: str = ""
     queue_url: str = ""
     _clients: dict[str, Any] = field(default_factory=dict)
@@ -43,13 +45,15 @@ class Sandbox:
         return self._clients[service]
 
     def create(self) -> Sandbox:
-        """The resources the stack would create: idempotency table, topic, and an inbox queue."""
-        self.client("dynamodb").create_table(
-            TableName=self.table_name,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        """The resources the stack would create: idempotency table (which holds the ledger too), exemption
+        registry, topic, and an inbox queue."""
+        for name, key in ((self.table_name, "id"), (self.exemptions_table, "target")):
+            self.client("dynamodb").create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         self.topic_arn = self.client("sns").create_topic(Name="ecs-remediate-notices")["TopicArn"]
         self.queue_url = self.client("sqs").create_queue(QueueName="inbox")["QueueUrl"]
         queue_arn = self.client("sqs").get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
@@ -60,7 +64,12 @@ class Sandbox:
 
     def env(self, **overrides: str) -> dict[str, str]:
         """The function's environment, as the stack sets it."""
-        values = {"MODE": "remediate", "TOPIC_ARN": self.topic_arn, "IDEMPOTENCY_TABLE": self.table_name}
+        values = {
+            "MODE": "remediate",
+            "TOPIC_ARN": self.topic_arn,
+            "IDEMPOTENCY_TABLE": self.table_name,
+            "EXEMPTIONS_TABLE": self.exemptions_table,
+        }
         values.update(overrides)
         return values
 
@@ -68,6 +77,31 @@ class Sandbox:
         """Register a task definition; returns the RegisterTaskDefinition response."""
         response: dict[str, Any] = self.client("ecs").register_task_definition(**params)
         return response
+
+    def exempt(self, target: str, reason: str, until: str, approver: str = APPROVER) -> None:
+        """What an approver does: an item in the exemption registry (a revision ARN or an image digest)."""
+        item = {"target": target, "reason": reason, "until": until, "approver": approver}
+        self.client("dynamodb").put_item(TableName=self.exemptions_table, Item={k: {"S": v} for k, v in item.items()})
+
+    def as_principal(self, role: str = "Dev", session: str = "mallory") -> Sandbox:
+        """The same emulator, seen through credentials of an assumed role in this account (moto's STS): what a
+        developer with only RegisterTaskDefinition and TagResource would use."""
+        credentials = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName=session
+        )["Credentials"]
+        other = Sandbox(
+            self.region, self.endpoint_url, self.table_name, self.exemptions_table, self.topic_arn, self.queue_url
+        )
+        for service in ("ecs",):
+            other._clients[service] = boto3.client(
+                service,
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        return other
 
     def describe(self, ref: str) -> dict[str, Any]:
         response: dict[str, Any] = self.client("ecs").describe_task_definition(taskDefinition=ref, include=["TAGS"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -26,8 +27,10 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from ecs_remediate import config as env
+from ecs_remediate import references
 
 from . import event_pattern
+from .exemptions import ExemptionRegistry
 from .notifications import Notifications
 from .settings import (
     ASYNC_MAX_EVENT_AGE_SECONDS,
@@ -54,6 +57,17 @@ _APPLICATION_LOG_LEVEL = {
 }
 
 
+@jsii.implements(IStableStringProducer)
+class _RoleArns:
+    """The ARNs of roles added until synthesis (the sweep's role joins after the function exists)."""
+
+    def __init__(self, roles: list[iam.IRole]) -> None:
+        self.roles = roles
+
+    def produce(self) -> str:
+        return ",".join(role.role_arn for role in self.roles)
+
+
 class Remediator(Construct):
     def __init__(
         self,
@@ -63,11 +77,16 @@ class Remediator(Construct):
         settings: StackSettings,
         code: lambda_.Code,
         notifications: Notifications,
+        registry: ExemptionRegistry,
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
         self.code = code
         self.notifications = notifications
+        self.registry = registry
+        # The stack's own principals: a revision one of them registered can be the stack's copy (provenance.py).
+        # The scheduled sweep's role joins through `trust`.
+        self.trusted_roles: list[iam.IRole] = []
 
         # Idempotency: one item per processed revision, expired by DynamoDB TTL.
         self.table = dynamodb.Table(
@@ -117,6 +136,7 @@ class Remediator(Construct):
             description="ecs-remediate function: describes, and in remediate mode registers, task definitions",
         )
         self.log_group.grant_write(self.role)  # logs:CreateLogStream and logs:PutLogEvents on this group
+        self.trust(self.role)
 
         self.function = lambda_.Function(
             self,
@@ -154,6 +174,8 @@ class Remediator(Construct):
             event_pattern=events.EventPattern(
                 source=event_pattern.SOURCES,
                 detail_type=event_pattern.DETAIL_TYPES,
+                # Only this account's calls: another account's event never reaches the function.
+                account=[Stack.of(self).account],
                 detail=event_pattern.remediation_detail(),
             ),
             targets=[
@@ -198,10 +220,19 @@ class Remediator(Construct):
             env.ENV_NOTIFY_ON: ",".join(s.notify_on),
             env.ENV_ROLLOUT: str(s.rollout and s.remediates).lower(),
             env.ENV_RETIRE: str(s.retire and s.remediates).lower(),
+            env.ENV_EXEMPTIONS_TABLE: self.registry.table.table_name,
+            env.ENV_EXEMPTION_MAX_DAYS: str(s.exemption_max_days),
+            env.ENV_EXEMPT_FAMILIES_ACKNOWLEDGED: str(bool(s.exempt_families)).lower(),
+            env.ENV_EXEMPTION_APPROVERS: ",".join(s.exemption_approvers),
+            env.ENV_TRUSTED_PRINCIPALS: Lazy.string(_RoleArns(self.trusted_roles)),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": s.log_level,
         }
+
+    def trust(self, role: iam.IRole) -> None:
+        """`role` runs the remediation path: revisions it registers count as the stack's own (with matching content)."""
+        self.trusted_roles.append(role)
 
     def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
         """Everything a function running the remediation path needs, and nothing else.
@@ -211,7 +242,8 @@ class Remediator(Construct):
         registers, so it gets no register, tag or PassRole permission.
         """
         stack = Stack.of(self)
-        self.table.grant(role, *IDEMPOTENCY_ITEM_ACTIONS)
+        self.table.grant(role, *IDEMPOTENCY_ITEM_ACTIONS)  # idempotency records and the ledger of copies
+        self.registry.grant_read(role)
         self.notifications.grant_publish(role)
 
         statements = [
@@ -274,6 +306,16 @@ class Remediator(Construct):
                     sid="RetirePrivilegedRevisions", actions=["ecs:DeregisterTaskDefinition"], resources=["*"]
                 )
             )
+            # Before retiring: which EventBridge rule targets and Scheduler schedules name the revision
+            # (references.py; the List actions take only "*", the rest this account's rules and schedules).
+            for index, statement in enumerate(
+                references.iam_statements(stack.partition, stack.region, stack.account), start=1
+            ):
+                statements.append(
+                    iam.PolicyStatement(
+                        sid=f"FindScheduledUses{index}", actions=statement["Action"], resources=[statement["Resource"]]
+                    )
+                )
         policy = iam.Policy(scope or self, "RemediationPolicy", statements=statements)
         policy.attach_to_role(role)
         applies_to = ["Resource::*"]
@@ -286,6 +328,15 @@ class Remediator(Construct):
             )
         if self.settings.remediates and self.settings.retire:
             reasons.append("ecs:DeregisterTaskDefinition supports only '*'")
+            applies_to += [
+                "Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/*",
+                "Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/*/*",
+            ]
+            reasons.append(
+                "events:ListEventBuses/ListRules and scheduler:ListScheduleGroups/ListSchedules support only '*'; "
+                "events:ListTargetsByRule and scheduler:GetSchedule on this account's and region's rules and "
+                "schedules (which one names the revision is known only after listing them)"
+            )
         if self.settings.remediates:
             applies_to += [
                 "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/*",

@@ -50,6 +50,9 @@ CTX_LOG_LEVEL = "logLevel"
 CTX_IDEMPOTENCY_TTL_SECONDS = "idempotencyTtlSeconds"
 CTX_ROLLOUT = "rollout"
 CTX_RETIRE = "retire"
+CTX_EXEMPT_FAMILIES_ACKNOWLEDGED = "exemptFamiliesAcknowledged"
+CTX_EXEMPTION_APPROVERS = "exemptionApprovers"
+CTX_EXEMPTION_MAX_DAYS = "exemptionMaxDays"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -61,6 +64,9 @@ CONTEXT_KEYS = (
     CTX_IDEMPOTENCY_TTL_SECONDS,
     CTX_ROLLOUT,
     CTX_RETIRE,
+    CTX_EXEMPT_FAMILIES_ACKNOWLEDGED,
+    CTX_EXEMPTION_APPROVERS,
+    CTX_EXEMPTION_MAX_DAYS,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -98,6 +104,8 @@ DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
 _FAMILY_GLOB_RE = re.compile(r"^[A-Za-z0-9_\-*?\[\]!]{1,255}$")
 # Deliberately simple: SNS itself validates the address and mails a confirmation link.
 _EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+# An IAM role ARN pattern for aws:PrincipalArn (ArnLike): `*` and `?` allowed in the path and name.
+_ROLE_ARN_PATTERN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@*?/-]{1,512}$")
 
 
 class ContextError(ValueError):
@@ -118,6 +126,8 @@ class StackSettings:
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
     rollout: bool = False  # move services onto the fixed revision
     retire: bool = False  # deregister the privileged revision once replaced and unused
+    exemption_approvers: tuple[str, ...] = ()  # role ARN patterns that may write the exemption registry
+    exemption_max_days: int = 90
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -149,6 +159,22 @@ class StackSettings:
                     f"{CTX_EXEMPT_FAMILIES}: {glob!r} is not a family glob "
                     "(1-255 of letters, digits, - and _, plus the glob characters * ? [ ] !)"
                 )
+        if families and not _boolean(values, CTX_EXEMPT_FAMILIES_ACKNOWLEDGED):
+            raise ContextError(
+                f"{CTX_EXEMPT_FAMILIES}: a family glob also exempts families created later, by anyone who can "
+                f"register one; add -c {CTX_EXEMPT_FAMILIES_ACKNOWLEDGED}=true to accept that, or exempt revisions "
+                "and image digests in the exemption registry instead"
+            )
+        approvers = _string_list(values, CTX_EXEMPTION_APPROVERS)
+        for approver in approvers:
+            if not _ROLE_ARN_PATTERN_RE.match(approver):
+                raise ContextError(
+                    f"{CTX_EXEMPTION_APPROVERS}: {approver!r} is not an IAM role ARN pattern "
+                    "(arn:aws:iam::<account>:role/<name>, * and ? allowed)"
+                )
+        max_days = _integer(values, CTX_EXEMPTION_MAX_DAYS, 90)
+        if not 1 <= max_days <= 3650:
+            raise ContextError(f"{CTX_EXEMPTION_MAX_DAYS}: expected 1 to 3650 days, got {max_days}")
         notify_on = tuple(
             _choice({CTX_NOTIFY_ON: item}, CTX_NOTIFY_ON, NOTIFIABLE_OUTCOMES, "")
             for item in _string_list(values, CTX_NOTIFY_ON, default=DEFAULT_NOTIFY_ON)
@@ -174,6 +200,8 @@ class StackSettings:
             log_retention_days=retention,
             log_level=log_level,
             idempotency_ttl_seconds=ttl,
+            exemption_approvers=tuple(dict.fromkeys(approvers)),
+            exemption_max_days=max_days,
         )
 
 

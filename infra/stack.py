@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from .bundling import function_code
+from .exemptions import ExemptionRegistry
 from .notifications import Notifications
 from .remediator import RUNTIME, Remediator
 from .settings import StackSettings
@@ -32,16 +33,20 @@ class EcsRemediateStack(Stack):
             emails=settings.notification_emails,
             alarm_name_prefix=f"{self.stack_name}-",
         )
+        self.exemptions = ExemptionRegistry(self, "Exemptions", approvers=settings.exemption_approvers)
         self.remediator = Remediator(
             self,
             "Remediator",
             settings=settings,
             code=function_code(RUNTIME),
             notifications=self.notifications,
+            registry=self.exemptions,
         )
         self.sweep = (
             SweepSchedule(self, "Sweep", remediator=self.remediator, settings=sweep) if sweep.schedule else None
         )
+        if self.sweep is not None:
+            self.remediator.trust(self.sweep.role)
         # What the README's commands need after a deploy.
         remediator = self.remediator
         for output_id, value, description in (
@@ -50,5 +55,6 @@ class EcsRemediateStack(Stack):
             ("LogGroupName", remediator.log_group.log_group_name, "the function's logs"),
             ("DeadLetterQueueUrl", remediator.dead_letter_queue.queue_url, "events that could not be processed"),
             ("RuleName", remediator.rule.rule_name, "the EventBridge rule"),
+            ("ExemptionsTableName", self.exemptions.table.table_name, "the exemption registry (approvers write it)"),
         ):
             CfnOutput(self, output_id, value=value, description=description)

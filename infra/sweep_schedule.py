@@ -7,8 +7,8 @@ real-time path dedupe each other), topic and log group, and gets the same remedi
 
 Context (read once in `SweepSettings.from_context`):
   sweepSchedule   an EventBridge schedule expression, `rate(...)` or `cron(...)`; `off` builds nothing
-  sweepScope      `latest` (newest ACTIVE revision of each family, as Security Hub ECS.4 judges; default)
-                  or `active` (every ACTIVE revision, as Prowler judges)
+  sweepScope      `active` (every ACTIVE revision, as Prowler judges: no privileged revision is left unseen;
+                  default) or `latest` (newest ACTIVE revision of each family, as Security Hub ECS.4 judges)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.sweep import LATEST, SCOPES
+from ecs_remediate.sweep import ACTIVE, SCOPES
 
 from .remediator import Remediator
 from .settings import ContextError
@@ -48,7 +48,7 @@ _OFF = ("off", "none", "disabled", "false")
 @dataclass(frozen=True, kw_only=True)
 class SweepSettings:
     schedule: str | None = DEFAULT_SWEEP_SCHEDULE  # None: no scheduled sweep
-    scope: str = LATEST
+    scope: str = ACTIVE
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], default_schedule: str = DEFAULT_SWEEP_SCHEDULE) -> SweepSettings:
@@ -57,7 +57,7 @@ class SweepSettings:
         if not isinstance(schedule, str):
             raise ContextError(f"{CTX_SWEEP_SCHEDULE}: expected rate(...), cron(...) or off, got {schedule!r}")
         schedule = " ".join(schedule.split())
-        scope = get(CTX_SWEEP_SCOPE) or LATEST
+        scope = get(CTX_SWEEP_SCOPE) or ACTIVE
         if scope not in SCOPES:
             raise ContextError(f"{CTX_SWEEP_SCOPE}: expected one of {', '.join(SCOPES)}, got {scope!r}")
         if schedule.lower() in _OFF:

@@ -34,6 +34,11 @@ os.environ.update(
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
     os.environ.pop(_name, None)
 
+# moto records no registeredBy/registeredAt on task definitions; ECS does, and the stack relies on both.
+from demo import moto_fidelity  # noqa: E402
+
+moto_fidelity.apply()
+
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ from strategies import (
     seeded_register_inputs,
 )
 
-from demo.sandbox import LambdaContext, Sandbox
+from demo.sandbox import ACCOUNT, LambdaContext, Sandbox
 from ecs_remediate import aws, cli
 from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
 from ecs_remediate.taskdef import privileged_containers
@@ -71,18 +71,33 @@ def figures() -> Iterator[None]:
     record("fuzz_handler", **COUNTS)
 
 
-def well_formed(event: Any, arn: str) -> bool:
-    """The independent oracle: what makes an event a successful RegisterTaskDefinition call of `arn`."""
+IDENTIFIED, UNIDENTIFIED, MALFORMED = "identified", "unidentified", "malformed"
+
+
+def classify(event: Any, arn: str) -> str:
+    """The independent oracle: a successful RegisterTaskDefinition call in this account that names `arn`
+    (identified), that names no revision at all (unidentified: found from the family and time, or notified), or
+    anything else (malformed: skipped, nothing written)."""
     if not isinstance(event, dict) or event.get("detail-type") != DETAIL_TYPE or event.get("source") != SOURCE:
-        return False
+        return MALFORMED
     detail = event.get("detail")
     if not isinstance(detail, dict) or detail.get("errorCode"):
-        return False
+        return MALFORMED
     if detail.get("eventSource") != EVENT_SOURCE or detail.get("eventName") != EVENT_NAME:
-        return False
+        return MALFORMED
+    account = event.get("account")
+    if isinstance(account, str) and account and account != ACCOUNT:
+        return MALFORMED  # another account's event
     response = detail.get("responseElements")
     task_definition = response.get("taskDefinition") if isinstance(response, dict) else None
-    return isinstance(task_definition, dict) and task_definition.get("taskDefinitionArn") == arn
+    named = task_definition.get("taskDefinitionArn") if isinstance(task_definition, dict) else None
+    if not isinstance(named, str):
+        return UNIDENTIFIED
+    return IDENTIFIED if named == arn else MALFORMED
+
+
+def well_formed(event: Any, arn: str) -> bool:
+    return classify(event, arn) == IDENTIFIED
 
 
 ESSENTIAL = [
@@ -175,20 +190,25 @@ def test_malformed_events_never_raise_and_write_nothing(
     ecs, sns = Calls(aws.client("ecs")), Calls(aws.client("sns"))
     secrets = collect_secrets(BASE)
     capsys.readouterr()
+    unresolved: list[int] = []  # notices sent for each event whose revision could not be identified
 
     @settings(FUZZ, max_examples=scaled(2500))
     @given(event=hostile_events(base))
     def run(event: Any) -> None:
         writes, publishes = len(ecs.writes), len(sns.writes)
         result = handler.lambda_handler(copy.deepcopy(event), LambdaContext())
-        valid = well_formed(event, arn)
+        kind = classify(event, arn)
         count("handler_events_total")
-        count("handler_events_well_formed" if valid else "handler_events_malformed")
-        if not valid:
+        count(f"handler_events_{kind}")
+        if kind == MALFORMED:
             assert result["outcome"] == "skipped", result
             assert len(ecs.writes) == writes and len(sns.writes) == publishes, (event, result)
             reason = str(result.get("reason", ""))
             count("skip_reason: " + " ".join(reason.replace("(", " ").split()[:3]))
+        elif kind == UNIDENTIFIED:  # found by family, time and registrant, or notified; never silent
+            assert result["outcome"] in ("remediated", "unresolved"), result
+            if result["outcome"] == "unresolved":
+                unresolved.append(len(sns.writes) - publishes)
         else:
             assert result["outcome"] == "remediated", result
         out, err = capsys.readouterr()
@@ -199,7 +219,8 @@ def test_malformed_events_never_raise_and_write_nothing(
     copies = [a for a in sandbox.active_revisions("web") if not a.endswith(":1")]
     assert len(copies) == ecs.count("RegisterTaskDefinition")
     notices = sandbox.inbox()
-    assert len(notices) == len(copies)
+    assert all(n <= 1 for n in unresolved)  # one notice each (repeats of the same event are deduplicated)
+    assert len(notices) == len(copies) + sum(unresolved)
     assert leaked_secrets([json.dumps(n.payload) + n.subject for n in notices], secrets) == []
     count("handler_malformed_ecs_writes", len(ecs.writes) - len(copies))
     count("handler_fuzz_copies", len(copies))

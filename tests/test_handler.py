@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -226,22 +227,38 @@ def test_report_mode_notifies_and_writes_nothing(sandbox: Sandbox, monkeypatch: 
     assert note.attributes == {"outcome": "reported", "severity": "HIGH", "family": "web"}
 
 
-def test_exempt_by_tag_and_by_family_glob(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    handler = load_handler(sandbox, monkeypatch, EXEMPT_FAMILIES="monitoring-*")
+def test_exempt_by_the_registry_and_by_an_acknowledged_family_glob(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = load_handler(sandbox, monkeypatch, EXEMPT_FAMILIES="monitoring-*", EXEMPT_FAMILIES_ACKNOWLEDGED="true")
     container = [{"name": "a", "image": "x", "memory": 64, "privileged": True}]
-    tagged = {
+    registered = {"family": "csi-driver", "containerDefinitions": container}
+    response = sandbox.register(registered)
+    until = (date.today() + timedelta(days=30)).isoformat()
+    sandbox.exempt(response["taskDefinition"]["taskDefinitionArn"], "CSI driver mounts block devices", until)
+    globbed = {"family": "monitoring-agent", "containerDefinitions": container}
+    assert invoke(handler, sandbox.event_for(registered, response))["outcome"] == "exempt"
+    assert invoke(handler, sandbox.event_for(globbed, sandbox.register(globbed)))["outcome"] == "exempt"
+    for family in ("csi-driver", "monitoring-agent"):
+        assert len(sandbox.active_revisions(family)) == 1
+    notes = {n.payload["family"]: n for n in sandbox.inbox()}  # every exemption is notified by default
+    assert set(notes) == {"csi-driver", "monitoring-agent"}
+    assert "approved by arn:aws:iam::123456789012:role/SecurityApprover" in notes["csi-driver"].payload["exemption"]
+    assert notes["monitoring-agent"].payload["exemptionSource"] == "configuration"
+
+
+def test_exemption_tags_do_not_exempt(sandbox: Sandbox, handler: ModuleType) -> None:
+    params = {
         "family": "csi-driver",
-        "containerDefinitions": container,
+        "containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "privileged": True}],
         "tags": [
             {"key": "ecs-remediate:exempt-reason", "value": "CSI driver mounts block devices"},
             {"key": "ecs-remediate:exempt-until", "value": "2999-01-01"},
         ],
     }
-    globbed = {"family": "monitoring-agent", "containerDefinitions": container}
-    for params in (tagged, globbed):
-        assert invoke(handler, sandbox.event_for(params, sandbox.register(params)))["outcome"] == "exempt"
-        assert len(sandbox.active_revisions(params["family"])) == 1
-    assert sandbox.inbox() == []  # exempt does not notify by default
+    assert invoke(handler, sandbox.event_for(params, sandbox.register(params)))["outcome"] == "remediated"
+    [note] = sandbox.inbox()
+    assert "not honoured" in note.payload["exemption"]
 
 
 def test_same_revision_from_two_events_registers_one_copy(sandbox: Sandbox, handler: ModuleType) -> None:

@@ -28,6 +28,9 @@ REPORT_CONTEXT = {
     "mode": "report",
     "tagPrefix": "acme-sec",
     "exemptFamilies": "legacy-*,monitoring-agent",
+    "exemptFamiliesAcknowledged": "true",
+    "exemptionApprovers": "arn:aws:iam::123456789012:role/SecurityApprover,arn:aws:iam::123456789012:role/sec-*",
+    "exemptionMaxDays": "30",
     "notifyOn": ["remediated", "reported", "failed", "exempt"],
     "logRetentionDays": "30",
     "logLevel": "debug",
@@ -72,10 +75,13 @@ def of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
     return {k: v for k, v in resources.items() if v["Type"] == type_}
 
 
-def only(resources: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
-    found = of_type(resources, type_)
+def only(resources: dict[str, Any], type_: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    found = {k: v for k, v in of_type(resources, type_).items() if k.startswith(prefix)}
     assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
     return next(iter(found.items()))
+
+
+IDEMPOTENCY = "RemediatorIdempotencyTable"
 
 
 def ref(logical_id: str) -> dict[str, str]:
@@ -165,7 +171,9 @@ def test_function_configuration(resources: dict[str, Any]) -> None:
 
 def test_function_environment_is_the_runtime_contract(resources: dict[str, Any]) -> None:
     topic_id, _ = only(resources, "AWS::SNS::Topic")
-    table_id, _ = only(resources, "AWS::DynamoDB::Table")
+    table_id, _ = only(resources, "AWS::DynamoDB::Table", IDEMPOTENCY)
+    registry_id, _ = only(resources, "AWS::DynamoDB::Table", "ExemptionsTable")
+    role_id, _ = only(resources, "AWS::IAM::Role", "RemediatorFunctionRole")
     _, function = only(resources, "AWS::Lambda::Function")
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables == {
@@ -175,9 +183,16 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "IDEMPOTENCY_TTL_SECONDS": "86400",
         "TAG_PREFIX": "ecs-remediate",
         "EXEMPT_FAMILIES": "",
-        "NOTIFY_ON": "remediated,reported,failed",
+        # every exemption, and every privileged revision left as it is, is notified by default
+        "NOTIFY_ON": "remediated,reported,failed,exempt,superseded,unresolved",
         "ROLLOUT": "false",
         "RETIRE": "false",
+        "EXEMPTIONS_TABLE": ref(registry_id),
+        "EXEMPTION_MAX_DAYS": "90",
+        "EXEMPT_FAMILIES_ACKNOWLEDGED": "false",
+        "EXEMPTION_APPROVERS": "",
+        # the function's own role: what it registers can be the stack's copy (with the right content)
+        "TRUSTED_PRINCIPALS": {"Fn::GetAtt": [role_id, "Arn"]},
         "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
         "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -190,7 +205,14 @@ def test_report_mode_environment_parses_with_the_runtime_config(report: tuple[cd
     variables = dict(function["Properties"]["Environment"]["Variables"])
     variables["TOPIC_ARN"] = "arn:aws:sns:us-east-1:123456789012:topic"
     variables["IDEMPOTENCY_TABLE"] = "table"
+    variables["EXEMPTIONS_TABLE"] = "exemptions"
+    variables["TRUSTED_PRINCIPALS"] = "arn:aws:iam::123456789012:role/fn"
     config = Config.from_env(variables)
+    assert config.exemption_max_days == 30
+    assert config.exemption_approvers == (
+        "arn:aws:iam::123456789012:role/SecurityApprover",
+        "arn:aws:iam::123456789012:role/sec-*",
+    )
     assert config.mode == "report"
     assert config.tag_prefix == "acme-sec"
     assert config.exempt_families == ("legacy-*", "monitoring-agent")
@@ -270,7 +292,7 @@ def test_key_and_topic_policies_let_our_cloudwatch_alarms_publish(resources: dic
 
 
 def test_idempotency_table(resources: dict[str, Any]) -> None:
-    _, table = only(resources, "AWS::DynamoDB::Table")
+    _, table = only(resources, "AWS::DynamoDB::Table", IDEMPOTENCY)
     props = table["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -319,6 +341,10 @@ def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            # the exemption registry, read-only
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:Scan",
             "sns:Publish",
             "kms:GenerateDataKey",
             "kms:Decrypt",
@@ -361,7 +387,7 @@ def test_pass_role_only_to_ecs_tasks_for_roles_of_this_account(resources: dict[s
 def test_publish_table_key_and_log_statements_are_on_their_resources(resources: dict[str, Any]) -> None:
     topic_id, _ = only(resources, "AWS::SNS::Topic")
     key_id, _ = only(resources, "AWS::KMS::Key")
-    table_id, _ = only(resources, "AWS::DynamoDB::Table")
+    table_id, _ = only(resources, "AWS::DynamoDB::Table", IDEMPOTENCY)
     log_group_id, _ = only(resources, "AWS::Logs::LogGroup")
     assert statement_with(resources, "sns:Publish")["Resource"] == ref(topic_id)
     kms = statement_with(resources, "kms:GenerateDataKey")
@@ -513,9 +539,59 @@ def test_bad_context_fails_the_cdk_app_with_the_key_named(tmp_path: Path) -> Non
 
 def test_outputs_for_the_readme_commands(template: Template) -> None:
     assert set(template.to_json()["Outputs"]) == {
+        "ExemptionsTableName",
         "TopicArn",
         "FunctionName",
         "LogGroupName",
         "DeadLetterQueueUrl",
         "RuleName",
     }
+
+
+def test_only_approvers_may_write_the_exemption_registry(report: tuple[cdk.Stack, Template, Any]) -> None:
+    """The registry's resource policy denies every write to every principal but the approver roles; the
+    functions read it only. A developer who registers and tags task definitions cannot exempt their own."""
+    resources = report[2]["Resources"]
+    _, table = only(resources, "AWS::DynamoDB::Table", "ExemptionsTable")
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    [deny] = table["Properties"]["ResourcePolicy"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} <= set(
+        deny["Action"]
+    )
+    assert deny["Condition"] == {
+        "ArnNotLike": {
+            "aws:PrincipalArn": [
+                "arn:aws:iam::123456789012:role/SecurityApprover",
+                "arn:aws:iam::123456789012:role/sec-*",
+            ]
+        }
+    }
+    granted = {a for s in statements(resources) for a in as_list(s["Action"]) if a.startswith("dynamodb:")}
+    assert not granted & {"dynamodb:BatchWriteItem", "dynamodb:PartiQLInsert"}
+
+
+def test_without_approvers_nobody_writes_the_registry(resources: dict[str, Any]) -> None:
+    _, table = only(resources, "AWS::DynamoDB::Table", "ExemptionsTable")
+    [deny] = table["Properties"]["ResourcePolicy"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and "Condition" not in deny
+
+
+def test_the_rule_matches_only_this_accounts_events(resources: dict[str, Any]) -> None:
+    [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    assert rule["Properties"]["EventPattern"]["account"] == [{"Ref": "AWS::AccountId"}]
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"exemptFamilies": "legacy-*"}, "exemptFamilies: a family glob also exempts families created later"),
+        ({"exemptionApprovers": "SecurityApprover"}, "exemptionApprovers: 'SecurityApprover' is not an IAM role"),
+        ({"exemptionMaxDays": "0"}, "exemptionMaxDays: expected 1 to 3650 days"),
+    ],
+)
+def test_exemption_context_is_validated(context: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ContextError) as error:
+        StackSettings.from_mapping(context)
+    assert str(error.value).startswith(expected)

@@ -61,7 +61,7 @@ def test_schedule_rule_invokes_the_sweep_with_its_scope(daily: tuple[cdk.Stack, 
     assert rule["Properties"]["State"] == "ENABLED"
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert json.loads(target["Input"]) == {"scope": "latest"}
+    assert json.loads(target["Input"]) == {"scope": "active"}  # every ACTIVE privileged revision, by default
     permissions = [
         p["Properties"]
         for p in of_type(template, "AWS::Lambda::Permission").values()
@@ -159,6 +159,6 @@ def test_bad_sweep_context_names_the_key(context: dict[str, Any], expected: str)
 
 
 def test_sweep_settings_defaults_and_spellings() -> None:
-    assert SweepSettings.from_context({}.get) == SweepSettings(schedule="rate(1 day)", scope="latest")
+    assert SweepSettings.from_context({}.get) == SweepSettings(schedule="rate(1 day)", scope="active")
     assert SweepSettings.from_context({"sweepSchedule": "  rate(6   hours) "}.get).schedule == "rate(6 hours)"
     assert SweepSettings.from_context({"sweepSchedule": "OFF"}.get).schedule is None

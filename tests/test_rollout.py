@@ -105,9 +105,11 @@ def test_rollout_and_retire_leave_no_active_privileged_revision(
     assert sandbox.active_revisions("web") == [result["new_task_definition_arn"]]
     [note] = sandbox.inbox()
     assert note.payload["retired"] is True and note.payload["remainingPrivileged"] is None
-    # the same event again: the revision is INACTIVE now, nothing more happens
-    assert invoke(handler, sandbox.event_for(PRIVILEGED, response))["outcome"] == "remediated"
+    # the same event again: judged afresh, the revision is INACTIVE now, nothing more happens
+    again = invoke(handler, sandbox.event_for(PRIVILEGED, response))
+    assert (again["outcome"], again["reason"]) == ("skipped", "the revision is INACTIVE")
     assert sandbox.active_revisions("web") == [result["new_task_definition_arn"]]
+    assert sandbox.inbox() == []
 
 
 def test_retire_without_rollout_deregisters_an_unused_revision(

@@ -25,7 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}
 PLAIN = {"name": "app", "image": "nginx", "memory": 64}
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2"]
-KEYS = ["taskDefinitionArn", "status", "privilegedContainers", "action", "newTaskDefinitionArn", "error"]
+KEYS = [
+    "taskDefinitionArn",
+    "status",
+    "privilegedContainers",
+    "action",
+    "newTaskDefinitionArn",
+    "error",
+    "hostEquivalents",
+    "forged",
+]
 
 
 class Tty(io.StringIO):
@@ -37,7 +46,7 @@ class Tty(io.StringIO):
 def box(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     sandbox = Sandbox(endpoint_url=moto_server).create()
-    for name in ("MODE", "TOPIC_ARN", "IDEMPOTENCY_TABLE", "EXEMPT_FAMILIES", "SWEEP_RATES"):
+    for name in ("MODE", "TOPIC_ARN", "IDEMPOTENCY_TABLE", "EXEMPTIONS_TABLE", "EXEMPT_FAMILIES", "SWEEP_RATES"):
         monkeypatch.delenv(name, raising=False)
     yield sandbox
 
@@ -76,7 +85,7 @@ def scan(*args: str, tty: bool = False) -> tuple[int, str, str]:
 
 def test_json_rows_and_exit_1_while_findings_remain(box: Sandbox, proxy: ThrottleProxy) -> None:
     arns = seed(box)
-    code, out, err = scan("--output", "json", *FAST)
+    code, out, err = scan("--scope", "latest", "--output", "json", *FAST)
     rows = json.loads(out)
     assert code == 1
     assert all(list(row) == KEYS for row in rows)
@@ -89,6 +98,8 @@ def test_json_rows_and_exit_1_while_findings_remain(box: Sandbox, proxy: Throttl
         "action": "reported",
         "newTaskDefinitionArn": None,
         "error": None,
+        "hostEquivalents": [],
+        "forged": None,
     }
     assert by_arn[arns["batch"]]["status"] == "PASS" and by_arn[arns["batch"]]["action"] == "none"
     assert err.strip().endswith("s") and "2 PASS, 3 FAIL, 0 EXEMPT, 0 ERROR" in err
@@ -101,6 +112,7 @@ def test_json_rows_and_exit_1_while_findings_remain(box: Sandbox, proxy: Throttl
 def test_exemptions_from_the_environment(box: Sandbox, proxy: ThrottleProxy, monkeypatch: pytest.MonkeyPatch) -> None:
     arns = seed(box)
     monkeypatch.setenv("EXEMPT_FAMILIES", "monitoring-*")
+    monkeypatch.setenv("EXEMPT_FAMILIES_ACKNOWLEDGED", "true")
     _, out, _ = scan("--output", "json", *FAST)
     row = next(r for r in json.loads(out) if r["taskDefinitionArn"] == arns["monitoring-agent"])
     assert row["status"] == "EXEMPT" and "monitoring-*" in row["action"]
@@ -112,7 +124,7 @@ def test_remediate_twice_registers_one_copy_then_latest_scan_exits_0(
     arns = seed(box)
     for name, value in box.env().items():
         monkeypatch.setenv(name, value)
-    code, out, err = scan("--remediate", "--output", "json", *FAST)
+    code, out, err = scan("--scope", "latest", "--remediate", "--output", "json", *FAST)
     rows = {row["taskDefinitionArn"]: row for row in json.loads(out)}
     assert code == 0, err  # every FAIL was remediated: nothing left
     fixed = {arn: row["newTaskDefinitionArn"] for arn, row in rows.items() if row["action"] == "remediated"}
@@ -124,7 +136,7 @@ def test_remediate_twice_registers_one_copy_then_latest_scan_exits_0(
     assert len(box.inbox()) == 3  # one notice per remediated revision, as the function sends
 
     registers_before = proxy.calls.get("RegisterTaskDefinition", 0)
-    code, out, _ = scan("--remediate", "--output", "json", *FAST)
+    code, out, _ = scan("--scope", "latest", "--remediate", "--output", "json", *FAST)
     assert code == 0
     assert proxy.calls.get("RegisterTaskDefinition", 0) == registers_before  # no second copy
     assert {row["status"] for row in json.loads(out)} == {"PASS"}
@@ -225,7 +237,14 @@ def test_console_script_on_the_standard_credential_chain(box: Sandbox, proxy: Th
     seed(box)
     script = Path(sys.executable).parent / "ecs-remediate"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST") and k != "AWS_DEFAULT_REGION"}
-    env.update({"AWS_ENDPOINT_URL": proxy.url, "AWS_REGION": "us-east-1", "EXEMPT_FAMILIES": "monitoring-*"})
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_REGION": "us-east-1",
+            "EXEMPT_FAMILIES": "monitoring-*",
+            "EXEMPT_FAMILIES_ACKNOWLEDGED": "true",
+        }
+    )
     done = subprocess.run(
         [str(script), "scan", "--output", "json", *FAST],
         capture_output=True,
@@ -235,5 +254,6 @@ def test_console_script_on_the_standard_credential_chain(box: Sandbox, proxy: Th
         check=False,
     )
     assert done.returncode == 1, done.stderr
-    assert sorted(row["status"] for row in json.loads(done.stdout)) == ["EXEMPT", "FAIL", "FAIL", "PASS", "PASS"]
+    statuses = sorted(row["status"] for row in json.loads(done.stdout))  # every ACTIVE revision (the default)
+    assert statuses == ["EXEMPT", "FAIL", "FAIL", "FAIL", "PASS", "PASS", "PASS"]
     assert "1 EXEMPT" in done.stderr

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import boto3
@@ -27,7 +28,8 @@ from ecs_remediate.sweep import Rate, RateLimiter, SweepEcs, TokenBucket, parse_
 
 REGION = "us-east-1"
 FAST = {op: Rate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}  # the proxy paces these tests, not us
-CONFIG = Config(exempt_families=("exempt-*",))
+EXEMPTIONS = "world-exemptions"
+CONFIG = Config(exempt_families=("exempt-*",), exemptions_table=EXEMPTIONS)
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}
 PLAIN = {"name": "app", "image": "nginx", "memory": 64}
 SIDECAR = {"name": "log", "image": "fluent-bit", "memory": 32}
@@ -51,9 +53,16 @@ class World:
 def seed(moto: str, families: int = 150, multi: int = 50) -> World:
     """`families` families; the first `multi` have 3 revisions, the others 1 (150/50: 250 revisions).
     Every 7th multi-revision family has its newest revision deregistered (moto then describes the INACTIVE
-    one for the family name); one family is deregistered entirely; exemptions by tag (valid and expired)
-    and by family glob."""
+    one for the family name); one family is deregistered entirely; exemptions in the registry (valid and
+    expired), by family glob, and tags that claim one (never honoured)."""
     ecs = boto3.client("ecs", region_name=REGION, endpoint_url=moto)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto)
+    dynamodb.create_table(
+        TableName=EXEMPTIONS,
+        KeySchema=[{"AttributeName": "target", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     world = World(moto)
     future = [{"key": "ecs-remediate:exempt-reason", "value": "needs /dev"}, {"key": "ecs-remediate:exempt-until"}]
     jobs: list[tuple[str, int, dict[str, Any]]] = []
@@ -95,9 +104,14 @@ def seed(moto: str, families: int = 150, multi: int = 50) -> World:
                 continue
             privileged = [c["name"] for c in params["containerDefinitions"] if c.get("privileged")]
             tags = {t["key"]: t.get("value") for t in params.get("tags", [])}
+            registry = tags.get("ecs-remediate:exempt-until") == "2999-01-01"  # an approver exempts these
+            if registry:  # a valid registry item (the tags on these revisions count for nothing)
+                until = (date.today() + timedelta(days=30)).isoformat()
+                item = {"target": arn, "reason": "needs /dev", "until": until, "approver": "arn:aws:iam::1:role/A"}
+                dynamodb.put_item(TableName=EXEMPTIONS, Item={k: {"S": v} for k, v in item.items()})
             if not privileged:
                 status = PASS
-            elif family.startswith("exempt-") or tags.get("ecs-remediate:exempt-until") == "2999-01-01":
+            elif family.startswith("exempt-") or registry:
                 status = EXEMPT
             else:
                 status = FAIL
@@ -318,7 +332,8 @@ def test_revision_in_progress_in_the_function_is_error_not_pass(small: Sandbox) 
         entered.set()
         release.wait(10)
 
-    function_client.meta.events.register("before-send.ecs.DescribeTaskDefinition", hold)
+    # held inside the write: the idempotency record is IN_PROGRESS while RegisterTaskDefinition waits
+    function_client.meta.events.register("before-send.ecs.RegisterTaskDefinition", hold)
     persistence = DynamoDBPersistenceLayer(table_name=small.table_name, boto3_client=small.client("dynamodb"))
     function = Remediator(config, aws.Ecs(function_client), None, persistence)
     with ThreadPoolExecutor(1) as pool:

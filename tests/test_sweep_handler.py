@@ -88,10 +88,18 @@ def test_remediate_mode_fixes_and_sends_one_summary_then_stays_quiet(
     assert "hunter2" not in json.dumps(summary.payload) + summary.subject
 
     # nothing found, nothing fixed: no notice at all
-    again = handler.sweep_handler({}, LambdaContext())
+    again = handler.sweep_handler({"scope": "latest"}, LambdaContext())
     assert again["remediated"] == 0 and again["notified"] is False
     assert box.inbox() == []
     assert len(box.active_revisions("web")) == 2
+    # the default scope sees every ACTIVE revision: the privileged source and the older privileged batch:1 are
+    # still there, and the summary says so
+    default = handler.sweep_handler({}, LambdaContext())
+    assert (default["scope"], default["open"], default["notified"]) == ("active", 2, True)
+    [summary] = summaries(box)
+    rows = {row["taskDefinitionArn"]: row["action"] for row in summary.payload["openFindings"]}
+    assert set(rows) == {arns["web"], arns["batch"].replace(":2", ":1")}
+    assert all(action.startswith("superseded") for action in rows.values())
 
 
 def test_report_mode_writes_nothing_and_summarises_the_findings(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:

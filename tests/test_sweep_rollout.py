@@ -40,7 +40,17 @@ def container(version: str, privileged: bool = True) -> dict[str, Any]:
 def box(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     sandbox = Sandbox(endpoint_url=moto_server).create()
-    for name in ("MODE", "TOPIC_ARN", "IDEMPOTENCY_TABLE", "EXEMPT_FAMILIES", "SWEEP_RATES", "ROLLOUT", "RETIRE"):
+    for name in (
+        "MODE",
+        "TOPIC_ARN",
+        "IDEMPOTENCY_TABLE",
+        "EXEMPTIONS_TABLE",
+        "EXEMPT_FAMILIES",
+        "EXEMPT_FAMILIES_ACKNOWLEDGED",
+        "SWEEP_RATES",
+        "ROLLOUT",
+        "RETIRE",
+    ):
         monkeypatch.delenv(name, raising=False)
     limits = {op: BucketRate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}
     with ThrottleProxy(moto_server, limits, page_size=2) as proxy:  # every list is paged
@@ -339,11 +349,7 @@ def test_latest_exempt_and_privileged_means_no_copy_of_older_revisions(function_
     box.client("ecs").create_cluster(clusterName="blue")
     older = register(box, "web", container("v1"))
     until = (datetime.now(UTC).date() + timedelta(days=90)).isoformat()
-    exempt = [
-        {"key": "ecs-remediate:exempt-reason", "value": "CSI"},
-        {"key": "ecs-remediate:exempt-until", "value": until},
-    ]
-    register(box, "web", container("v2"), tags=exempt)
+    box.exempt(register(box, "web", container("v2")), "CSI", until)
     service(box, "blue", "web-old", older)
     code, rows, err = scan("--scope", "active", "--remediate", "--rollout", "--retire")
     assert code == 1, err
@@ -364,20 +370,32 @@ def exemption_tags(reason: str | None, until: str | None) -> list[dict[str, str]
 
 
 def exemption_estate(box: Sandbox) -> dict[str, str]:
+    """Registry items an approver wrote (valid, no reason, expired, expiring soon, beyond the maximum), a revision
+    whose own tags claim an exemption, and one exempt by the configured glob."""
     today = datetime.now(UTC).date()
     cases = {
-        "valid": exemption_tags("CSI node plugin", (today + timedelta(days=60)).isoformat()),
-        "no-reason": exemption_tags(None, (today + timedelta(days=60)).isoformat()),
-        "expired": exemption_tags("was needed", (today - timedelta(days=1)).isoformat()),
-        "soon": exemption_tags("migrating off", (today + timedelta(days=4)).isoformat()),
-        "agent-node": [],  # exempt by the configured glob
+        "valid": ("CSI node plugin", today + timedelta(days=60)),
+        "no-reason": ("", today + timedelta(days=60)),
+        "expired": ("was needed", today - timedelta(days=1)),
+        "soon": ("migrating off", today + timedelta(days=4)),
+        "too-long": ("forever", today + timedelta(days=400)),
     }
-    return {name: register(box, name, container("v1"), tags=tags) for name, tags in cases.items()}
+    arns = {}
+    for name, (reason, until) in cases.items():
+        arns[name] = register(box, name, container("v1"))
+        box.exempt(arns[name], reason, until.isoformat())
+    arns["self-tagged"] = register(
+        box, "self-tagged", container("v1"), tags=exemption_tags("trust me", (today + timedelta(days=9)).isoformat())
+    )
+    arns["agent-node"] = register(box, "agent-node", container("v1"))  # exempt by the configured glob
+    return arns
 
 
 def test_exemptions_valid_no_reason_expired_expiring_and_glob(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     arns = exemption_estate(box)
+    monkeypatch.setenv("EXEMPTIONS_TABLE", box.exemptions_table)
     monkeypatch.setenv("EXEMPT_FAMILIES", "agent-*")
+    monkeypatch.setenv("EXEMPT_FAMILIES_ACKNOWLEDGED", "true")
     code, rows, err = scan()
     assert code == 1
     status = {name: rows[arn]["status"] for name, arn in arns.items()}
@@ -386,28 +404,29 @@ def test_exemptions_valid_no_reason_expired_expiring_and_glob(box: Sandbox, monk
         "no-reason": "FAIL",
         "expired": "FAIL",
         "soon": "EXEMPT",
+        "too-long": "FAIL",
+        "self-tagged": "FAIL",
         "agent-node": "EXEMPT",
     }
     until = (datetime.now(UTC).date() + timedelta(days=4)).isoformat()
     assert rows[arns["soon"]]["action"] == f"none: exempt until {until} (expires in 4 days): migrating off"
-    assert (
-        rows[arns["valid"]]["action"].startswith("none: exempt until ")
-        and "expires" not in rows[arns["valid"]]["action"]
-    )
+    assert rows[arns["valid"]]["action"].startswith("none: exempt until ")
+    assert "expires" not in rows[arns["valid"]]["action"]
     assert "agent-*" in rows[arns["agent-node"]]["action"]
-    assert (
-        rows[arns["no-reason"]]["error"]
-        == "not exempt: no ecs-remediate:exempt-reason tag: an exemption needs a reason"
-    )
+    assert rows[arns["no-reason"]]["error"] == "not exempt: the exemption of this revision has no reason"
     assert rows[arns["expired"]]["error"].startswith("not exempt: exemption expired on ")
+    assert "beyond the 90-day maximum" in rows[arns["too-long"]]["error"]
+    assert "not honoured" in rows[arns["self-tagged"]]["error"]
     assert "1 exemption(s) expire within 7 days:" in err and arns["soon"] in err
+    assert "family globs exempt every matching family, later ones included: agent-*" in err
 
 
 def test_scheduled_sweep_notifies_an_expiring_exemption_even_when_nothing_else_is_found(
     box: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     until = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
-    arn = register(box, "soon", container("v1"), tags=exemption_tags("migrating off", until))
+    arn = register(box, "soon", container("v1"))
+    box.exempt(arn, "migrating off", until)
     register(box, "plain", container("v1", privileged=False))
     for name, value in box.env(MODE="report").items():
         monkeypatch.setenv(name, value)
@@ -419,6 +438,8 @@ def test_scheduled_sweep_notifies_an_expiring_exemption_even_when_nothing_else_i
     result = handler.sweep_handler({"scope": "latest"}, LambdaContext())
     assert result["open"] == 0 and result["notified"] is True
     [summary] = [note for note in box.inbox() if note.attributes.get("outcome") == "sweep"]
-    assert summary.subject == "[ECS.4] sweep us-east-1: nothing left to fix, 1 exemption(s) expiring"
+    assert summary.subject == "[ECS.4] sweep us-east-1: nothing left to fix, 1 exempt, 1 exemption(s) expiring"
     [row] = summary.payload["expiringExemptions"]
     assert row["taskDefinitionArn"] == arn and "(expires in 2 days)" in row["action"]
+    [exempt] = summary.payload["exemptFindings"]  # every exempt revision is listed, not only the expiring
+    assert exempt["taskDefinitionArn"] == arn

@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 
 from . import __version__
-from .taskdef import RegisterModel
+from .taskdef import TASK_DEFINITION_ARN_RE, RegisterModel
 
 # Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
 # when ECS answers ThrottlingException, so a long sweep settles at the account's rate.
@@ -147,6 +147,11 @@ class Described:
     def status(self) -> str:
         return str(self.task_definition.get("status", ""))
 
+    @property
+    def registered_by(self) -> str:
+        """ECS's own record of the principal that registered the revision ("" when it gives none)."""
+        return str(self.task_definition.get("registeredBy") or "")[:2048]
+
 
 class Ecs:
     """ECS calls the remediator makes."""
@@ -184,7 +189,16 @@ class Ecs:
             customized_response_dict[self._UNKNOWN_KEY] = self.model.unknown_output_members(body["taskDefinition"])
 
     def describe(self, task_definition: str) -> Described:
-        """ecs:DescribeTaskDefinition (resource "*": the action supports no narrower resource)."""
+        """ecs:DescribeTaskDefinition (resource "*": the action supports no narrower resource). A family name
+        gives its newest ACTIVE revision (see `latest_active`); RevisionNotFound when there is none."""
+        if ":" not in task_definition:
+            latest = self.latest_active(task_definition)
+            if latest is None:
+                raise RevisionNotFound(task_definition)
+            return latest
+        return self._describe(task_definition)
+
+    def _describe(self, task_definition: str) -> Described:
         try:
             response = self._client.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
         except ClientError as error:
@@ -199,6 +213,37 @@ class Ecs:
             tags=list(response.get("tags") or []),
             unknown_members=list(response.get(self._UNKNOWN_KEY) or []),
         )
+
+    def latest_active(self, family: str) -> Described | None:
+        """The newest ACTIVE revision of `family`, described with tags; None when it has none.
+
+        DescribeTaskDefinition(taskDefinition=family) gives exactly that on ECS, but moto (5.2.5) gives the highest
+        revision even when it is INACTIVE. When the answer is not an ACTIVE revision of that family, the family's
+        ACTIVE revisions are listed and the newest is described."""
+        try:
+            described: Described | None = self._describe(family)
+        except RevisionNotFound:
+            described = None
+        if described is not None and described.status == "ACTIVE" and described.family == family:
+            return described
+        revisions = self.family_revisions(family)
+        if not revisions:
+            return None
+        prefix = described.arn.rsplit(":", 1)[0] if described is not None and described.family == family else family
+        try:
+            described = self._describe(f"{prefix}:{revisions[-1]}")
+        except RevisionNotFound:
+            return None
+        return described if described.status == "ACTIVE" else None
+
+    def family_revisions(self, family: str) -> list[int]:
+        """The ACTIVE revision numbers of exactly `family`, ascending (familyPrefix is only a prefix match)."""
+        found = []
+        for arn in self.revision_arns(family):
+            match = TASK_DEFINITION_ARN_RE.match(arn)
+            if match and match["family"] == family:
+                found.append(int(match["revision"]))
+        return sorted(found)
 
     def register(
         self, params: dict[str, Any], already_registered: Callable[[], Described | None] | None = None
@@ -261,6 +306,14 @@ class Ecs:
                             if svc.get("taskDefinition") == task_definition_arn
                         ]
         return found
+
+    def service_task_definition(self, service: Service) -> str | None:
+        """ecs:DescribeServices for one service: its task definition now (None when the service is gone)."""
+        described = self._client.describe_services(cluster=service.cluster, services=[service.name])
+        for svc in described.get("services", []):
+            if svc.get("serviceName") == service.name and svc.get("status") != "INACTIVE":
+                return str(svc.get("taskDefinition", ""))
+        return None
 
     def update_service(self, service: Service, task_definition_arn: str) -> str:
         """ecs:UpdateService to a new revision only: a rolling deployment with the service's own

@@ -1,6 +1,7 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
+ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
                    [--output table|json|csv]
                                       sweep the task definitions that exist; exit 1 while findings remain
@@ -23,7 +24,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import sweep
+from . import cli_exempt, sweep
 from .aws import BotoCoreError, ClientError
 from .config import Config, ConfigError
 from .taskdef import TaskDefinitionError, build_fixed_copy, default_register_model, parse_document
@@ -72,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--scope",
         choices=sweep.SCOPES,
-        default=sweep.LATEST,
-        help="latest: the newest ACTIVE revision of each family (AWS Config, Security Hub ECS.4; default); "
-        "active: every ACTIVE revision (Prowler)",
+        default=sweep.ACTIVE,
+        help="active: every ACTIVE revision (Prowler; default: no privileged revision is left unseen); "
+        "latest: the newest ACTIVE revision of each family (AWS Config, Security Hub ECS.4)",
     )
     scan.add_argument(
         "--remediate",
@@ -120,12 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attempts per call before a revision is ERROR (default {sweep.DEFAULT_MAX_ATTEMPTS})",
     )
     scan.set_defaults(run=run_scan)
+    cli_exempt.add_parser(commands, _Parser)
     return parser
 
 
 ENV_SWEEP_RATES = "SWEEP_RATES"
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_COLUMNS = ("taskDefinitionArn", "status", "privilegedContainers", "action", "newTaskDefinitionArn", "error")
+_COLUMNS = (
+    "taskDefinitionArn",
+    "status",
+    "privilegedContainers",
+    "action",
+    "newTaskDefinitionArn",
+    "error",
+    "hostEquivalents",
+    "forged",
+)
 
 
 def _rate_text(operation: str) -> str:
@@ -143,8 +154,11 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if changes and not args.remediate:
         # They change services and revisions: never implied by a read-only scan.
         raise UsageError(f"{' and '.join(changes)} need --remediate (without it the scan changes nothing)")
-    # The flags decide for the scan (ROLLOUT/RETIRE in the environment are the function's settings).
-    config = replace(config, rollout=args.rollout, retire=args.retire)
+    # The flags decide for the scan (ROLLOUT/RETIRE in the environment are the function's settings). The caller's own
+    # principal is trusted as a registrant of copies: what it registers with --remediate is its own.
+    config = replace(
+        config, rollout=args.rollout, retire=args.retire, trusted_principals=(*config.trusted_principals, *_caller())
+    )
     if args.remediate and not config.idempotency_table and not args.quiet:
         print(
             "note: no IDEMPOTENCY_TABLE: revisions registered in the last 30 minutes are left to the function; "
@@ -176,6 +190,14 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_FINDINGS if report.open else EXIT_OK
 
 
+def _caller() -> tuple[str, ...]:
+    """sts:GetCallerIdentity: the principal this scan runs as (nothing when it cannot be read)."""
+    try:
+        return (str(boto3.session.Session().client("sts").get_caller_identity()["Arn"]),)
+    except (ClientError, BotoCoreError, KeyError):
+        return ()
+
+
 def _regions(requested: Sequence[str]) -> list[str | None]:
     names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
     # AWS_REGION first, as the AWS CLI v2 and the Lambda runtime do (botocore itself reads AWS_DEFAULT_REGION
@@ -205,7 +227,8 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
         writer = csv.DictWriter(stdout, fieldnames=_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "privilegedContainers": ";".join(row["privilegedContainers"])})
+            lists = {name: ";".join(row[name]) for name in ("privilegedContainers", "hostEquivalents")}
+            writer.writerow({**row, **lists})
     else:
         _table(report, stdout)
 
@@ -333,7 +356,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     try:
         args = build_parser().parse_args(argv)
         code: int = args.run(args, stdout, stderr)
-    except UsageError as error:
+    except (UsageError, cli_exempt.ExemptError) as error:
         print(f"error: {error}", file=stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. piped into `head`: the reader left, not an error of ours

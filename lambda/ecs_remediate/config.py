@@ -10,9 +10,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .exemptions import ExemptionRules
+
 MODES = ("remediate", "report")
-NOTIFIABLE_OUTCOMES = ("remediated", "reported", "failed", "exempt")
-DEFAULT_NOTIFY_ON = ("remediated", "reported", "failed")
+NOTIFIABLE_OUTCOMES = ("remediated", "reported", "failed", "exempt", "superseded", "unresolved")
+# Every exemption is notified by default, and so is every privileged revision left as it is.
+DEFAULT_NOTIFY_ON = NOTIFIABLE_OUTCOMES
+DEFAULT_EXEMPTION_MAX_DAYS = 90
 DEFAULT_TAG_PREFIX = "ecs-remediate"
 # ECS tag keys: 1-128 characters of letters, digits, spaces and _ . : / = + - @ ; "aws:" is reserved.
 _TAG_KEY_PREFIX_RE = re.compile(r"^[\w .:/=+\-@]{1,100}$")
@@ -27,6 +31,12 @@ ENV_EXEMPT_FAMILIES = "EXEMPT_FAMILIES"
 ENV_NOTIFY_ON = "NOTIFY_ON"
 ENV_ROLLOUT = "ROLLOUT"
 ENV_RETIRE = "RETIRE"
+ENV_TRUSTED_PRINCIPALS = "TRUSTED_PRINCIPALS"
+ENV_EXEMPTIONS_TABLE = "EXEMPTIONS_TABLE"
+ENV_EXEMPTION_MAX_DAYS = "EXEMPTION_MAX_DAYS"
+ENV_EXEMPT_FAMILIES_ACKNOWLEDGED = "EXEMPT_FAMILIES_ACKNOWLEDGED"
+ENV_TAG_EXEMPTIONS = "TAG_EXEMPTIONS"
+ENV_EXEMPTION_APPROVERS = "EXEMPTION_APPROVERS"
 
 
 class ConfigError(ValueError):
@@ -44,11 +54,21 @@ class Config:
     notify_on: frozenset[str] = field(default_factory=lambda: frozenset(DEFAULT_NOTIFY_ON))
     rollout: bool = False
     retire: bool = False
+    # The stack's own principals (its function and sweep roles): a revision they registered can be the stack's copy.
+    trusted_principals: tuple[str, ...] = ()
+    exemptions_table: str | None = None
+    exemption_max_days: int = DEFAULT_EXEMPTION_MAX_DAYS
+    tag_exemptions: bool = False  # honour exemption tags, and then only those an approver applied
+    exemption_approvers: tuple[str, ...] = ()  # principal ARN patterns (`*` wildcards)
 
     @property
     def marker_tag_key(self) -> str:
         """Tag the copy carries, naming the revision it replaces."""
         return f"{self.tag_prefix}:source-revision"
+
+    @property
+    def exemption_rules(self) -> ExemptionRules:
+        return ExemptionRules(self.tag_prefix, self.exempt_families, self.exemption_max_days, self.tag_exemptions)
 
     @property
     def exempt_reason_tag_key(self) -> str:
@@ -84,16 +104,35 @@ class Config:
             raise ConfigError(
                 f"{ENV_NOTIFY_ON}: unknown outcome(s) {', '.join(unknown)}; allowed: {', '.join(NOTIFIABLE_OUTCOMES)}"
             )
+        families = tuple(_list(env, ENV_EXEMPT_FAMILIES))
+        if families and not _flag(env, ENV_EXEMPT_FAMILIES_ACKNOWLEDGED):
+            raise ConfigError(
+                f"{ENV_EXEMPT_FAMILIES}: a family glob also exempts families created later, by anyone who can "
+                f"register one; set {ENV_EXEMPT_FAMILIES_ACKNOWLEDGED}=true to accept that (or exempt revisions "
+                "or image digests in the exemption registry instead)"
+            )
+        max_days_text = _optional(env, ENV_EXEMPTION_MAX_DAYS) or str(DEFAULT_EXEMPTION_MAX_DAYS)
+        if not max_days_text.isdigit() or not 1 <= int(max_days_text) <= 3650:
+            raise ConfigError(f"{ENV_EXEMPTION_MAX_DAYS}: expected whole days from 1 to 3650, got {max_days_text!r}")
+        trusted = tuple(_list(env, ENV_TRUSTED_PRINCIPALS))
+        for principal in trusted:
+            if not principal.startswith("arn:"):
+                raise ConfigError(f"{ENV_TRUSTED_PRINCIPALS}: expected principal ARNs, got {principal!r}")
         return cls(
             mode=mode,
             topic_arn=topic_arn,
             idempotency_table=_optional(env, ENV_IDEMPOTENCY_TABLE),
             idempotency_ttl_seconds=ttl,
             tag_prefix=prefix,
-            exempt_families=tuple(_list(env, ENV_EXEMPT_FAMILIES)),
+            exempt_families=families,
             notify_on=frozenset(notify_on) if ENV_NOTIFY_ON in env else frozenset(DEFAULT_NOTIFY_ON),
             rollout=_flag(env, ENV_ROLLOUT),
             retire=_flag(env, ENV_RETIRE),
+            trusted_principals=trusted,
+            exemptions_table=_optional(env, ENV_EXEMPTIONS_TABLE),
+            exemption_max_days=int(max_days_text),
+            tag_exemptions=_flag(env, ENV_TAG_EXEMPTIONS),
+            exemption_approvers=tuple(_list(env, ENV_EXEMPTION_APPROVERS)),
         )
 
 

@@ -6,12 +6,15 @@ afresh (the event body is never the authority).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
 
 from .taskdef import TASK_DEFINITION_ARN_RE
+
+FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z", re.ASCII)
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 SOURCE = "aws.ecs"
@@ -32,6 +35,15 @@ class Registration:
     invoked_by: str = ""
     source_ip: str = ""
     user_agent: str = ""
+    family: str = ""  # from requestParameters, for an event that names no revision
+
+
+@dataclass(frozen=True)
+class Unidentified:
+    """A successful registration whose event names no revision (`responseElements` null or missing): the revision
+    has to be found from the family, the time and the registrant (Remediator.identify), or the miss notified."""
+
+    registration: Registration
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,12 @@ class Skip:
     reason: str
 
 
-def parse_registration_event(event: Any, expected_region: str | None = None) -> Registration | Skip:
-    """A Registration for a successful RegisterTaskDefinition call, otherwise a Skip with the reason."""
+def parse_registration_event(
+    event: Any, expected_region: str | None = None, expected_account: str | None = None
+) -> Registration | Unidentified | Skip:
+    """A Registration for a successful RegisterTaskDefinition call, Unidentified when the call succeeded but the
+    event names no revision, otherwise a Skip with the reason. The revision must be in `expected_account` and
+    `expected_region` (this function's), and in the account that sent the event: anything else is skipped."""
     if not isinstance(event, dict):
         return Skip(f"malformed event: expected a JSON object, got {type(event).__name__}")
     envelope = EventBridgeEvent(event)
@@ -56,29 +72,49 @@ def parse_registration_event(event: Any, expected_region: str | None = None) -> 
         )
     if detail.get("errorCode"):
         return Skip(f"the call failed ({_short(detail.get('errorCode'))}): nothing was registered")
+    sender = _text(envelope.get("account"))
+    if expected_account and sender and sender != expected_account:
+        return Skip(f"foreign account: the event came from {_short(sender)}, this function acts in {expected_account}")
+    identity = detail.get("userIdentity")
+    if not isinstance(identity, dict):
+        identity = {}
+    who = {
+        "event_id": _text(envelope.get("id")),
+        "event_time": _text(detail.get("eventTime")) or _text(envelope.get("time")),
+        "user_arn": _text(identity.get("arn")),
+        "invoked_by": _text(identity.get("invokedBy")),
+        "source_ip": _text(detail.get("sourceIPAddress")),
+        "user_agent": _text(detail.get("userAgent")),
+    }
     response = detail.get("responseElements")
     task_definition = response.get("taskDefinition") if isinstance(response, dict) else None
     arn = task_definition.get("taskDefinitionArn") if isinstance(task_definition, dict) else None
-    if not isinstance(arn, str):
-        return Skip("no responseElements.taskDefinition.taskDefinitionArn in the event")
+    if not isinstance(arn, str):  # a successful call whose event names no revision: found another way, or notified
+        request = detail.get("requestParameters")
+        family = request.get("family") if isinstance(request, dict) else None
+        family_text = family if isinstance(family, str) and FAMILY_RE.match(family) else ""
+        return Unidentified(
+            Registration(
+                task_definition_arn="",
+                account=sender or expected_account or "",
+                region=_text(envelope.get("region")) or expected_region or "",
+                family=family_text,
+                **who,
+            )
+        )
     match = TASK_DEFINITION_ARN_RE.match(arn)
     if not match:
         return Skip(f"malformed task definition ARN {_short(arn)}")
     if expected_region and match["region"] != expected_region:
         return Skip(f"revision is in {match['region']}, this function handles {expected_region}")
-    identity = detail.get("userIdentity")
-    if not isinstance(identity, dict):
-        identity = {}
+    for what, account in (("this function's", expected_account), ("the sending", sender)):
+        if account and match["account"] != account:
+            return Skip(f"foreign account: the revision is in {match['account']}, not {what} account {account}")
     return Registration(
         task_definition_arn=arn,
-        event_id=_text(envelope.get("id")),
-        account=_text(envelope.get("account")) or match["account"],
+        account=sender or match["account"],
         region=_text(envelope.get("region")) or match["region"],
-        event_time=_text(detail.get("eventTime")) or _text(envelope.get("time")),
-        user_arn=_text(identity.get("arn")),
-        invoked_by=_text(identity.get("invokedBy")),
-        source_ip=_text(detail.get("sourceIPAddress")),
-        user_agent=_text(detail.get("userAgent")),
+        **who,
     )
 
 

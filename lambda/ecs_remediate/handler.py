@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from typing import Any
@@ -14,9 +15,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
-from .events import Skip, parse_registration_event
+from .events import Skip, Unidentified, parse_registration_event
+from .exemptions import ExemptionRegistry
 from .outcomes import SKIPPED
 from .remediate import RemediationFailed, Remediator
+from .rollout import ReferenceFinder
+
+# Whatever the function's log level, the SDK's own loggers stay at WARNING: at DEBUG botocore logs request and
+# response bodies (environment values, command lines, docker labels) into CloudWatch Logs.
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aws_xray_sdk")
+for _name in QUIET_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 logger = Logger()
 metrics = Metrics()
@@ -32,22 +41,55 @@ def remediator() -> Remediator:
         raise ConfigError(f"{ENV_IDEMPOTENCY_TABLE}: required by the function (the idempotency table name)")
     persistence = DynamoDBPersistenceLayer(table_name=CONFIG.idempotency_table, boto3_client=aws.client("dynamodb"))
     topic = aws.Topic(aws.client("sns"), CONFIG.topic_arn) if CONFIG.topic_arn else None
-    return Remediator(CONFIG, aws.Ecs(aws.client("ecs")), topic, persistence)
+    return Remediator(
+        CONFIG,
+        aws.Ecs(aws.client("ecs")),
+        topic,
+        persistence,
+        registry=exemption_registry(CONFIG),
+        references=reference_finder(CONFIG),
+    )
+
+
+def exemption_registry(config: Config) -> ExemptionRegistry | None:
+    return ExemptionRegistry(aws.client("dynamodb"), config.exemptions_table) if config.exemptions_table else None
+
+
+def reference_finder(config: Config) -> ReferenceFinder | None:
+    """What retire checks besides services (rule targets and schedules), built only when retire is on."""
+    if not (config.retire and config.mode == "remediate"):
+        return None
+    from .references import References  # noqa: PLC0415 - only retiring functions pay for it
+
+    return References(aws.client("events"), aws.client("scheduler"))
+
+
+def own_account(context: LambdaContext) -> str | None:
+    """The function's account, from its ARN (arn:aws:lambda:region:account:function:name)."""
+    parts = str(getattr(context, "invoked_function_arn", "")).split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parsed = parse_registration_event(event, expected_region=os.environ.get("AWS_REGION"))
+    parsed = parse_registration_event(
+        event, expected_region=os.environ.get("AWS_REGION"), expected_account=own_account(context)
+    )
     if isinstance(parsed, Skip):
         logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
         metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+        if parsed.reason.startswith("foreign account"):
+            metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
         return {"outcome": SKIPPED, "reason": parsed.reason}
-    tracer.put_annotation("taskDefinitionArn", parsed.task_definition_arn)
     remediator().register_lambda_context(context)
     try:
-        result = remediator().process(parsed)
+        if isinstance(parsed, Unidentified):
+            result = remediator().identify(parsed)
+        else:
+            tracer.put_annotation("taskDefinitionArn", parsed.task_definition_arn)
+            result = remediator().process(parsed)
     except RemediationFailed as failure:
         _record(failure.result.to_dict())
         raise
@@ -68,8 +110,13 @@ def _record(result: dict[str, Any]) -> None:
         "reason",
         "error_code",
         "exemption",
+        "copy_proof",
+        "latest_arn",
+        "restored_arn",
     )
-    logger.info("revision processed", extra={k: result.get(k) for k in fields})
+    extra = {k: result.get(k) for k in fields}
+    extra["forged_copies"] = [f.get("arn") for f in result.get("forged_copies") or []]
+    logger.info("revision processed", extra=extra)
     metrics.add_metric(name=str(result["outcome"]).capitalize(), unit=MetricUnit.Count, value=1)
 
 
@@ -89,7 +136,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     from . import sweep  # noqa: PLC0415
     from .notice import build_sweep_summary  # noqa: PLC0415
 
-    scope = event.get("scope", sweep.LATEST) if isinstance(event, dict) else sweep.LATEST
+    scope = event.get("scope", sweep.ACTIVE) if isinstance(event, dict) else sweep.ACTIVE
     if scope not in sweep.SCOPES:
         raise ConfigError(f"sweep input 'scope': expected one of {', '.join(sweep.SCOPES)}, got {scope!r}")
     if CONFIG.idempotency_table is None:
@@ -114,6 +161,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     remediated_rows = [f.to_json() for f in report.findings if f.remediated]
     retired_rows = [f.to_json() for f in report.findings if f.retired]
     expiring_rows = [f.to_json() for f in report.expiring]
+    exempt_rows = [f.to_json() for f in report.exempt]
     for status, count in counts.items():
         metrics.add_metric(name=f"Sweep{status.capitalize()}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="SweepRemediated", unit=MetricUnit.Count, value=len(remediated_rows))
@@ -134,8 +182,8 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         },
     )
     notified = False
-    # An exemption about to run out is something found: the owner has days to renew it or fix the workload.
-    if CONFIG.topic_arn and (open_rows or remediated_rows or retired_rows or expiring_rows):
+    # Every exemption is something found (listed in every summary), and so is one about to run out.
+    if CONFIG.topic_arn and (open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs):
         account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
         message = build_sweep_summary(
             region=region,
@@ -148,6 +196,8 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             account=account,
             retired_rows=retired_rows,
             expiring_rows=expiring_rows,
+            exempt_rows=exempt_rows,
+            family_globs=report.family_globs,
         )
         aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
         notified = True

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
-from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, Result
+from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 CONTROL = "ECS.4"
 SUBJECT_LIMIT = 99  # SNS allows 100; stay under it
@@ -20,34 +20,45 @@ _TITLE = {
     REPORTED: "privileged container found (report only)",
     FAILED: "remediation FAILED",
     EXEMPT: "privileged container exempt",
+    SUPERSEDED: "privileged revision superseded, still ACTIVE",
+    UNRESOLVED: "registration whose revision could not be found",
 }
 
 
 def subject(result: Result) -> str:
     """e.g. `[ECS.4] payments-api:12 -> :13 privileged removed (app, log-router)`, ASCII, < 100 chars."""
-    head = f"[{CONTROL}] {result.family}:{result.revision}"
+    head = f"[{CONTROL}] {result.family}:{result.revision}" if result.revision else f"[{CONTROL}] {result.family}"
     if result.new_task_definition_arn:
         head += f" -> :{result.new_task_definition_arn.rsplit(':', 1)[-1]}"
-    text = f"{head} {_TITLE.get(result.outcome, result.outcome)}"
+    title = _TITLE.get(result.outcome, result.outcome)
+    if result.outcome == SUPERSEDED and result.retired:
+        title = "superseded privileged revision retired"
+    text = f"{head} {title}"
     names = ", ".join(result.privileged)
     if names:
         text += f" ({names})"
+    if result.forged_copies:
+        text += "; FORGED copy marker"
+    if result.host_equivalents:
+        text += "; still host-equivalent"
     text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 
 def next_commands(result: Result, region: str) -> list[str]:
-    """The exact commands a person runs next."""
+    """The exact commands a person runs next; a fixed revision is named only when it was read back and verified."""
     source = f"{result.family}:{result.revision}"
     region_flag = f" --region {shlex.quote(region)}" if region else ""
-    if result.outcome == REMEDIATED and result.new_task_definition_arn and result.services_checked:
+    deregister = f"aws ecs deregister-task-definition --task-definition {source}{region_flag}"
+    verified_copy = result.outcome == REMEDIATED and result.new_task_definition_arn and result.copy_verified
+    if verified_copy and result.services_checked:
         commands = [step["step"] for step in result.services_manual if step["step"].startswith("aws ")]
         if result.services_manual:
             commands.append("# once no service uses it, retire the privileged revision:")
         if not result.retired:
-            commands.append(f"aws ecs deregister-task-definition --task-definition {source}{region_flag}")
+            commands.append(deregister)
         return commands
-    if result.outcome == REMEDIATED and result.new_task_definition_arn:
+    if verified_copy and result.new_task_definition_arn:
         fixed = f"{result.family}:{result.new_task_definition_arn.rsplit(':', 1)[-1]}"
         return [
             "# services still running the privileged revision:",
@@ -56,9 +67,25 @@ def next_commands(result: Result, region: str) -> list[str]:
             "# move each one onto the fixed revision:",
             f"aws ecs update-service --cluster CLUSTER --service SERVICE --task-definition {fixed}{region_flag}",
             "# then retire the privileged revision:",
-            f"aws ecs deregister-task-definition --task-definition {source}{region_flag}",
+            deregister,
         ]
-    if result.outcome in (REPORTED, FAILED):
+    if result.outcome == SUPERSEDED:
+        if result.retired:
+            return []
+        commands = []
+        if result.services_manual:
+            commands += [
+                "# services use it: give them a fixed copy of it (the family's latest is kept):",
+                f"ecs-remediate scan{region_flag} --scope active --remediate --rollout",
+            ]
+        return [*commands, "# once nothing uses it, retire it:", deregister]
+    if result.outcome == UNRESOLVED:
+        family = shlex.quote(result.family) if result.family else "FAMILY"
+        return [
+            f"aws ecs list-task-definitions --family-prefix {family} --sort DESC{region_flag}",
+            f"ecs-remediate scan{region_flag} --scope active",
+        ]
+    if result.outcome in (REPORTED, FAILED, REMEDIATED):
         return [
             "# write a non-privileged copy and register it:",
             f"aws ecs describe-task-definition --task-definition {source} --include TAGS{region_flag} > td.json",
@@ -78,26 +105,97 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         f"Outcome:         {result.outcome.upper()} ({result.severity})",
         f"Account:         {account or 'unknown'}",
         f"Region:          {region or 'unknown'}",
-        f"Source revision: {result.task_definition_arn}",
+        f"Source revision: {result.task_definition_arn or f'family {result.family} (revision unknown)'}",
+        *_who(result),
+        *_changes(result),
+        *_services(result),
     ]
+    if result.exemption:
+        source = f" [{result.exemption_source}]" if result.exemption_source else ""
+        lines += ["", f"Exemption:       {result.exemption}{source}"]
+    if result.reason:
+        lines += ["", f"Why:             {result.reason}"]
+    if result.error_code:
+        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
+    commands = next_commands(result, region)
+    if commands:
+        lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    payload: dict[str, Any] = {
+        "control": CONTROL,
+        "account": account,
+        "region": region,
+        "severity": result.severity,
+        "nextCommands": [c for c in commands if not c.startswith("#")],
+        **_camel(result.to_dict()),
+    }
+    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
+    return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
+
+
+def _who(result: Result) -> list[str]:
+    """Who registered the source, as CloudTrail recorded it (or ECS's registeredBy without an event)."""
+    registration = result.registration
+    lines = []
+    if registration is not None and registration.user_arn:
+        lines.append(f"Registered by:   {registration.user_arn} (CloudTrail)")
+    elif result.registered_by:
+        lines.append(f"Registered by:   {result.registered_by} (ECS registeredBy)")
+    elif registration is not None:
+        lines.append("Registered by:   unknown")
     if registration is not None:
         lines += [
-            f"Registered by:   {registration.user_arn or 'unknown'}",
             f"Invoked by:      {registration.invoked_by or '-'}",
             f"Source IP:       {registration.source_ip or '-'}",
             f"When:            {registration.event_time or '-'}",
         ]
+    if result.latest_arn:
+        lines.append(f"Latest revision: {result.latest_arn}")
+    return lines
+
+
+def _changes(result: Result) -> list[str]:
+    """What is privileged, what else is host root, and what the new revision was read back to hold."""
+    lines: list[str] = []
     if result.privileged:
         lines += ["", "Containers with privileged: true:"]
-        after = "false (in the new revision)" if result.outcome == REMEDIATED else "unchanged"
+        if result.outcome == REMEDIATED and result.copy_verified:
+            after = "false in the new revision (read back)"
+        elif result.outcome == REMEDIATED:
+            after = "not verified in the new revision (see below)"
+        else:
+            after = "unchanged"
         lines += [f"  - {name}: privileged true -> {after}" for name in result.privileged]
+    if result.host_equivalents:
+        still = "still has" if result.outcome == REMEDIATED else "also has"
+        lines += ["", f"Host-root equivalents the revision {still} (not changed by removing privileged; review them):"]
+        lines += [f"  - {text}" for text in result.host_equivalents[:20]]
     if result.new_task_definition_arn:
         lines += ["", f"New revision:    {result.new_task_definition_arn}"]
-        lines.append("Every other field and tag was copied as it was.")
+        if result.copy_check:
+            lines.append(f"Checked:         {result.copy_check}")
+        if result.copy_proof:
+            lines.append(f"Provenance:      {result.copy_proof}")
+        if result.copy_check and not result.marker_added:
+            lines.append("The new revision carries no marker tag (the source already has the maximum number of tags).")
     if result.dropped_tags:
         lines.append(f"Not copied (AWS-reserved tag keys): {', '.join(result.dropped_tags)}")
-    if result.outcome == REMEDIATED and not result.marker_added:
-        lines.append("No marker tag was added: the revision already has the maximum number of tags.")
+    if result.race_note:
+        lines.append(f"Meanwhile:       {result.race_note}")
+    if result.forged_copies:
+        lines += [
+            "",
+            "Revisions that claim to be the fixed copy of this revision and are not (nothing was moved onto them):",
+        ]
+        lines += [
+            f"  - {f['arn']}: {f['why']} (registered by {f.get('registeredBy') or 'unknown'})"
+            for f in result.forged_copies[:10]
+        ]
+    return lines
+
+
+def _services(result: Result) -> list[str]:
+    """Rollout and retire: services moved or left for a person, the revision's fate, what remains."""
+    lines: list[str] = []
     if result.services_updated:
         lines += ["", "Services moved onto the fixed revision (rolling deployment, their own settings kept):"]
         lines += [f"  - {s['cluster']}/{s['service']}: deployment {s['deploymentId']}" for s in result.services_updated]
@@ -118,25 +216,7 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
             f"ACTIVE privileged revisions left in {result.family}: {count} (scanners that judge every ACTIVE "
             "revision, such as Prowler, still report them; RETIRE deregisters replaced revisions)"
         )
-    if result.exemption:
-        lines += ["", f"Exemption:       {result.exemption}"]
-    if result.reason:
-        lines += ["", f"Why:             {result.reason}"]
-    if result.error_code:
-        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
-    commands = next_commands(result, region)
-    if commands:
-        lines += ["", "Next:"] + [f"  {c}" for c in commands]
-    payload: dict[str, Any] = {
-        "control": CONTROL,
-        "account": account,
-        "region": region,
-        "severity": result.severity,
-        "nextCommands": [c for c in commands if not c.startswith("#")],
-        **_camel(result.to_dict()),
-    }
-    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
-    return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
+    return lines
 
 
 def _camel(data: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +243,8 @@ def build_sweep_summary(
     account: str = "",
     retired_rows: Sequence[Mapping[str, Any]] = (),
     expiring_rows: Sequence[Mapping[str, Any]] = (),
+    exempt_rows: Sequence[Mapping[str, Any]] = (),
+    family_globs: Sequence[str] = (),
 ) -> Message:
     """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR), those fixed, the
     older privileged revisions deregistered (retire), and the exemptions that expire within 7 days.
@@ -177,12 +259,25 @@ def build_sweep_summary(
         parts.append(f"{len(remediated_rows)} remediated")
     if retired_rows:
         parts.append(f"{len(retired_rows)} retired")
+    if exempt_rows:
+        parts.append(f"{len(exempt_rows)} exempt")
     if expiring_rows:
         parts.append(f"{len(expiring_rows)} exemption(s) expiring")
+    forged_rows = [row for row in open_rows if row.get("forged")]
+    if forged_rows:
+        parts.append(f"{len(forged_rows)} FORGED copy marker(s)")
     if errors:
         parts.append(f"{errors} ERROR")
     title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
     severity = "HIGH" if left else "MEDIUM"
+    if family_globs:
+        lines_globs = [
+            "",
+            "Family globs exempt every matching family, including families created later by anyone who can "
+            f"register one: {', '.join(family_globs)}",
+        ]
+    else:
+        lines_globs = []
     lines = [
         title,
         "",
@@ -203,9 +298,14 @@ def build_sweep_summary(
         ("Left to fix:", open_rows),
         ("Remediated (a non-privileged copy is now the latest revision):", remediated_rows),
         ("Retired (older privileged revisions deregistered; running tasks are not affected):", retired_rows),
-        ("Exemptions expiring within 7 days (renew the exempt-until tag, or fix the workload):", expiring_rows),
+        (
+            "Exemptions expiring within 7 days (renew the exemption in the registry, or fix the workload):",
+            expiring_rows,
+        ),
+        ("Exempt (privileged, an approved exemption holds):", exempt_rows),
     ):
         lines += _row_section(heading, rows)
+    lines += lines_globs
     region_flag = f" --region {shlex.quote(region)}" if region else ""
     commands = [f"ecs-remediate scan{region_flag} --scope {scope} --output table"]
     if open_rows:
@@ -227,10 +327,14 @@ def build_sweep_summary(
         "retired": len(retired_rows),
         "retiredFindings": [_trim(row) for row in retired_rows[:SUMMARY_ROWS]],
         "expiringExemptions": [_trim(row) for row in expiring_rows[:SUMMARY_ROWS]],
+        "exempt": len(exempt_rows),
+        "exemptFindings": [_trim(row) for row in exempt_rows[:SUMMARY_ROWS]],
+        "familyGlobExemptions": list(family_globs),
         "truncated": max(0, left - SUMMARY_ROWS)
         + max(0, len(remediated_rows) - SUMMARY_ROWS)
         + max(0, len(retired_rows) - SUMMARY_ROWS)
-        + max(0, len(expiring_rows) - SUMMARY_ROWS),
+        + max(0, len(expiring_rows) - SUMMARY_ROWS)
+        + max(0, len(exempt_rows) - SUMMARY_ROWS),
         "nextCommands": commands,
     }
     subject_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in title)
@@ -260,6 +364,10 @@ def _row_line(row: Mapping[str, Any]) -> str:
         text += f": {str(row['action'])[:200]}"
     if row.get("error"):
         text += f" [{str(row['error'])[:200]}]"
+    if row.get("forged"):
+        text += f" [FORGED: {str(row['forged'])[:200]}]"
+    if row.get("hostEquivalents"):
+        text += f" [still host-equivalent: {', '.join(row['hostEquivalents'])[:200]}]"
     return text
 
 

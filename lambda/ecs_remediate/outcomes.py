@@ -12,12 +12,16 @@ EXEMPT = "exempt"  # privileged, but a valid exemption holds
 REPORTED = "reported"  # privileged; report-only mode, nothing written
 REMEDIATED = "remediated"  # a non-privileged copy was registered (now or by an earlier attempt)
 FAILED = "failed"  # privileged, and the copy could not be registered
-SKIPPED = "skipped"  # nothing to judge (not found, not ACTIVE, superseded by a newer revision)
+SUPERSEDED = "superseded"  # privileged, ACTIVE, but no longer its family's latest: not copied (a roll-back), notified
+UNRESOLVED = "unresolved"  # a registration whose revision could not be identified: notified, nothing written
+SKIPPED = "skipped"  # nothing to judge (not found, not ACTIVE)
 
 SEVERITY = {
     REMEDIATED: "MEDIUM",
     REPORTED: "HIGH",
     FAILED: "HIGH",
+    SUPERSEDED: "HIGH",
+    UNRESOLVED: "HIGH",
     EXEMPT: "LOW",
     COMPLIANT: "INFO",
     SKIPPED: "INFO",
@@ -48,9 +52,23 @@ class Result:
     retire_note: str = ""
     remaining_privileged: int | None = None
     remaining_is_lower_bound: bool = False
+    # What was checked, so that a notice states only that (see notice.py).
+    registered_by: str = ""  # ECS's registeredBy of the source revision
+    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged`
+    copy_check: str = ""  # how the copy was read back: "" when it was not
+    copy_verified: bool = False  # read back: no privileged container, every other member and tag as the source's
+    copy_proof: str = ""  # why the copy is the stack's own (ledger or registeredBy)
+    latest_arn: str | None = None  # superseded: the family's latest ACTIVE revision
+    forged_copies: list[dict[str, str]] = field(default_factory=list)  # arn, registeredBy, why
+    restored_arn: str | None = None  # a newer revision arrived during the copy: the copy of it that is latest again
+    restored_from: str | None = None
+    race_note: str = ""
+    exemption_source: str = ""
 
     @property
     def severity(self) -> str:
+        if self.forged_copies:
+            return "HIGH"
         return SEVERITY.get(self.outcome, "INFO")
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,63 +1,31 @@
-"""Pure decisions: is a revision exempt, and what is its verdict. No AWS calls."""
+"""The verdict on one revision: privileged containers, what else amounts to host root, and exemptions.
+
+`assess` is pure. `Judge` gathers what it needs (registry items, a recorded tag approval) through the sources it
+is given, and only for privileged revisions: a compliant one costs no lookup.
+"""
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 
 from .config import Config
-from .taskdef import privileged_containers, tag_value
-
-EXPIRY_WARNING_DAYS = 7
-
-
-@dataclass(frozen=True)
-class Exemption:
-    """An exemption claim and whether it holds; `why` explains either way."""
-
-    valid: bool
-    why: str
-    reason: str = ""
-    until: date | None = None
-    by_family_glob: str | None = None
-
-    def expires_within(self, today: date, days: int = EXPIRY_WARNING_DAYS) -> bool:
-        return self.valid and self.until is not None and self.until <= today + timedelta(days=days)
-
-
-def evaluate_exemption(family: str, tags: list[dict[str, str]] | None, config: Config, today: date) -> Exemption | None:
-    """None when nothing claims an exemption; otherwise whether the claim holds.
-
-    A tag exemption needs a reason and an expiry (`YYYY-MM-DD`) not yet past, so that no exemption
-    silences the control forever. A family glob from the configuration is an exemption on its own
-    (the operator stated it in the deployment).
-    """
-    for glob in config.exempt_families:
-        if fnmatch.fnmatchcase(family, glob):
-            return Exemption(True, f"family matches the configured exemption {glob!r}", by_family_glob=glob)
-    reason = tag_value(tags, config.exempt_reason_tag_key)
-    until_text = tag_value(tags, config.exempt_until_tag_key)
-    if reason is None and until_text is None:
-        return None
-    until: date | None = None
-    if until_text is not None:
-        try:
-            until = date.fromisoformat(until_text.strip())
-        except ValueError:
-            return Exemption(False, f"{config.exempt_until_tag_key}={until_text!r} is not a YYYY-MM-DD date")
-    if reason is None or not reason.strip():
-        return Exemption(False, f"no {config.exempt_reason_tag_key} tag: an exemption needs a reason", until=until)
-    if until is None:
-        return Exemption(
-            False, f"no {config.exempt_until_tag_key} tag: an exemption needs an expiry date", reason=reason
-        )
-    if until < today:
-        return Exemption(False, f"exemption expired on {until.isoformat()}", reason=reason, until=until)
-    return Exemption(True, f"exempt until {until.isoformat()}: {reason}", reason=reason, until=until)
-
+from .exemptions import (
+    EXPIRY_WARNING_DAYS,
+    Exemption,
+    ExemptionRecord,
+    ExemptionSource,
+    evaluate_exemption,
+    registry_targets,
+)
+from .hostroot import host_equivalents
+from .taskdef import privileged_containers
 
 PASS, FAIL, EXEMPT, ERROR = "PASS", "FAIL", "EXEMPT", "ERROR"
+
+__all__ = ["ERROR", "EXEMPT", "EXPIRY_WARNING_DAYS", "FAIL", "PASS", "Assessment", "Exemption", "Judge", "assess"]
 
 
 @dataclass(frozen=True)
@@ -67,14 +35,77 @@ class Assessment:
     verdict: str  # PASS | FAIL | EXEMPT
     privileged: list[str]
     exemption: Exemption | None
+    host_equivalents: list[str] = field(default_factory=list)
 
 
 def assess(
-    task_definition: dict[str, object], tags: list[dict[str, str]] | None, config: Config, today: date
+    task_definition: Mapping[str, Any],
+    *,
+    arn: str,
+    tags: Iterable[Mapping[str, str]] | None,
+    config: Config,
+    today: date,
+    records: Sequence[ExemptionRecord] = (),
+    tag_approval: ExemptionRecord | None = None,
 ) -> Assessment:
     privileged = privileged_containers(task_definition)
+    equivalents = host_equivalent_texts(task_definition)
     if not privileged:
-        return Assessment(PASS, [], None)
-    exemption = evaluate_exemption(str(task_definition.get("family", "")), tags, config, today)
+        return Assessment(PASS, [], None, equivalents)
+    exemption = evaluate_exemption(
+        family=str(task_definition.get("family", "")),
+        arn=arn,
+        task_definition=task_definition,
+        tags=tags,
+        records=records,
+        tag_approval=tag_approval,
+        rules=config.exemption_rules,
+        today=today,
+    )
     verdict = EXEMPT if exemption is not None and exemption.valid else FAIL
-    return Assessment(verdict, privileged, exemption)
+    return Assessment(verdict, privileged, exemption, equivalents)
+
+
+def host_equivalent_texts(task_definition: Mapping[str, Any]) -> list[str]:
+    """What still amounts to host root besides `privileged` (capabilities, host mounts, pidMode host, ...)."""
+    return [item.text for item in host_equivalents(task_definition)]
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+class Judge:
+    """Assessments with the exemption sources of a stack: the registry, and recorded tag approvals."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: ExemptionSource | None = None,
+        tag_approvals: Callable[[str], ExemptionRecord | None] | None = None,
+        today: Callable[[], date] = today_utc,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.tag_approvals = tag_approvals
+        self.today = today
+
+    def assess(
+        self, arn: str, task_definition: Mapping[str, Any], tags: Iterable[Mapping[str, str]] | None
+    ) -> Assessment:
+        """Raises exemptions.RegistryUnavailable when the registry cannot be read for a privileged revision."""
+        if not privileged_containers(task_definition):
+            return assess(task_definition, arn=arn, tags=tags, config=self.config, today=self.today())
+        records = self.registry.lookup(registry_targets(arn, task_definition)) if self.registry is not None else []
+        approval = None
+        if self.config.tag_exemptions and self.tag_approvals is not None:
+            approval = self.tag_approvals(arn)
+        return assess(
+            task_definition,
+            arn=arn,
+            tags=tags,
+            config=self.config,
+            today=self.today(),
+            records=records,
+            tag_approval=approval,
+        )

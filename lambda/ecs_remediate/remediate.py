@@ -1,32 +1,64 @@
-"""The remediation path shared by the Lambda and the sweep: describe, decide, register, notify.
+"""The remediation path shared by the Lambda and the sweep: describe, judge, copy once, read back, notify.
 
-Duplicate work is stopped twice: Powertools Idempotency (DynamoDB) keyed on the source revision ARN and
-the mode, and a durable check that only the latest ACTIVE revision of a family is ever copied (a copy becomes the
-latest, so a second attempt finds it and stops). The copy itself has no privileged container, so its
-own registration event is filtered out by the rule and judged compliant if it arrives anyway.
+- Judged afresh every time: status and exemptions come from current state on each delivery and each sweep.
+- One copy per source revision: the write alone is guarded by Powertools Idempotency (DynamoDB, keyed on the
+  source revision ARN, shared by the function and the sweep), and only a family's latest ACTIVE revision is ever
+  copied (copying an older one would roll the family back).
+- Proof, not tags: a copy found later counts only when verified (provenance.py); a revision that claims to be a
+  copy and is not is reported as forged.
+- Never silent: a privileged revision that is superseded, or a registration that cannot be identified, is
+  notified. Notices are deduplicated per (revision, outcome, copy, exemption) through the same table.
+- Races: a revision registered between our check and our copy is made the family's latest again (copy.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy as copy_module
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as IdempotencyError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from . import policy, rollout
-from .aws import ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
+from . import rollout
+from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
-from .events import Registration
+from .events import Registration, Unidentified
+from .exemptions import ExemptionSource, RegistryUnavailable
+from .ledger import DynamoLedger, Ledger, MemoryLedger
 from .notice import build_message
-from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, Result
-from .rollout import marker_value
-from .taskdef import Document, TaskDefinitionError, build_fixed_copy, family_and_revision, tag_value
+from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, SUPERSEDED, UNRESOLVED, Result
+from .policy import EXEMPT as VERDICT_EXEMPT
+from .policy import Judge, today_utc
+from .provenance import content_matches, principal_identity, verify_copy
+from .rollout import marker_value, short_ref
+from .taskdef import (
+    Document,
+    TaskDefinitionError,
+    build_fixed_copy,
+    family_and_revision,
+    privileged_containers,
+    tag_value,
+)
 
-IDEMPOTENCY_KEY_PREFIX = "ecs-remediate"  # shared by the Lambda and the sweep, so they dedupe each other
+COPY_KEY_PREFIX = "ecs-remediate-copy"  # shared by the function and the sweep: one copy per source revision
+NOTICE_KEY_PREFIX = "ecs-remediate-notice"  # one notice per revision, outcome, copy and exemption
+# Newer revisions of a family described when looking for a copy that is not the latest (a pipeline registered
+# more since): the newest this many.
+MAX_NEWER_DESCRIBED = 25
+# Identifying the revision of an event that names none: the family's newest revisions compared, and how far from
+# the event's time their registration may be (both are AWS's own clocks; CloudTrail records within seconds).
+IDENTIFY_CANDIDATES = 10
+IDENTIFY_WINDOW = timedelta(minutes=5)
 
 
 class RemediationFailed(Exception):
@@ -37,10 +69,6 @@ class RemediationFailed(Exception):
         self.result = result
 
 
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
 class Remediator:
     def __init__(
         self,
@@ -49,92 +77,137 @@ class Remediator:
         topic: Topic | None = None,
         persistence: BasePersistenceLayer | None = None,
         today: Callable[[], date] = today_utc,
+        *,
+        ledger: Ledger | None = None,
+        registry: ExemptionSource | None = None,
+        references: rollout.ReferenceFinder | None = None,
+        recorded_by: str = "function",
     ) -> None:
         self.config = config
         self.ecs = ecs
         self.topic = topic
-        self._today = today
-        self._process_request: Callable[..., dict[str, Any]] = self._process_uncached
-        self._idempotency: IdempotencyConfig | None = None
+        self.ledger: Ledger = ledger or DynamoLedger.from_persistence(persistence) or MemoryLedger()
+        self.judge = Judge(config, registry, today=today)
+        self.references = references
+        self.recorded_by = recorded_by
+        self._idempotency: list[IdempotencyConfig] = []
+        self._register_once: Callable[..., dict[str, Any]] = self._register_copy
+        self._publish_once: Callable[..., dict[str, Any]] = self._publish
         if persistence is not None:
-            self._idempotency = idempotency = IdempotencyConfig(
-                # The revision and the mode: a report-mode result must not answer a remediate-mode caller
-                # (the function and `scan --remediate` share the table).
-                event_key_jmespath="[taskDefinitionArn, mode]",
-                raise_on_no_idempotency_key=True,
-                expires_after_seconds=config.idempotency_ttl_seconds,
-            )
-            self._process_request = idempotent_function(
-                data_keyword_argument="request",
-                persistence_store=persistence,
-                config=idempotency,
-                key_prefix=IDEMPOTENCY_KEY_PREFIX,
-            )(self._process_uncached)
+            # Two decorated functions need two persistence objects: Powertools configures one per object.
+            self._register_once = self._guard(persistence, self._register_copy, "sourceArn", COPY_KEY_PREFIX)
+            self._publish_once = self._guard(_sibling(persistence), self._publish, "key", NOTICE_KEY_PREFIX)
         self._lock = threading.Lock()
+
+    def _guard(
+        self, persistence: BasePersistenceLayer, function: Callable[..., dict[str, Any]], key: str, prefix: str
+    ) -> Callable[..., dict[str, Any]]:
+        idempotency = IdempotencyConfig(
+            event_key_jmespath=key,
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=self.config.idempotency_ttl_seconds,
+        )
+        self._idempotency.append(idempotency)
+        guarded: Callable[..., dict[str, Any]] = idempotent_function(
+            data_keyword_argument="request", persistence_store=persistence, config=idempotency, key_prefix=prefix
+        )(function)
+        return guarded
 
     @property
     def shares_idempotency(self) -> bool:
         """True when duplicates are stopped through the DynamoDB table (shared with other processes)."""
-        return self._idempotency is not None
+        return bool(self._idempotency)
 
     def register_lambda_context(self, context: Any) -> None:
         """Lets Idempotency expire an in-progress record when the invocation times out."""
-        if self._idempotency is not None:
-            self._idempotency.register_lambda_context(context)
+        for idempotency in self._idempotency:
+            idempotency.register_lambda_context(context)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Judge
 
     def process(self, registration: Registration) -> Result:
-        """Check one revision and act on it. Raises RemediationFailed (after notifying) on permanent
-        failures and the AWS error itself on transient ones, so the caller retries."""
-        request = {
-            "taskDefinitionArn": registration.task_definition_arn,
-            "mode": self.config.mode,
-            "registration": asdict(registration),
-        }
-        return Result.from_dict(self._process_request(request=request))
-
-    def _process_uncached(self, request: dict[str, Any]) -> dict[str, Any]:
-        registration = Registration(**request["registration"])
-        return self._process(registration).to_dict()
-
-    def _process(self, registration: Registration) -> Result:
+        """Check one revision and act on it. Raises RemediationFailed (after notifying) on permanent failures and
+        the AWS error itself on transient ones, so the caller retries."""
         arn = registration.task_definition_arn
         family, revision = family_and_revision(arn)
         result = Result(SKIPPED, arn, family, revision, registration=registration)
         try:
-            described = self._describe(result, arn)
+            source = self._describe(result, arn)
         except RevisionNotFound:
             result.reason = "the revision no longer exists"
             return result
-        if described.status != "ACTIVE":
-            result.reason = f"the revision is {described.status or 'not ACTIVE'}"
+        if source.status != "ACTIVE":
+            result.reason = f"the revision is {source.status or 'not ACTIVE'}"
             return result
-
-        if described.unknown_members:
-            fields = ", ".join(described.unknown_members[:10])
-            return self._fail(
+        result.registered_by = source.registered_by
+        if source.unknown_members:
+            fields = ", ".join(source.unknown_members[:10])
+            self._fail(
                 result,
                 "UnknownField",
                 f"the API returned field(s) this function's SDK model does not know ({fields}); a copy "
                 "would lose them, so none was registered. Update the bundled boto3 and redeploy.",
             )
-        assessment = policy.assess(described.task_definition, described.tags, self.config, self._today())
-        result.privileged = assessment.privileged
+        try:
+            assessment = self.judge.assess(arn, source.task_definition, source.tags)
+        except RegistryUnavailable as error:
+            self._fail(result, "ExemptionRegistryUnavailable", f"{error}; nothing was changed")
+        result.privileged, result.host_equivalents = assessment.privileged, assessment.host_equivalents
         if assessment.exemption is not None:
             result.exemption = assessment.exemption.why
             result.exemption_until = assessment.exemption.until.isoformat() if assessment.exemption.until else None
+            result.exemption_source = assessment.exemption.source
         if not assessment.privileged:
             result.outcome, result.reason = COMPLIANT, "no container is privileged"
             return result
-        if assessment.verdict == policy.EXEMPT:
+        if assessment.verdict == VERDICT_EXEMPT:
             result.outcome = EXEMPT
             return self._notify(result)
         if self.config.mode == "report":
             result.outcome, result.reason = REPORTED, "report-only mode: nothing was changed"
             return self._notify(result)
-        return self._remediate(result, described)
+        return self._remediate(result, source)
 
-    def _remediate(self, result: Result, described: Described) -> Result:
-        marker = (self.config.marker_tag_key, marker_value(result.family, result.revision))
+    def identify(self, unidentified: Unidentified) -> Result:
+        """A successful registration whose event names no revision: the family's newest ACTIVE revisions are matched
+        on registration time (within IDENTIFY_WINDOW of the event) and, where ECS names one, the registrant; the
+        closest is processed as usual. Without a match nothing is written and the miss is notified."""
+        registration = unidentified.registration
+        family = registration.family
+        when = _parse_time(registration.event_time)
+        matches: list[tuple[float, Described]] = []
+        if family and when is not None:
+            prefix = family
+            for revision in reversed(self.ecs.family_revisions(family)[-IDENTIFY_CANDIDATES:]):
+                try:
+                    candidate = self.ecs.describe(f"{prefix}:{revision}")
+                except RevisionNotFound:
+                    continue
+                registered_at = candidate.task_definition.get("registeredAt")
+                if not isinstance(registered_at, datetime):
+                    continue
+                distance = abs((registered_at - when).total_seconds())
+                registrant = principal_identity(candidate.registered_by)
+                if distance <= IDENTIFY_WINDOW.total_seconds() and (
+                    registrant is None or registrant == principal_identity(registration.user_arn)
+                ):
+                    matches.append((distance, candidate))
+        if matches:
+            _, found = min(matches, key=lambda m: m[0])
+            return self.process(replace(registration, task_definition_arn=found.arn))
+        result = Result(UNRESOLVED, "", family, 0, registration=registration)
+        result.reason = (
+            "the CloudTrail event names no revision (responseElements is empty) and none of "
+            + (f"family {family}'s newest ACTIVE revisions" if family else "the account's revisions (no family given)")
+            + f" matches its time ({registration.event_time or 'unknown'}) and registrant; nothing was changed"
+        )
+        return self._notify(result)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Copy
+
+    def _remediate(self, result: Result, source: Described) -> Result:
         # Serialise within this process: two threads must not both find "no copy yet" and both register.
         with self._lock:
             try:
@@ -142,54 +215,194 @@ class Remediator:
             except RevisionNotFound:  # deregistered since the first describe: nothing ACTIVE to copy
                 result.reason = "the family has no ACTIVE revision any more"
                 return result
-            if latest.revision != result.revision:
-                if tag_value(latest.tags, marker[0]) == marker[1]:
-                    result.outcome, result.new_task_definition_arn = REMEDIATED, latest.arn
-                    result.reason = "the fixed copy was registered by an earlier attempt"
-                    return self._notify(self._follow_up(result))
-                result.reason = (
-                    f"superseded: the latest ACTIVE revision is :{latest.revision}, which is judged on its own; "
-                    "copying an older revision would roll the family back"
-                )
-                return result
-            try:
-                fix = build_fixed_copy(
-                    Document("describe-response", described.task_definition, described.tags),
-                    self.ecs.model,
-                    marker,
-                )
-            except TaskDefinitionError as error:
-                return self._fail(result, "InvalidTaskDefinition", str(error))
-            try:
-                registered = self.ecs.register(
-                    fix.register_input,
-                    (lambda: self._copy_if_registered(result.family, marker)) if fix.marker_added else None,
-                )
-            except ClientError as error:
-                if is_transient(error):
-                    raise
-                return self._fail(result, error_code(error), str(error))
-        result.outcome, result.new_task_definition_arn = REMEDIATED, registered.arn
-        result.dropped_tags, result.marker_added = fix.dropped_tags, fix.marker_added
-        result.reason = "registered a copy with privileged: false"
+            if latest.revision == source.revision:
+                try:
+                    registered = self._register_once(request={"sourceArn": source.arn}, source=source)
+                except _CopyFailed as failure:
+                    self._fail(result, failure.code, str(failure))
+                copy = self._describe_copy(result, registered["copyArn"], registered)
+                result.reason = "registered a copy with privileged: false"
+                if registered.get("restoredArn"):
+                    result.restored_arn, result.restored_from = registered["restoredArn"], registered["restoredFrom"]
+                result.race_note = str(registered.get("raceNote", ""))
+            else:
+                found = self._find_copy(result, source, latest)
+                if found is None:
+                    return self._superseded(result, source, latest)
+                copy = found
+                result.reason = "the fixed copy was registered by an earlier attempt"
+        result.outcome, result.new_task_definition_arn = REMEDIATED, copy.arn
+        self._read_back(result, copy, source)
         return self._notify(self._follow_up(result))
 
+    def _register_copy(self, request: dict[str, Any], source: Described, restore: bool = True) -> dict[str, Any]:
+        """Register the fixed copy of `source` (once per source revision when idempotency is on), record it in the
+        ledger, and (`restore`) make a revision registered meanwhile the family's latest again."""
+        marker = self._marker(source)
+        try:
+            fix = build_fixed_copy(
+                Document("describe-response", source.task_definition, source.tags), self.ecs.model, marker
+            )
+        except TaskDefinitionError as error:
+            raise _CopyFailed("InvalidTaskDefinition", str(error)) from None
+        try:
+            registered = self.ecs.register(fix.register_input, lambda: self._copy_if_registered(source, marker))
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            raise _CopyFailed(error_code(error), str(error)) from None
+        self.ledger.record_copy(source.arn, registered.arn, self.recorded_by)
+        outcome: dict[str, Any] = {"copyArn": registered.arn, "droppedTags": fix.dropped_tags}
+        if restore and registered.revision > source.revision + 1:
+            outcome.update(self._restore_latest(source, registered))
+        return outcome
+
+    def _restore_latest(self, source: Described, copied: Described) -> dict[str, Any]:
+        """A revision landed between `source` and its copy (a pipeline's deploy): the copy, an older image, is now
+        the family's latest. Make the newest such revision the latest again by registering its fixed copy (the
+        same content when it is compliant), unless something newer than the copy exists already."""
+        revisions = self.ecs.family_revisions(source.family)
+        if any(r > copied.revision for r in revisions):
+            return {"raceNote": "newer revisions were registered after the copy; the family's latest is theirs"}
+        between = [r for r in revisions if source.revision < r < copied.revision]
+        if not between:
+            return {}
+        newer = self.ecs.describe(f"{source.arn.rsplit(':', 1)[0]}:{between[-1]}")
+        if privileged_containers(newer.task_definition):
+            try:
+                assessment = self.judge.assess(newer.arn, newer.task_definition, newer.tags)
+            except RegistryUnavailable:
+                assessment = None
+            if assessment is None or assessment.verdict == VERDICT_EXEMPT:
+                return {
+                    "raceNote": f"{short_ref(newer.arn)} was registered during the copy and is exempt (or its "
+                    f"exemption could not be read): {short_ref(copied.arn)} is now the family's latest; register "
+                    f"{short_ref(newer.arn)} again to make it the latest"
+                }
+        try:
+            # Once: the restored copy lands after ours, so a race check of it would find ours in between.
+            restored = self._register_once(request={"sourceArn": newer.arn}, source=newer, restore=False)
+        except (ClientError, BotoCoreError, IdempotencyError, _CopyFailed) as error:  # another invocation is fixing it
+            return {
+                "raceNote": f"{short_ref(newer.arn)} was registered during the copy; restoring it failed: {error}"[:500]
+            }
+        return {
+            "restoredArn": restored["copyArn"],
+            "restoredFrom": newer.arn,
+            "raceNote": f"{short_ref(newer.arn)} was registered during the copy, so its fixed copy "
+            f"{short_ref(restored['copyArn'])} was registered after it: the family's latest keeps its content",
+        }
+
+    def _copy_if_registered(self, source: Described, marker: tuple[str, str]) -> Described | None:
+        """After an ambiguous RegisterTaskDefinition failure: the latest revision, if it holds exactly our copy."""
+        latest = self.ecs.describe(source.family)
+        if latest.revision > source.revision and content_matches(latest, source, self.ecs.model, marker):
+            return latest
+        return None
+
+    def _find_copy(self, result: Result, source: Described, latest: Described) -> Described | None:
+        """The verified copy of `source` anywhere in its family (the ledger's record first, then the newest revisions
+        that carry its marker). Revisions that claim to be its copy and are not go to `result.forged_copies`."""
+        marker = self._marker(source)
+        recorded = self.ledger.copy_of(source.arn)
+        candidates: list[Described] = [latest]
+        if recorded and recorded != latest.arn:
+            with contextlib.suppress(RevisionNotFound):  # deleted since: the marker search below still runs
+                candidates.insert(0, self.ecs.describe(recorded))
+        newer = [r for r in self.ecs.family_revisions(source.family) if source.revision < r < latest.revision]
+        prefix = source.arn.rsplit(":", 1)[0]
+        for revision in reversed(newer[-MAX_NEWER_DESCRIBED:]):
+            if recorded != f"{prefix}:{revision}":
+                try:
+                    candidates.append(self.ecs.describe(f"{prefix}:{revision}"))
+                except RevisionNotFound:
+                    continue
+        for candidate in candidates:
+            if candidate.status != "ACTIVE" or tag_value(candidate.tags, marker[0]) != marker[1]:
+                continue
+            verification = verify_copy(
+                candidate,
+                source,
+                model=self.ecs.model,
+                marker=marker,
+                ledger=self.ledger,
+                trusted_principals=self.config.trusted_principals,
+            )
+            if verification.verified:
+                result.copy_proof = verification.why
+                return candidate
+            if verification.forged:
+                result.forged_copies.append(
+                    {
+                        "arn": candidate.arn,
+                        "registeredBy": candidate.registered_by or "unknown",
+                        "why": verification.why,
+                    }
+                )
+            else:  # the right content, but no proof the stack registered it: not acted on
+                result.race_note = f"{short_ref(candidate.arn)}: {verification.why}; not acted on"
+        return None
+
+    def _describe_copy(self, result: Result, copy_arn: str, registered: dict[str, Any]) -> Described:
+        result.dropped_tags = list(registered.get("droppedTags") or [])
+        result.copy_proof = "registered by this invocation and recorded in the stack's ledger"
+        return self.ecs.describe(copy_arn)
+
+    def _read_back(self, result: Result, copy: Described, source: Described) -> None:
+        """What the copy holds, as ECS describes it: the notice states only this."""
+        marker = self._marker(source)
+        left = privileged_containers(copy.task_definition)
+        identical = content_matches(copy, source, self.ecs.model, marker)
+        result.marker_added = tag_value(copy.tags, marker[0]) == marker[1]
+        result.copy_verified = not left and identical
+        if result.copy_verified:
+            result.copy_check = (
+                f"read back from {short_ref(copy.arn)}: no container is privileged; every other member and tag is "
+                f"as in {short_ref(source.arn)}"
+            )
+        elif left:
+            result.copy_check = f"read back from {short_ref(copy.arn)}: still privileged: {', '.join(left)}"
+        else:
+            result.copy_check = f"read back from {short_ref(copy.arn)}: it differs from the fixed copy of the source"
+
+    def _superseded(self, result: Result, source: Described, latest: Described) -> Result:
+        """A privileged revision that is no longer its family's latest: not copied (a roll-back), never silent."""
+        result.outcome, result.latest_arn = SUPERSEDED, latest.arn
+        result.reason = (
+            f"superseded: the latest ACTIVE revision is :{latest.revision}; copying an older revision would roll the "
+            "family back, so no copy was made"
+        )
+        if self.config.retire or self.config.rollout:
+            followup = rollout.retire_unused(self.ecs, self.config, source.arn, self.references)
+            for name, value in vars(followup).items():
+                setattr(result, name, value)
+        return self._notify(result)
+
     def _follow_up(self, result: Result) -> Result:
-        """Rollout, retire, and the count of privileged revisions left (rollout.py)."""
+        """Rollout, retire, and the count of privileged revisions left (rollout.py); onto verified copies only."""
         assert result.new_task_definition_arn is not None
-        followup = rollout.finish(self.ecs, self.config, result.task_definition_arn, result.new_task_definition_arn)
+        if not result.copy_verified:
+            return result
+        followup = rollout.finish(
+            self.ecs,
+            self.config,
+            result.task_definition_arn,
+            result.new_task_definition_arn,
+            references=self.references,
+        )
         for name, value in vars(followup).items():
             setattr(result, name, value)
         return result
 
-    def _copy_if_registered(self, family: str, marker: tuple[str, str]) -> Described | None:
-        """The latest revision if it is our copy (it carries the marker): an ambiguous failure did register."""
-        latest = self.ecs.describe(family)
-        return latest if tag_value(latest.tags, marker[0]) == marker[1] else None
+    # ---------------------------------------------------------------------------------------------------------
+    # Plumbing
+
+    def _marker(self, source: Described) -> tuple[str, str]:
+        return self.config.marker_tag_key, marker_value(source.family, source.revision)
 
     def _describe(self, result: Result, ref: str) -> Described:
-        """DescribeTaskDefinition; a permanent error (AccessDenied, say) is a failure with a notice, since
-        nothing will change on a retry; transient errors and RevisionNotFound go to the caller."""
+        """DescribeTaskDefinition; a permanent error (AccessDenied, say) is a failure with a notice, since nothing
+        will change on a retry; transient errors and RevisionNotFound go to the caller."""
         try:
             return self.ecs.describe(ref)
         except ClientError as error:
@@ -203,9 +416,44 @@ class Remediator:
         raise RemediationFailed(result)
 
     def _notify(self, result: Result) -> Result:
-        if self.topic is not None and result.outcome in self.config.notify_on:
-            self.topic.publish(build_message(result, region=self.ecs.region))
+        if self.topic is None or result.outcome not in self.config.notify_on:
+            return result
+        forged = ",".join(f["arn"] for f in result.forged_copies)
+        event = result.registration.event_id if result.registration else ""
+        arn, new = result.task_definition_arn or f"{result.family}@{event}", result.new_task_definition_arn
+        key = f"{result.outcome}|{arn}|{new}|{result.exemption}|{forged}"
+        self._publish_once(request={"key": key}, result=result)
         return result
+
+    def _publish(self, request: dict[str, Any], result: Result) -> dict[str, Any]:
+        assert self.topic is not None
+        return {"messageId": self.topic.publish(build_message(result, region=self.ecs.region))}
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+class _CopyFailed(Exception):
+    """The copy could not be built or registered for a permanent reason (raised inside the idempotent write, so the
+    write is not recorded as done; `Remediator._remediate` turns it into a failure notice)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _sibling(persistence: BasePersistenceLayer) -> BasePersistenceLayer:
+    """A second persistence object on the same table (Powertools keeps one configuration per object)."""
+    if isinstance(persistence, DynamoDBPersistenceLayer):
+        return DynamoDBPersistenceLayer(table_name=persistence.table_name, boto3_client=persistence.client)
+    sibling = copy_module.copy(persistence)
+    sibling.configured = False
+    return sibling
 
 
 __all__ = [
@@ -215,6 +463,7 @@ __all__ = [
     "REMEDIATED",
     "REPORTED",
     "SKIPPED",
+    "SUPERSEDED",
     "RemediationFailed",
     "Remediator",
     "marker_value",

@@ -5,11 +5,15 @@ and the revision already INACTIVE."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Service, error_code, is_transient
 from .config import Config
+from .ledger import Ledger
+from .provenance import content_matches
+from .references import Reference, ReferenceLookupFailed, blocking
 from .taskdef import (
     TASK_DEFINITION_ARN_RE,
     Document,
@@ -22,6 +26,13 @@ from .taskdef import (
 # Describing every revision of a family to count the privileged ones has a cost; past this many we
 # say "at least".
 MAX_REVISIONS_COUNTED = 25
+
+
+class ReferenceFinder(Protocol):
+    """What names a revision besides services (EventBridge rule targets, Scheduler schedules: references.py).
+    `find` raises ReferenceLookupFailed when it cannot tell, and then nothing is retired."""
+
+    def find(self, task_definition_arn: str) -> list[Reference]: ...
 
 
 @dataclass
@@ -56,6 +67,7 @@ def finish(
     *,
     services: list[Service] | None = None,
     count: bool = True,
+    references: ReferenceFinder | None = None,
 ) -> Followup:
     """Roll services from `source_arn` onto `new_arn` and retire `source_arn`, as configured. `services`: the
     services using `source_arn` when the caller has just looked them up; `count`: count the privileged
@@ -68,6 +80,19 @@ def finish(
     still_using: list[Service] = []
     for service in services:
         if config.rollout and service.controller == "ECS":
+            # Re-described just before the update: a deploy made since the lookup is never overwritten.
+            now_on = ecs.service_task_definition(service)
+            if now_on != source_arn:
+                changed = short_ref(now_on) if now_on else "nothing (the service is gone)"
+                followup.services_manual.append(
+                    _manual(
+                        service,
+                        new_ref,
+                        ecs.region,
+                        f"not moved: its task definition changed to {changed} since it was looked up",
+                    )
+                )
+                continue
             try:
                 deployment = ecs.update_service(service, new_arn)
             except ClientError as error:
@@ -92,14 +117,50 @@ def finish(
                 f"aws ecs deregister-task-definition --task-definition {short_ref(source_arn)}"
             )
         else:
-            ecs.deregister(source_arn)
-            followup.retired = True
-            followup.retire_note = "deregistered (INACTIVE): no service uses it; running tasks are not affected"
+            _retire_if_unreferenced(ecs, source_arn, references, followup)
     if not followup.retired and count:
         followup.remaining_privileged, followup.remaining_is_lower_bound = count_privileged_active(
             ecs, new_arn, exclude={new_arn}
         )
     return followup
+
+
+def retire_unused(ecs: Ecs, config: Config, source_arn: str, references: ReferenceFinder | None) -> Followup:
+    """A superseded privileged revision (no fixed copy of it): with retire, deregistered when no service and nothing
+    else names it; otherwise the services that use it are listed for the notice."""
+    followup = Followup(services_checked=True)
+    services = ecs.services_using(source_arn)
+    followup.services_manual = [
+        _manual(s, "a fixed copy (ecs-remediate scan --scope active --remediate --rollout)", ecs.region)
+        for s in services
+    ]
+    if config.retire and not services:
+        _retire_if_unreferenced(ecs, source_arn, references, followup)
+    elif config.retire:
+        followup.retire_note = f"not deregistered: {len(services)} service(s) still use it"
+    return followup
+
+
+def _retire_if_unreferenced(ecs: Ecs, source_arn: str, references: ReferenceFinder | None, followup: Followup) -> None:
+    """Deregister `source_arn` unless a rule target or a schedule names it (or that cannot be told)."""
+    command = f"aws ecs deregister-task-definition --task-definition {short_ref(source_arn)}"
+    if references is not None:
+        try:
+            # Only revisions that are not their family's latest are retired, so a family reference is unaffected.
+            found = blocking(references.find(source_arn), revision_is_latest_active=False)
+        except ReferenceLookupFailed as error:  # fail-closed: nobody knows what would break, so nothing is retired
+            followup.retire_note = f"not deregistered: {error}; check, then run {command}"[:1000]
+            return
+        if found:
+            names = "; ".join(r.text for r in found[:5])
+            followup.retire_note = (
+                f"not deregistered: {len(found)} scheduled use(s) name it ({names}); point them at the fixed copy, "
+                f"then run {command}"
+            )
+            return
+    ecs.deregister(source_arn)
+    followup.retired = True
+    followup.retire_note = "deregistered (INACTIVE): no service or schedule uses it; running tasks are not affected"
 
 
 def count_privileged_active(ecs: Ecs, any_arn: str, exclude: set[str]) -> tuple[int, bool]:
@@ -181,15 +242,23 @@ def marker_revision(value: str | None) -> int | None:
 
 
 def finish_superseded(
-    ecs: Ecs, config: Config, source: Described, copy_arn: str | None = None, latest: Described | None = None
+    ecs: Ecs,
+    config: Config,
+    source: Described,
+    copy_arn: str | None = None,
+    latest: Described | None = None,
+    *,
+    ledger: Ledger,
+    references: ReferenceFinder | None = None,
 ) -> Superseded:
     """An ACTIVE privileged revision that is not its family's latest.
 
-    - No service uses it: deregistered with `retire`; otherwise left (the caller reports it).
-    - Services use it and `rollout` is on: a fixed copy of it is registered (marker tag naming it) unless
-      `copy_arn` names one already, the family's previous latest is registered again right after so that
-      the family's latest content does not change, then ECS-controlled services move onto the copy (the others
-      are listed with the manual step) and, with `retire`, it is deregistered once no service uses it.
+    - No service uses it: deregistered with `retire` (unless a rule target or schedule names it); otherwise left.
+    - Services use it and `rollout` is on: a fixed copy of it is registered (marker tag naming it, recorded in the
+      ledger) unless `copy_arn` names one already (a copy the caller verified: provenance.verify_copy), the
+      family's previous latest is registered again right after so that the family's latest content does not
+      change, then ECS-controlled services move onto the copy (the others are listed with the manual step) and,
+      with `retire`, it is deregistered once nothing uses it.
     - The previous latest must be free of privileged containers (the copy of it is registered unchanged);
       otherwise nothing is copied and `skipped` says why.
 
@@ -201,8 +270,9 @@ def finish_superseded(
         raise ServiceLookupFailed(f"service lookup failed: {error_code(error)}: {error}") from error
     if not outcome.services:
         if config.retire:
-            ecs.deregister(source.arn)
-            outcome.retired = True
+            followup = Followup(services_checked=True)
+            _retire_if_unreferenced(ecs, source.arn, references, followup)
+            outcome.retired, outcome.followup = followup.retired, followup
         return outcome
     if not config.rollout:
         return outcome
@@ -220,29 +290,30 @@ def finish_superseded(
                 "could not be restored after the copy"
             )
             return outcome
-        copied, restored = _register_copy_and_restore(ecs, config, source, latest)
+        copied, restored = _register_copy_and_restore(ecs, config, source, latest, ledger)
         outcome.copy_arn, outcome.copy_registered = copied.arn, True
         outcome.restored_arn, outcome.restored_from = restored.arn, latest.arn
     else:
         outcome.copy_arn = copy_arn
-    outcome.followup = finish(ecs, config, source.arn, outcome.copy_arn, services=outcome.services, count=False)
+    outcome.followup = finish(
+        ecs, config, source.arn, outcome.copy_arn, services=outcome.services, count=False, references=references
+    )
     outcome.retired = outcome.followup.retired
     return outcome
 
 
-def restore_if_rolled_back(ecs: Ecs, config: Config, family: str) -> tuple[str, str] | None:
-    """Repairs an interrupted `finish_superseded`: when the family's latest is a copy of an older revision
-    (its marker names revision k and a revision between k and it, not itself such a copy, is ACTIVE), the
-    newest such revision is registered again. Returns (restored ARN, its source ARN), or None."""
+def restore_if_rolled_back(
+    ecs: Ecs, config: Config, family: str, *, ledger: Ledger, is_our_copy: Callable[[Described], bool]
+) -> tuple[str, str] | None:
+    """Repairs an interrupted `finish_superseded`: when the family's latest is our verified copy of an older
+    revision (`is_our_copy`; its marker names revision k) and a revision between k and it, not itself such a copy,
+    is ACTIVE, the newest such revision is registered again. Returns (restored ARN, its source ARN), or None."""
     latest = ecs.describe(family)
     named = marker_revision(tag_value(latest.tags, config.marker_tag_key))
-    if named is None or named >= latest.revision - 1:
+    if named is None or named >= latest.revision - 1 or not is_our_copy(latest):
         return None
-    between = sorted(
-        (rev for arn in ecs.revision_arns(family) if _family_of(arn) == family for rev in [_revision_of(arn)]),
-        reverse=True,
-    )
-    for revision in (r for r in between if named < r < latest.revision):
+    between = sorted((r for r in ecs.family_revisions(family) if named < r < latest.revision), reverse=True)
+    for revision in between:
         try:
             candidate = ecs.describe(f"{latest.arn.rsplit(':', 1)[0]}:{revision}")
         except RevisionNotFound:
@@ -252,13 +323,13 @@ def restore_if_rolled_back(ecs: Ecs, config: Config, family: str) -> tuple[str, 
             continue  # itself a copy of an older revision: not what was latest
         if privileged_containers(candidate.task_definition):
             return None
-        restored = _register(ecs, config, candidate, marker_value(family, candidate.revision))
+        restored = _register_fixed(ecs, config, candidate, ledger)
         return restored.arn, candidate.arn
     return None
 
 
 def _register_copy_and_restore(
-    ecs: Ecs, config: Config, source: Described, latest: Described
+    ecs: Ecs, config: Config, source: Described, latest: Described, ledger: Ledger
 ) -> tuple[Described, Described]:
     # Both documents are built (and validated offline) before anything is registered.
     for described in (source, latest):
@@ -267,11 +338,11 @@ def _register_copy_and_restore(
                 f"{short_ref(described.arn)}: the API returned field(s) this SDK's model does not know "
                 f"({', '.join(described.unknown_members[:10])}); a copy would lose them"
             )
-    copy_params = _params(ecs, config, source, marker_value(source.family, source.revision))
-    restore_params = _params(ecs, config, latest, marker_value(latest.family, latest.revision))
-    copied = _register_params(ecs, config, source.family, copy_params)
+    _params(ecs, config, source)
+    _params(ecs, config, latest)
+    copied = _register_fixed(ecs, config, source, ledger)
     try:
-        restored = _register_params(ecs, config, latest.family, restore_params)
+        restored = _register_fixed(ecs, config, latest, ledger)
     except ClientError as error:
         if is_transient(error):
             raise  # a rerun finds the copy as the latest and restores it (restore_if_rolled_back)
@@ -290,32 +361,33 @@ def _register_copy_and_restore(
     return copied, restored
 
 
-def _params(ecs: Ecs, config: Config, described: Described, marker: str) -> dict[str, Any]:
+def _params(ecs: Ecs, config: Config, described: Described) -> dict[str, Any]:
     try:
         fix = build_fixed_copy(
             Document("describe-response", described.task_definition, described.tags),
             ecs.model,
-            (config.marker_tag_key, marker),
+            _marker(config, described),
         )
     except TaskDefinitionError as error:
         raise SupersededError(f"{short_ref(described.arn)}: {error}") from error
     return fix.register_input
 
 
-def _register(ecs: Ecs, config: Config, described: Described, marker: str) -> Described:
-    return _register_params(ecs, config, described.family, _params(ecs, config, described, marker))
+def _marker(config: Config, described: Described) -> tuple[str, str]:
+    return config.marker_tag_key, marker_value(described.family, described.revision)
 
 
-def _register_params(ecs: Ecs, config: Config, family: str, params: dict[str, Any]) -> Described:
-    marker = tag_value(params.get("tags"), config.marker_tag_key)
+def _register_fixed(ecs: Ecs, config: Config, described: Described, ledger: Ledger) -> Described:
+    """Register the fixed copy of `described` and record it in the ledger. After an ambiguous failure the
+    family's latest counts as registered only if it holds exactly that copy."""
+    marker = _marker(config, described)
 
-    def already_registered() -> Described | None:  # an ambiguous failure may have registered it
-        latest = ecs.describe(family)
-        return latest if marker is not None and tag_value(latest.tags, config.marker_tag_key) == marker else None
+    def already_registered() -> Described | None:
+        latest = ecs.describe(described.family)
+        if latest.revision > described.revision and content_matches(latest, described, ecs.model, marker):
+            return latest
+        return None
 
-    return ecs.register(params, already_registered if marker is not None else None)
-
-
-def _revision_of(arn: str) -> int:
-    tail = short_ref(arn).rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    registered = ecs.register(_params(ecs, config, described), already_registered)
+    ledger.record_copy(described.arn, registered.arn, "sweep")
+    return registered

@@ -1,0 +1,214 @@
+"""Calling ECS at the account's rate: per-operation token buckets in front of a botocore client.
+
+ECS throttles per account and Region with a token bucket per action. A client-side bucket per operation (same
+shape: burst, then a sustained rate) gates every HTTP attempt, and adapts when ECS answers ThrottlingException
+because someone else in the account is spending the same bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from . import aws
+
+DESCRIBE = "DescribeTaskDefinition"
+LIST_REVISIONS = "ListTaskDefinitions"
+LIST_FAMILIES = "ListTaskDefinitionFamilies"
+REGISTER = "RegisterTaskDefinition"
+
+DEFAULT_CONCURRENCY = 16
+# Attempts per call, the first included. Backoff doubles up to 20 s with full jitter: a describe that is
+# throttled every time is retried for about a minute before its revision is reported ERROR.
+DEFAULT_MAX_ATTEMPTS = 8
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+
+
+class SweepError(ValueError):
+    """A sweep setting is invalid (bad rate, scope, concurrency); the message says which."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: `burst` calls at once, then `per_second` sustained."""
+
+    per_second: float
+    burst: int
+
+    def __str__(self) -> str:
+        return f"{self.per_second:g}/s burst {self.burst}"
+
+
+# ECS's per-account, per-Region buckets: AWS documents 50 burst / 20 per second for its read actions
+# (the Describe*/List* family); RegisterTaskDefinition is observed at about 1 per second sustained.
+# The client keeps 5 of the 50 burst tokens in reserve: calls that leave at the exact rate can arrive
+# bunched (scheduling, network), and the reserve absorbs 250 ms of that at 20/s for 0.25 s of run time.
+# Override with --rate or SWEEP_RATES when your account's quotas differ or others share the bucket.
+DEFAULT_RATES: dict[str, Rate] = {
+    DESCRIBE: Rate(20.0, 45),
+    LIST_REVISIONS: Rate(20.0, 45),
+    LIST_FAMILIES: Rate(20.0, 45),
+    REGISTER: Rate(1.0, 1),
+}
+RATE_ALIASES: dict[str, tuple[str, ...]] = {
+    "describe": (DESCRIBE,),
+    "list": (LIST_REVISIONS, LIST_FAMILIES),
+    "register": (REGISTER,),
+}
+
+
+def parse_rates(specs: Iterable[str], base: Mapping[str, Rate] | None = None) -> dict[str, Rate]:
+    """`describe=20`, `list=10/30`, `register=0.5/1` or a full operation name; comma-separated or repeated."""
+    rates = dict(base if base is not None else DEFAULT_RATES)
+    for spec in (part.strip() for text in specs for part in text.split(",")):
+        if not spec:
+            continue
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        operations = RATE_ALIASES.get(name.lower()) or ((name,) if name in DEFAULT_RATES else ())
+        if not sep or not operations:
+            known = ", ".join([*RATE_ALIASES, *DEFAULT_RATES])
+            raise SweepError(f"rate {spec!r}: expected NAME=PER_SECOND[/BURST] with NAME one of {known}")
+        per_second_text, _, burst_text = value.partition("/")
+        try:
+            per_second = float(per_second_text)
+            burst = int(burst_text) if burst_text else None
+        except ValueError:
+            raise SweepError(f"rate {spec!r}: PER_SECOND is a number and BURST a whole number") from None
+        if not 0 < per_second <= 10_000 or (burst is not None and not 1 <= burst <= 10_000):
+            raise SweepError(f"rate {spec!r}: PER_SECOND must be in (0, 10000] and BURST in [1, 10000]")
+        for operation in operations:
+            rates[operation] = Rate(per_second, burst if burst is not None else rates[operation].burst)
+    return rates
+
+
+class TokenBucket:
+    """Thread-safe token bucket: starts full; each acquire takes a token, waiting for the refill when none
+    is left. Waiters reserve their slot under the lock and sleep outside it, so they leave in order and
+    the long-run rate is exact.
+
+    Adaptive per operation: a throttling answer means someone else is spending the account's bucket too,
+    so the rate drops to 70% (at most once a second, so one burst of answers counts once) and climbs back
+    by 2% of the configured rate per success. botocore's own adaptive mode does this per client, where a
+    throttled RegisterTaskDefinition would slow every DescribeTaskDefinition as well.
+    """
+
+    DECREASE, INCREASE, MIN_FRACTION = 0.7, 0.02, 0.05
+
+    def __init__(
+        self,
+        rate: Rate,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.per_second = rate.per_second
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(rate.burst)
+        self._updated = clock()
+        self._last_cut = float("-inf")
+        self._lock = threading.Lock()
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(float(self.rate.burst), self._tokens + (now - self._updated) * self.per_second)
+        self._updated = now
+
+    def acquire(self) -> float:
+        """Take one token; returns the seconds waited."""
+        with self._lock:
+            self._refill(self._clock())
+            self._tokens -= 1.0
+            wait = -self._tokens / self.per_second if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def throttled(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            if now - self._last_cut < 1.0:
+                return
+            self._last_cut = now
+            floor = max(self.rate.per_second * self.MIN_FRACTION, min(self.rate.per_second, 0.5))
+            self.per_second = max(floor, self.per_second * self.DECREASE)
+            self._tokens = min(self._tokens, 0.0)  # the account's bucket is empty now
+
+    def succeeded(self) -> None:
+        if self.per_second >= self.rate.per_second:
+            return
+        with self._lock:
+            self._refill(self._clock())
+            self.per_second = min(self.rate.per_second, self.per_second + self.rate.per_second * self.INCREASE)
+
+
+@dataclass
+class CallStats:
+    """HTTP attempts and throttling answers per operation (thread-safe)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    throttles: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, operation: str, *, throttled: bool = False) -> None:
+        with self._lock:
+            target = self.throttles if throttled else self.calls
+            target[operation] = target.get(operation, 0) + 1
+
+    def merge(self, other: CallStats) -> None:
+        with self._lock:
+            for mine, theirs in ((self.calls, other.calls), (self.throttles, other.throttles)):
+                for operation, count in theirs.items():
+                    mine[operation] = mine.get(operation, 0) + count
+
+
+class RateLimiter:
+    """One token bucket per operation in front of a botocore client, counting calls and throttles."""
+
+    def __init__(self, rates: Mapping[str, Rate] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rates = dict(rates if rates is not None else DEFAULT_RATES)
+        self.buckets = {operation: TokenBucket(rate, clock) for operation, rate in self.rates.items()}
+        self.stats = CallStats()
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-send.ecs", self._before_send, unique_id="ecs-remediate-rate-limit")
+        events.register("needs-retry.ecs", self._after_attempt, unique_id="ecs-remediate-throttle-count")
+        return client
+
+    def _before_send(self, event_name: str = "", **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        self.stats.add(operation)
+        bucket = self.buckets.get(operation)
+        if bucket is not None:
+            bucket.acquire()
+
+    def _after_attempt(self, event_name: str = "", response: Any = None, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        bucket = self.buckets.get(operation)
+        if not (isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict)):
+            return  # a network error: botocore retries it; it says nothing about the rate
+        code = str(response[1].get("Error", {}).get("Code", ""))
+        if code in THROTTLING_CODES:
+            self.stats.add(operation, throttled=True)
+            if bucket is not None:
+                bucket.throttled()
+        elif bucket is not None:
+            bucket.succeeded()
+
+
+def ecs_client(region: str | None, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, pool: int = DEFAULT_CONCURRENCY) -> Any:
+    """A fresh ECS client for one sweep: the function's botocore Config with standard retries (exponential
+    backoff with jitter, `max_attempts` in total) and a connection pool as large as the thread pool. The
+    rate adapts in RateLimiter, per operation. Endpoint and credentials come from the standard chain
+    (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
+    config = aws.BOTO_CONFIG.merge(
+        BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=pool + 4)
+    )
+    return boto3.session.Session().client("ecs", region_name=region, config=config)

@@ -1,0 +1,201 @@
+"""The sweep's rows and report: one Finding per revision, the counts, and the text of what was done."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .aws import Described, error_code
+from .outcomes import Result
+from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS
+from .sweep_rates import CallStats
+
+STATUSES = (PASS, FAIL, EXEMPT, ERROR)
+
+# Actions (the part before the first ":" is the code; what follows explains it).
+ACTION_NONE = "none"
+ACTION_REPORTED = "reported"
+ACTION_REMEDIATED = "remediated"
+ACTION_SUPERSEDED = "superseded"
+ACTION_RETIRED = "retired"
+ACTION_FAILED = "failed"
+ACTION_SKIPPED = "skipped"
+ACTION_FORGED = "forged"
+
+
+@dataclass
+class Finding:
+    """One row of the sweep: the verdict on one revision and what was done about it."""
+
+    task_definition_arn: str
+    status: str
+    privileged_containers: list[str] = field(default_factory=list)
+    action: str = ACTION_NONE
+    new_task_definition_arn: str | None = None
+    error: str | None = None
+    region: str = ""
+    family: str = ""
+    revision: int = 0
+    marker: str | None = field(default=None, repr=False)  # the marker tag's value: a fixed copy names its source
+    expiring: bool = False  # EXEMPT with an exemption that expires within 7 days
+    registered_at: datetime | None = field(default=None, repr=False)
+    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged`
+    forged: str | None = None  # claims to be a fixed copy (marker tag) and is not: why
+    registered_by: str = ""
+    by_family_glob: str | None = None  # EXEMPT through a configured family glob (listed in every summary)
+    described: Described | None = field(default=None, repr=False, compare=False)  # kept for provenance checks
+
+    @property
+    def open(self) -> bool:
+        """Left to deal with: an ERROR, a FAIL that was neither remediated nor retired, or a forged copy."""
+        return (
+            self.status == ERROR
+            or (self.status == FAIL and not (self.remediated or self.retired))
+            or self.forged is not None
+        )
+
+    @property
+    def remediated(self) -> bool:
+        return self.status == FAIL and self.action.startswith(ACTION_REMEDIATED)
+
+    @property
+    def retired(self) -> bool:
+        """Deregistered (INACTIVE): scanners that judge every ACTIVE revision no longer see it."""
+        return self.status == FAIL and self.action.startswith(ACTION_RETIRED)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "taskDefinitionArn": self.task_definition_arn,
+            "status": self.status,
+            "privilegedContainers": list(self.privileged_containers),
+            "action": self.action,
+            "newTaskDefinitionArn": self.new_task_definition_arn,
+            "error": self.error,
+            "hostEquivalents": list(self.host_equivalents),
+            "forged": self.forged,
+        }
+
+
+@dataclass
+class SweepReport:
+    scope: str
+    regions: list[str]
+    findings: list[Finding]
+    stats: CallStats
+    seconds: float
+    remediate: bool = False
+    family_globs: list[str] = field(default_factory=list)  # configured family-glob exemptions (acknowledged)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for finding in self.findings:
+            counts[finding.status] = counts.get(finding.status, 0) + 1
+        return counts
+
+    @property
+    def remediated(self) -> int:
+        return sum(1 for f in self.findings if f.remediated)
+
+    @property
+    def retired(self) -> int:
+        return sum(1 for f in self.findings if f.retired)
+
+    @property
+    def open(self) -> int:
+        return sum(1 for f in self.findings if f.open)
+
+    @property
+    def expiring(self) -> list[Finding]:
+        """EXEMPT revisions whose exemption expires within 7 days."""
+        return [f for f in self.findings if f.expiring]
+
+    def summary(self) -> str:
+        counts = self.counts()
+        statuses = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
+        retired = f"{self.retired} retired; " if self.retired else ""
+        text = (
+            f"{len(self.findings)} revision(s), {self.scope} scope, {', '.join(self.regions)}: {statuses}; "
+            f"{self.remediated} remediated; {retired}{self.open} left to fix; {self.seconds:.1f}s"
+        )
+        expiring = self.expiring
+        if expiring:
+            text += f"\n{len(expiring)} exemption(s) expire within {EXPIRY_WARNING_DAYS} days:"
+            text += "".join(f"\n  {f.task_definition_arn}: {f.action}" for f in expiring)
+        if self.family_globs:
+            text += f"\nfamily globs exempt every matching family, later ones included: {', '.join(self.family_globs)}"
+        forged = self.forged
+        if forged:
+            text += f"\n{len(forged)} revision(s) claim to be fixed copies and are not:"
+            text += "".join(f"\n  {f.task_definition_arn}: {f.forged}" for f in forged)
+        return text
+
+    @property
+    def exempt(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == EXEMPT]
+
+    @property
+    def forged(self) -> list[Finding]:
+        return [f for f in self.findings if f.forged is not None]
+
+
+class Progress(Protocol):
+    def add_total(self, count: int) -> None: ...
+
+    def advance(self, count: int = 1) -> None: ...
+
+
+class NoProgress:
+    def add_total(self, count: int) -> None:
+        pass
+
+    def advance(self, count: int = 1) -> None:
+        pass
+
+
+def name_error_rows(findings: Sequence[Finding]) -> None:
+    """Latest scope: a family whose describe failed has no ARN yet; give it the family's ARN prefix when any
+    other row shows the account (the revision stays unknown: `...:task-definition/family`)."""
+    prefix = next((f.task_definition_arn.split("task-definition/")[0] for f in findings if f.revision), None)
+    if prefix is None:
+        return
+    for finding in findings:
+        if finding.status == ERROR and ":" not in finding.task_definition_arn:
+            finding.task_definition_arn = f"{prefix}task-definition/{finding.task_definition_arn}"
+
+
+def services_text(updated: Sequence[Mapping[str, str]], manual: Sequence[Mapping[str, str]]) -> list[str]:
+    """The services rollout moved (with their deployments) and those left for a person (with the step)."""
+    parts = []
+    if updated:
+        parts.append(
+            "moved " + ", ".join(f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in updated)
+        )
+    if manual:
+        parts.append(
+            "still used by "
+            + "; ".join(
+                f"{s['cluster']}/{s['service']} ({s['controller']}): {s['step']}"
+                + (f" [{s['note']}]" if "note" in s else "")
+                for s in manual
+            )
+        )
+    return parts
+
+
+def followup_text(result: Result) -> str:
+    """What rollout/retire did after a remediation (the Remediator's result)."""
+    parts = services_text(result.services_updated, result.services_manual)
+    if not result.services_updated and not result.services_manual:
+        parts.append("no service uses the privileged revision")
+    if result.retire_note:
+        parts.append(result.retire_note)
+    if result.remaining_privileged is not None:
+        bound = "+" if result.remaining_is_lower_bound else ""
+        parts.append(f"{result.remaining_privileged}{bound} ACTIVE privileged revision(s) left in the family")
+    return "; ".join(parts)
+
+
+def error_text(error: BaseException) -> str:
+    return f"{error_code(error)}: {' '.join(str(error).split())}"[:1000]

@@ -1,0 +1,437 @@
+"""One account and Region swept: list, judge in parallel, then act on what failed (the unit of work shared by
+`ecs-remediate scan`, the scheduled function and the organization sweep's item)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as IdempotencyError
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from .aws import BotoCoreError, ClientError, RevisionNotFound
+from .config import Config
+from .events import Registration
+from .exemptions import RegistryUnavailable
+from .ledger import Ledger, MemoryLedger
+from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SUPERSEDED
+from .outcomes import EXEMPT as OUTCOME_EXEMPT
+from .policy import ERROR, EXEMPT, FAIL, PASS, Exemption, Judge, today_utc
+from .provenance import Verification, proven_without_source, verify_copy
+from .remediate import RemediationFailed, Remediator
+from .rollout import (
+    ReferenceFinder,
+    ServiceLookupFailed,
+    Superseded,
+    SupersededError,
+    finish_superseded,
+    marker_revision,
+    marker_value,
+    restore_if_rolled_back,
+    short_ref,
+)
+from .sweep_listing import SweepEcs, family_revision
+from .sweep_rates import DEFAULT_CONCURRENCY, LIST_FAMILIES, LIST_REVISIONS, SweepError
+from .sweep_report import (
+    ACTION_FAILED,
+    ACTION_FORGED,
+    ACTION_NONE,
+    ACTION_REMEDIATED,
+    ACTION_REPORTED,
+    ACTION_RETIRED,
+    ACTION_SKIPPED,
+    ACTION_SUPERSEDED,
+    Finding,
+    NoProgress,
+    Progress,
+    error_text,
+    followup_text,
+    name_error_rows,
+    services_text,
+)
+from .taskdef import tag_value
+
+logger = logging.getLogger(__name__)
+
+LATEST, ACTIVE = "latest", "active"
+SCOPES = (LATEST, ACTIVE)
+# A sweep without the function's idempotency table leaves revisions younger than this to the function.
+RECENT_REGISTRATION = timedelta(minutes=30)
+
+
+class Sweeper:
+    """The sweep of one Region: list, judge in parallel, then act on what failed."""
+
+    def __init__(
+        self,
+        ecs: SweepEcs,
+        config: Config,
+        *,
+        scope: str = ACTIVE,
+        remediator: Remediator | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        today: Callable[[], date] = today_utc,
+        progress: Progress | None = None,
+        judge: Judge | None = None,
+        ledger: Ledger | None = None,
+        references: ReferenceFinder | None = None,
+    ) -> None:
+        if scope not in SCOPES:
+            raise SweepError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
+        if not 1 <= concurrency <= 256:
+            raise SweepError(f"concurrency: expected 1-256, got {concurrency}")
+        self.ecs, self.config, self.scope = ecs, config, scope
+        self.remediator, self.concurrency = remediator, concurrency
+        self._today = today
+        self.progress: Progress = progress or NoProgress()
+        # Judged as the function judges (its exemption sources), proofs from the same ledger as its copies.
+        self.judge = judge or (remediator.judge if remediator is not None else Judge(config, today=today))
+        self.ledger: Ledger = ledger or (remediator.ledger if remediator is not None else MemoryLedger())
+        self._references = references or (remediator.references if remediator is not None else None)
+
+    def run(self) -> list[Finding]:
+        findings: list[Finding] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sweep") as pool:
+            # Phase 1: judge. Describes start while later pages are still being listed.
+            futures: list[tuple[str, Future[Finding | None]]] = []
+            listing_error: Finding | None = None
+            try:
+                for ref in self._refs():
+                    self.progress.add_total(1)
+                    future = pool.submit(self._judge, ref)
+                    future.add_done_callback(self._advance)
+                    futures.append((ref, future))
+            except (ClientError, BotoCoreError) as error:
+                listing_error = self._listing_error(error)
+            for ref, future in futures:
+                finding = _result_or_error(future, ref, self.ecs.region)
+                if finding is not None:
+                    findings.append(finding)
+            name_error_rows(findings)
+            # Which revisions that carry a marker are verified copies (rollout and retire act on those only), and
+            # which claim it falsely (forged rows, open findings).
+            copies = self._verify_copies(findings)
+            # Phase 2: act. Only the newest ACTIVE revision of a family may be copied.
+            newest: dict[str, int] = {}
+            for finding in findings:  # ERROR rows count too: never copy a revision older than one unjudged
+                newest[finding.family] = max(newest.get(finding.family, 0), finding.revision)
+            actions: list[tuple[Finding, Future[None]]] = []
+            superseded: dict[str, list[Finding]] = {}
+            for finding in findings:
+                if finding.status != FAIL:
+                    continue
+                if finding.revision < newest.get(finding.family, 0):
+                    self._superseded(finding, newest[finding.family])
+                    superseded.setdefault(finding.family, []).append(finding)
+                elif self.remediator is not None and self._left_to_the_function(finding):
+                    continue
+                elif self.remediator is not None:
+                    actions.append((finding, pool.submit(self._remediate, finding)))
+                else:
+                    finding.action = ACTION_REPORTED
+            for finding, action in actions:
+                try:
+                    action.result()
+                except Exception as error:  # fail-closed: a bug in one row must not lose the others
+                    logger.exception("remediation of %s failed unexpectedly", finding.task_definition_arn)
+                    finding.action, finding.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
+            # Phase 3 (active scope, with rollout or retire): older privileged revisions, once the latest of each
+            # family was dealt with. One task per family: its steps depend on the family's latest.
+            if self.remediator is not None and (self.config.rollout or self.config.retire) and superseded:
+                families = [
+                    (rows, pool.submit(self._finish_family, family, rows, copies))
+                    for family, rows in superseded.items()
+                ]
+                for rows, done in families:
+                    try:
+                        done.result()
+                    except Exception as error:  # fail-closed, as above
+                        logger.exception("finishing older revisions of %s failed unexpectedly", rows[0].family)
+                        for row in rows:
+                            if not (row.retired or row.status == ERROR):
+                                row.action, row.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
+        if listing_error is not None:
+            findings.append(listing_error)
+        return sorted(findings, key=lambda f: (f.family, f.revision, f.task_definition_arn))
+
+    def _advance(self, _: Future[Finding | None]) -> None:
+        self.progress.advance()
+
+    def _refs(self) -> Iterator[str]:
+        """Families (latest scope) or revision ARNs (active scope), every page."""
+        if self.scope == LATEST:
+            return self.ecs.families()
+        return self.ecs.revision_arns()
+
+    def _judge(self, ref: str) -> Finding | None:
+        """Describe and assess one family's newest ACTIVE revision (latest) or one revision (active).
+        None when there is nothing ACTIVE to judge (deregistered meanwhile, or a family with none)."""
+        family, revision = family_revision(ref) if ":" in ref else (ref, 0)
+        try:
+            described = self.ecs.latest_active(ref) if self.scope == LATEST else self.ecs.describe(ref)
+        except RevisionNotFound:
+            return None
+        except (ClientError, BotoCoreError) as error:
+            text = f"describe failed after retries: {error_text(error)}"
+            return Finding(ref, ERROR, error=text, region=self.ecs.region, family=family, revision=revision)
+        if described is None or described.status != "ACTIVE":
+            return None
+        try:
+            assessment = self.judge.assess(described.arn, described.task_definition, described.tags)
+        except RegistryUnavailable as error:  # fail-closed: unknown exemptions are ERROR, never PASS or EXEMPT
+            return Finding(
+                described.arn,
+                ERROR,
+                error=str(error)[:1000],
+                region=self.ecs.region,
+                family=family,
+                revision=described.revision,
+            )
+        marker = tag_value(described.tags, self.config.marker_tag_key)
+        finding = Finding(
+            described.arn,
+            assessment.verdict,
+            assessment.privileged,
+            region=self.ecs.region,
+            family=described.family,
+            revision=described.revision,
+            marker=marker,
+            host_equivalents=assessment.host_equivalents,
+            registered_by=described.registered_by,
+            # Kept only where a provenance check may need it: sources (privileged) and claimed copies (marker).
+            described=described if assessment.privileged or marker is not None else None,
+        )
+        registered_at = described.task_definition.get("registeredAt")
+        if isinstance(registered_at, datetime):
+            finding.registered_at = registered_at
+        if assessment.exemption is not None:
+            self._exemption_action(finding, assessment.exemption)
+        return finding
+
+    def _exemption_action(self, finding: Finding, exemption: Exemption) -> None:
+        """EXEMPT rows say why (and when the exemption runs out soon); FAIL rows with an exemption that does
+        not hold say why it does not."""
+        if finding.status == EXEMPT:
+            why = exemption.why
+            today = self._today()
+            if exemption.until is not None and exemption.expires_within(today):
+                days = (exemption.until - today).days
+                when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
+                why = f"exempt until {exemption.until.isoformat()} (expires {when}): {exemption.reason}"
+                finding.expiring = True
+            finding.action = f"{ACTION_NONE}: {why}" if why.startswith("exempt") else f"{ACTION_NONE}: exempt: {why}"
+        elif finding.status == FAIL:
+            finding.error = f"not exempt: {exemption.why}"
+
+    def _left_to_the_function(self, finding: Finding) -> bool:
+        """Without an idempotency table shared with the function, the two could both copy a revision the
+        function is handling right now (it sees a registration within seconds to minutes). A sweep without
+        the table leaves such fresh registrations to it: the row stays FAIL, and the next sweep decides."""
+        assert self.remediator is not None
+        if self.remediator.shares_idempotency or finding.registered_at is None:
+            return False
+        age = datetime.now(UTC) - finding.registered_at.astimezone(UTC)
+        if age >= RECENT_REGISTRATION:
+            return False
+        finding.action = (
+            f"{ACTION_SKIPPED}: registered {max(int(age.total_seconds() // 60), 0)} min ago, left to the "
+            "function (set IDEMPOTENCY_TABLE to the stack's table so the sweep and the function share idempotency)"
+        )
+        return True
+
+    def _remediate(self, finding: Finding) -> None:
+        """The function's path for one FAIL revision; outcomes map back onto the row, never to PASS."""
+        assert self.remediator is not None
+        try:
+            result = self.remediator.process(Registration(task_definition_arn=finding.task_definition_arn))
+        except RemediationFailed as failure:
+            finding.action = ACTION_FAILED
+            finding.error = f"{failure.result.error_code}: {failure.result.error_message}"
+            return
+        except IdempotencyAlreadyInProgressError:
+            finding.status, finding.action = ERROR, ACTION_NONE
+            finding.error = "in progress elsewhere: the function is handling this revision now; sweep again later"
+            return
+        except (ClientError, BotoCoreError, IdempotencyError) as error:
+            finding.action, finding.error = ACTION_FAILED, error_text(error)
+            return
+        if result.outcome == REMEDIATED:
+            finding.action, finding.new_task_definition_arn = ACTION_REMEDIATED, result.new_task_definition_arn
+            if result.services_checked:
+                finding.action += f": {followup_text(result)}"
+        elif result.outcome == COMPLIANT:
+            finding.status, finding.privileged_containers = PASS, []
+        elif result.outcome == OUTCOME_EXEMPT:
+            finding.status, finding.action = EXEMPT, f"{ACTION_NONE}: exempt: {result.exemption}"
+        elif result.outcome == REPORTED:
+            finding.action = ACTION_REPORTED
+        elif result.outcome == SUPERSEDED:
+            finding.action = f"{ACTION_SUPERSEDED}: {result.reason}"
+            if result.services_checked:
+                finding.action += f"; {followup_text(result)}"
+        else:
+            finding.action = f"{ACTION_SKIPPED}: {result.reason or result.outcome}"
+
+    def _superseded(self, finding: Finding, newest: int) -> None:
+        """An older privileged revision (active scope). Without rollout or retire it is only reported: a copy of
+        it would become the family's latest (a roll-back). With them, `_finish_family` deals with it."""
+        finding.action = (
+            f"{ACTION_SUPERSEDED}: the latest ACTIVE revision is :{newest}; not copied (copying an older "
+            "revision would roll the family back)"
+        )
+
+    def _finish_family(self, family: str, rows: list[Finding], copies: Mapping[tuple[str, str], str]) -> None:
+        """Older privileged revisions of one family, oldest first (rollout.finish_superseded): retire the
+        unused ones; with rollout, give the used ones a fixed copy, restore the family's latest, move services."""
+        restored_note = ""
+        if self.config.rollout:
+            verified = set(copies.values())
+            try:
+                restored = restore_if_rolled_back(
+                    self.ecs, self.config, family, ledger=self.ledger, is_our_copy=lambda d: d.arn in verified
+                )
+            except (ClientError, BotoCoreError, SupersededError, RevisionNotFound) as error:
+                text = f"the family's latest could not be checked for an interrupted earlier run: {error_text(error)}"
+                for row in rows:
+                    row.action, row.error = ACTION_FAILED, text
+                return
+            if restored is not None:
+                restored_note = (
+                    f"family latest restored as :{restored[0].rsplit(':', 1)[-1]} (copy of {short_ref(restored[1])})"
+                )
+                logger.warning("%s: the latest was a copy of an older revision; %s", family, restored_note)
+        for row in sorted(rows, key=lambda f: f.revision):
+            self._finish_superseded(row, copies.get((family, marker_value(family, row.revision))))
+            if restored_note:
+                row.action += f"; {restored_note}"
+                restored_note = ""
+
+    def _finish_superseded(self, row: Finding, copy_arn: str | None) -> None:
+        try:
+            source = self.ecs.describe(row.task_definition_arn)
+        except RevisionNotFound:
+            row.action = f"{ACTION_SKIPPED}: the revision no longer exists"
+            return
+        except (ClientError, BotoCoreError) as error:
+            row.status, row.error = ERROR, f"describe failed after retries: {error_text(error)}"
+            return
+        if source.status != "ACTIVE":
+            row.action = f"{ACTION_RETIRED}: already {source.status or 'not ACTIVE'}"
+            return
+        try:
+            outcome = finish_superseded(
+                self.ecs, self.config, source, copy_arn, ledger=self.ledger, references=self._references
+            )
+        except ServiceLookupFailed as error:  # fail-closed: unknown users, so nothing is done and nothing PASSes
+            row.status, row.error = ERROR, str(error)[:1000]
+            return
+        except SupersededError as error:
+            row.action, row.error = ACTION_FAILED, str(error)[:1000]
+            return
+        except (ClientError, BotoCoreError) as error:
+            row.action, row.error = ACTION_FAILED, error_text(error)
+            return
+        row.action = self._superseded_action(row, outcome)
+        row.new_task_definition_arn = outcome.copy_arn
+
+    def _superseded_action(self, row: Finding, outcome: Superseded) -> str:
+        services = ", ".join(f"{s.cluster_name}/{s.name} ({s.controller})" for s in outcome.services)
+        if not outcome.services:
+            if outcome.retired:
+                return f"{ACTION_RETIRED}: no service uses it; deregistered (INACTIVE)"
+            return f"{ACTION_SUPERSEDED}: no service uses it; --retire would deregister it"
+        used = f"used by {len(outcome.services)} service(s): {services}"
+        if not self.config.rollout:
+            return (
+                f"{ACTION_SUPERSEDED}: {used}; --rollout moves them onto a fixed copy of it (never retired while used)"
+            )
+        if outcome.followup is None or outcome.copy_arn is None:
+            return f"{ACTION_SUPERSEDED}: {used}; {outcome.skipped}"
+        followup = outcome.followup
+        copy_ref = f":{outcome.copy_arn.rsplit(':', 1)[-1]}"
+        parts = [f"fixed copy {copy_ref} {'registered' if outcome.copy_registered else 'found'}"]
+        if outcome.restored_arn and outcome.restored_from:
+            parts.append(
+                f"family latest restored as :{outcome.restored_arn.rsplit(':', 1)[-1]} "
+                f"(copy of {short_ref(outcome.restored_from)})"
+            )
+        parts += services_text(followup.services_updated, followup.services_manual)
+        if followup.retired:
+            parts.append("deregistered (INACTIVE)")
+        elif self.config.retire:
+            parts.append(followup.retire_note)
+        else:
+            parts.append("--retire would deregister it once no service uses it")
+        return f"{ACTION_RETIRED if outcome.retired else ACTION_SUPERSEDED}: " + "; ".join(parts)
+
+    def _verify_copies(self, findings: Sequence[Finding]) -> dict[tuple[str, str], str]:
+        """(family, marker value) -> the newest verified copy carrying it. A compliant revision whose marker claims a
+        source it is not the fixed copy of is marked forged (an open finding naming who registered it)."""
+        by_revision = {(f.family, f.revision): f for f in findings}
+        copies: dict[tuple[str, str], str] = {}
+        for finding in sorted(findings, key=lambda f: f.revision):
+            if finding.marker is None or finding.status != PASS or finding.described is None:
+                continue
+            verification = self._verify(
+                finding, by_revision.get((finding.family, marker_revision(finding.marker) or 0))
+            )
+            if verification.verified:
+                copies[(finding.family, finding.marker)] = finding.task_definition_arn
+            elif verification.forged:
+                who = finding.registered_by or "a principal ECS does not name"
+                finding.forged = f"{verification.why}; registered by {who}"[:1000]
+                finding.action = (
+                    f"{ACTION_FORGED}: claims to be the fixed copy of {finding.marker}; nothing is moved onto it"
+                )
+        return copies
+
+    def _verify(self, finding: Finding, source_row: Finding | None) -> Verification:
+        assert finding.described is not None and finding.marker is not None
+        candidate, named = finding.described, marker_revision(finding.marker)
+        if named is None or named >= candidate.revision:
+            return Verification(False, f"its marker {finding.marker!r} names no earlier revision", forged=True)
+        source_arn = f"{candidate.arn.rsplit(':', 1)[0]}:{named}"
+        trusted = self.config.trusted_principals
+        if source_row is not None and source_row.described is not None:
+            marker = (self.config.marker_tag_key, finding.marker)
+            return verify_copy(
+                candidate,
+                source_row.described,
+                model=self.ecs.model,
+                marker=marker,
+                ledger=self.ledger,
+                trusted_principals=trusted,
+            )
+        proven = proven_without_source(candidate, source_arn, ledger=self.ledger, trusted_principals=trusted)
+        if proven is not None:
+            return proven
+        try:  # the source is not in this sweep (INACTIVE, or latest scope): read it to tell forged from unproven
+            source = self.ecs.describe(source_arn)
+        except (RevisionNotFound, ClientError, BotoCoreError) as error:
+            return Verification(False, f"its source {short_ref(source_arn)} cannot be read ({type(error).__name__})")
+        marker = (self.config.marker_tag_key, finding.marker)
+        return verify_copy(
+            candidate, source, model=self.ecs.model, marker=marker, ledger=self.ledger, trusted_principals=trusted
+        )
+
+    def _listing_error(self, error: BaseException) -> Finding:
+        operation = LIST_FAMILIES if self.scope == LATEST else LIST_REVISIONS
+        return Finding(
+            f"arn:aws:ecs:{self.ecs.region}:*:task-definition/*",
+            ERROR,
+            error=f"{operation} failed, the sweep is incomplete: {error_text(error)}",
+            region=self.ecs.region,
+            family="~",  # sorts last
+        )
+
+
+def _result_or_error(future: Future[Finding | None], ref: str, region: str) -> Finding | None:
+    try:
+        return future.result()
+    except Exception as error:  # fail-closed: an unexpected error is that revision's ERROR, never a PASS
+        logger.exception("judging %s failed unexpectedly", ref)
+        family, revision = family_revision(ref) if ":" in ref else (ref, 0)
+        text = f"{type(error).__name__}: {error}"[:1000]
+        return Finding(ref, ERROR, error=text, region=region, family=family, revision=revision)
