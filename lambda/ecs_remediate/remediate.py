@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy as copy_module
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any, NoReturn
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -32,14 +31,15 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from . import rollout
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
+from .copies import find_verified_copy, holds_exact_copy, read_back
 from .events import Registration, Unidentified
 from .exemptions import ExemptionSource, RegistryUnavailable
+from .identify import registered_revision
 from .ledger import DynamoLedger, Ledger, MemoryLedger
 from .notice import build_message
 from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, SUPERSEDED, UNRESOLVED, Result
 from .policy import EXEMPT as VERDICT_EXEMPT
 from .policy import Judge, today_utc
-from .provenance import content_matches, principal_identity, verify_copy
 from .rollout import marker_value, short_ref
 from .taskdef import (
     Document,
@@ -47,18 +47,10 @@ from .taskdef import (
     build_fixed_copy,
     family_and_revision,
     privileged_containers,
-    tag_value,
 )
 
 COPY_KEY_PREFIX = "ecs-remediate-copy"  # shared by the function and the sweep: one copy per source revision
 NOTICE_KEY_PREFIX = "ecs-remediate-notice"  # one notice per revision, outcome, copy and exemption
-# Newer revisions of a family described when looking for a copy that is not the latest (a pipeline registered
-# more since): the newest this many.
-MAX_NEWER_DESCRIBED = 25
-# Identifying the revision of an event that names none: the family's newest revisions compared, and how far from
-# the event's time their registration may be (both are AWS's own clocks; CloudTrail records within seconds).
-IDENTIFY_CANDIDATES = 10
-IDENTIFY_WINDOW = timedelta(minutes=5)
 
 
 class RemediationFailed(Exception):
@@ -170,32 +162,13 @@ class Remediator:
         return self._remediate(result, source)
 
     def identify(self, unidentified: Unidentified) -> Result:
-        """A successful registration whose event names no revision: the family's newest ACTIVE revisions are matched
-        on registration time (within IDENTIFY_WINDOW of the event) and, where ECS names one, the registrant; the
-        closest is processed as usual. Without a match nothing is written and the miss is notified."""
+        """A successful registration whose event names no revision: found from the family, the time and the
+        registrant (identify.py) and processed as usual; without a match nothing is written and the miss notified."""
         registration = unidentified.registration
-        family = registration.family
-        when = _parse_time(registration.event_time)
-        matches: list[tuple[float, Described]] = []
-        if family and when is not None:
-            prefix = family
-            for revision in reversed(self.ecs.family_revisions(family)[-IDENTIFY_CANDIDATES:]):
-                try:
-                    candidate = self.ecs.describe(f"{prefix}:{revision}")
-                except RevisionNotFound:
-                    continue
-                registered_at = candidate.task_definition.get("registeredAt")
-                if not isinstance(registered_at, datetime):
-                    continue
-                distance = abs((registered_at - when).total_seconds())
-                registrant = principal_identity(candidate.registered_by)
-                if distance <= IDENTIFY_WINDOW.total_seconds() and (
-                    registrant is None or registrant == principal_identity(registration.user_arn)
-                ):
-                    matches.append((distance, candidate))
-        if matches:
-            _, found = min(matches, key=lambda m: m[0])
+        found = registered_revision(self.ecs, registration)
+        if found is not None:
             return self.process(replace(registration, task_definition_arn=found.arn))
+        family = registration.family
         result = Result(UNRESOLVED, "", family, 0, registration=registration)
         result.reason = (
             "the CloudTrail event names no revision (responseElements is empty) and none of "
@@ -246,7 +219,7 @@ class Remediator:
         except TaskDefinitionError as error:
             raise _CopyFailed("InvalidTaskDefinition", str(error)) from None
         try:
-            registered = self.ecs.register(fix.register_input, lambda: self._copy_if_registered(source, marker))
+            registered = self.ecs.register(fix.register_input, lambda: holds_exact_copy(self.ecs, source, marker))
         except ClientError as error:
             if is_transient(error):
                 raise
@@ -293,55 +266,18 @@ class Remediator:
             f"{short_ref(restored['copyArn'])} was registered after it: the family's latest keeps its content",
         }
 
-    def _copy_if_registered(self, source: Described, marker: tuple[str, str]) -> Described | None:
-        """After an ambiguous RegisterTaskDefinition failure: the latest revision, if it holds exactly our copy."""
-        latest = self.ecs.describe(source.family)
-        if latest.revision > source.revision and content_matches(latest, source, self.ecs.model, marker):
-            return latest
-        return None
-
     def _find_copy(self, result: Result, source: Described, latest: Described) -> Described | None:
-        """The verified copy of `source` anywhere in its family (the ledger's record first, then the newest revisions
-        that carry its marker). Revisions that claim to be its copy and are not go to `result.forged_copies`."""
-        marker = self._marker(source)
-        recorded = self.ledger.copy_of(source.arn)
-        candidates: list[Described] = [latest]
-        if recorded and recorded != latest.arn:
-            with contextlib.suppress(RevisionNotFound):  # deleted since: the marker search below still runs
-                candidates.insert(0, self.ecs.describe(recorded))
-        newer = [r for r in self.ecs.family_revisions(source.family) if source.revision < r < latest.revision]
-        prefix = source.arn.rsplit(":", 1)[0]
-        for revision in reversed(newer[-MAX_NEWER_DESCRIBED:]):
-            if recorded != f"{prefix}:{revision}":
-                try:
-                    candidates.append(self.ecs.describe(f"{prefix}:{revision}"))
-                except RevisionNotFound:
-                    continue
-        for candidate in candidates:
-            if candidate.status != "ACTIVE" or tag_value(candidate.tags, marker[0]) != marker[1]:
-                continue
-            verification = verify_copy(
-                candidate,
-                source,
-                model=self.ecs.model,
-                marker=marker,
-                ledger=self.ledger,
-                trusted_principals=self.config.trusted_principals,
-            )
-            if verification.verified:
-                result.copy_proof = verification.why
-                return candidate
-            if verification.forged:
-                result.forged_copies.append(
-                    {
-                        "arn": candidate.arn,
-                        "registeredBy": candidate.registered_by or "unknown",
-                        "why": verification.why,
-                    }
-                )
-            else:  # the right content, but no proof the stack registered it: not acted on
-                result.race_note = f"{short_ref(candidate.arn)}: {verification.why}; not acted on"
-        return None
+        search = find_verified_copy(
+            self.ecs,
+            self.ledger,
+            self.config.trusted_principals,
+            source=source,
+            latest=latest,
+            marker=self._marker(source),
+        )
+        result.copy_proof, result.forged_copies = search.proof, search.forged
+        result.race_note = search.note or result.race_note
+        return search.copy
 
     def _describe_copy(self, result: Result, copy_arn: str, registered: dict[str, Any]) -> Described:
         result.dropped_tags = list(registered.get("droppedTags") or [])
@@ -349,21 +285,12 @@ class Remediator:
         return self.ecs.describe(copy_arn)
 
     def _read_back(self, result: Result, copy: Described, source: Described) -> None:
-        """What the copy holds, as ECS describes it: the notice states only this."""
-        marker = self._marker(source)
-        left = privileged_containers(copy.task_definition)
-        identical = content_matches(copy, source, self.ecs.model, marker)
-        result.marker_added = tag_value(copy.tags, marker[0]) == marker[1]
-        result.copy_verified = not left and identical
-        if result.copy_verified:
-            result.copy_check = (
-                f"read back from {short_ref(copy.arn)}: no container is privileged; every other member and tag is "
-                f"as in {short_ref(source.arn)}"
-            )
-        elif left:
-            result.copy_check = f"read back from {short_ref(copy.arn)}: still privileged: {', '.join(left)}"
-        else:
-            result.copy_check = f"read back from {short_ref(copy.arn)}: it differs from the fixed copy of the source"
+        checked = read_back(self.ecs, copy, source, self._marker(source))
+        result.copy_verified, result.marker_added, result.copy_check = (
+            checked.verified,
+            checked.marker_added,
+            checked.text,
+        )
 
     def _superseded(self, result: Result, source: Described, latest: Described) -> Result:
         """A privileged revision that is no longer its family's latest: not copied (a roll-back), never silent."""
@@ -428,14 +355,6 @@ class Remediator:
     def _publish(self, request: dict[str, Any], result: Result) -> dict[str, Any]:
         assert self.topic is not None
         return {"messageId": self.topic.publish(build_message(result, region=self.ecs.region))}
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class _CopyFailed(Exception):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +19,6 @@ from .ledger import Ledger, MemoryLedger
 from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SUPERSEDED
 from .outcomes import EXEMPT as OUTCOME_EXEMPT
 from .policy import ERROR, EXEMPT, FAIL, PASS, Exemption, Judge, today_utc
-from .provenance import Verification, proven_without_source, verify_copy
 from .remediate import RemediationFailed, Remediator
 from .rollout import (
     ReferenceFinder,
@@ -27,16 +26,15 @@ from .rollout import (
     Superseded,
     SupersededError,
     finish_superseded,
-    marker_revision,
     marker_value,
     restore_if_rolled_back,
     short_ref,
 )
 from .sweep_listing import SweepEcs, family_revision
+from .sweep_provenance import verify_marked_rows
 from .sweep_rates import DEFAULT_CONCURRENCY, LIST_FAMILIES, LIST_REVISIONS, SweepError
 from .sweep_report import (
     ACTION_FAILED,
-    ACTION_FORGED,
     ACTION_NONE,
     ACTION_REMEDIATED,
     ACTION_REPORTED,
@@ -112,7 +110,7 @@ class Sweeper:
             name_error_rows(findings)
             # Which revisions that carry a marker are verified copies (rollout and retire act on those only), and
             # which claim it falsely (forged rows, open findings).
-            copies = self._verify_copies(findings)
+            copies = verify_marked_rows(findings, self.ecs, self.config, self.ledger)
             # Phase 2: act. Only the newest ACTIVE revision of a family may be copied.
             newest: dict[str, int] = {}
             for finding in findings:  # ERROR rows count too: never copy a revision older than one unjudged
@@ -365,56 +363,6 @@ class Sweeper:
         else:
             parts.append("--retire would deregister it once no service uses it")
         return f"{ACTION_RETIRED if outcome.retired else ACTION_SUPERSEDED}: " + "; ".join(parts)
-
-    def _verify_copies(self, findings: Sequence[Finding]) -> dict[tuple[str, str], str]:
-        """(family, marker value) -> the newest verified copy carrying it. A compliant revision whose marker claims a
-        source it is not the fixed copy of is marked forged (an open finding naming who registered it)."""
-        by_revision = {(f.family, f.revision): f for f in findings}
-        copies: dict[tuple[str, str], str] = {}
-        for finding in sorted(findings, key=lambda f: f.revision):
-            if finding.marker is None or finding.status != PASS or finding.described is None:
-                continue
-            verification = self._verify(
-                finding, by_revision.get((finding.family, marker_revision(finding.marker) or 0))
-            )
-            if verification.verified:
-                copies[(finding.family, finding.marker)] = finding.task_definition_arn
-            elif verification.forged:
-                who = finding.registered_by or "a principal ECS does not name"
-                finding.forged = f"{verification.why}; registered by {who}"[:1000]
-                finding.action = (
-                    f"{ACTION_FORGED}: claims to be the fixed copy of {finding.marker}; nothing is moved onto it"
-                )
-        return copies
-
-    def _verify(self, finding: Finding, source_row: Finding | None) -> Verification:
-        assert finding.described is not None and finding.marker is not None
-        candidate, named = finding.described, marker_revision(finding.marker)
-        if named is None or named >= candidate.revision:
-            return Verification(False, f"its marker {finding.marker!r} names no earlier revision", forged=True)
-        source_arn = f"{candidate.arn.rsplit(':', 1)[0]}:{named}"
-        trusted = self.config.trusted_principals
-        if source_row is not None and source_row.described is not None:
-            marker = (self.config.marker_tag_key, finding.marker)
-            return verify_copy(
-                candidate,
-                source_row.described,
-                model=self.ecs.model,
-                marker=marker,
-                ledger=self.ledger,
-                trusted_principals=trusted,
-            )
-        proven = proven_without_source(candidate, source_arn, ledger=self.ledger, trusted_principals=trusted)
-        if proven is not None:
-            return proven
-        try:  # the source is not in this sweep (INACTIVE, or latest scope): read it to tell forged from unproven
-            source = self.ecs.describe(source_arn)
-        except (RevisionNotFound, ClientError, BotoCoreError) as error:
-            return Verification(False, f"its source {short_ref(source_arn)} cannot be read ({type(error).__name__})")
-        marker = (self.config.marker_tag_key, finding.marker)
-        return verify_copy(
-            candidate, source, model=self.ecs.model, marker=marker, ledger=self.ledger, trusted_principals=trusted
-        )
 
     def _listing_error(self, error: BaseException) -> Finding:
         operation = LIST_FAMILIES if self.scope == LATEST else LIST_REVISIONS
