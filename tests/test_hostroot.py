@@ -423,8 +423,8 @@ def test_generated_task_definitions_never_leak_a_secret(params: dict[str, Any]) 
     assert not [s for s in secrets if s in out]
 
 
-def test_huge_lists_are_bounded() -> None:
-    size = 100_000  # far past MAX_ITEMS: only the first 10,000 of each list are looked at
+def test_huge_lists() -> None:
+    size = 100_000
     container = {
         "name": "app",
         "mountPoints": [{"sourceVolume": f"v{i}", "containerPath": "/x"} for i in range(size)],
@@ -437,6 +437,28 @@ def test_huge_lists_are_bounded() -> None:
     }
     found = check_output(host_equivalents(document))
     assert {i.text for i in found} == {"app: capability SYS_ADMIN", "app: host path /"}
+
+
+def test_nothing_hides_behind_a_long_list() -> None:
+    # the registrant pads lists so that the dangerous item comes last: every item is read
+    padding = 50_000
+    document = mounting("/var/run/docker.sock")
+    document["volumes"] = [{"name": f"p{i}", "host": {"sourcePath": "/opt"}} for i in range(padding)] + document[
+        "volumes"
+    ]
+    container = document["containerDefinitions"][0]
+    container["mountPoints"] = [
+        {"sourceVolume": f"p{i}", "containerPath": f"/p{i}"} for i in range(padding)
+    ] + container["mountPoints"]
+    container["linuxParameters"] = {
+        "capabilities": {"add": ["CHOWN"] * padding + ["SYS_ADMIN"]},
+        "devices": [{"hostPath": "/dev/null"}] * padding + [{"hostPath": "/dev/nvme0n1"}],
+    }
+    assert texts(document) == [
+        "app: capability SYS_ADMIN",
+        "app: host path /var/run/docker.sock",
+        "app: device /dev/nvme0n1",
+    ]
 
 
 def test_normalise_path() -> None:
