@@ -161,16 +161,13 @@ class HostEquivalent:
 
     def __post_init__(self) -> None:
         who = "task" if self.container is None else self.container
-        label = {
-            CAPABILITY: "capability",
-            HOST_PATH: "host path",
-            DEVICE: "device",
-            PID_MODE: "pidMode",
-            IPC_MODE: "ipcMode",
-            NETWORK_MODE: "networkMode",
-        }.get(self.kind, self.kind)
         suffix = " (read-only)" if self.read_only else ""
-        object.__setattr__(self, "text", f"{who}: {label} {self.detail}{suffix}")
+        object.__setattr__(self, "text", f"{who}: {_LABELS.get(self.kind, self.kind)} {self.detail}{suffix}")
+
+
+_LABELS = {CAPABILITY: "capability", HOST_PATH: "host path", DEVICE: "device"}
+_MODES = {PID_MODE: "pidMode", IPC_MODE: "ipcMode", NETWORK_MODE: "networkMode"}
+_LABELS.update(_MODES)
 
 
 def host_equivalents(task_definition: Mapping[str, Any]) -> list[HostEquivalent]:
@@ -209,8 +206,7 @@ def summary(found: Sequence[HostEquivalent], max_items: int = 6, max_chars: int 
 
 
 def _short(item: HostEquivalent) -> str:
-    mode = {PID_MODE: "pidMode", IPC_MODE: "ipcMode", NETWORK_MODE: "networkMode"}.get(item.kind)
-    return f"{mode} {item.detail}" if mode else item.detail
+    return f"{_MODES[item.kind]} {item.detail}" if item.kind in _MODES else item.detail
 
 
 # -- the parts ---------------------------------------------------------------------------------------------------
@@ -282,20 +278,12 @@ def _mounts(containers: list[Mapping[str, Any]], host_volumes: Collection[str]) 
         budget -= len(takers[source])
         if budget < 0:
             everything = {v: False for own in mounts for v in own}
-            return [everything if takers_of else own for own, takers_of in zip(mounts, _takes(takers), strict=True)]
+            taking = {taker for of_source in takers for taker in of_source}
+            return [everything if index in taking else own for index, own in enumerate(mounts)]
         for taker, forced_read_only in takers[source].items():
             if _record(mounts[taker], volume, mounts[source][volume] or forced_read_only):
                 queue.append((taker, volume))
     return mounts
-
-
-def _takes(takers: list[dict[int, bool]]) -> list[bool]:
-    """Whether each container takes volumes from another one."""
-    taking = [False] * len(takers)
-    for sources_takers in takers:
-        for taker in sources_takers:
-            taking[taker] = True
-    return taking
 
 
 def _record(mounts: dict[str, bool], volume: str, read_only: bool) -> bool:
