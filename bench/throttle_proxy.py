@@ -35,7 +35,7 @@ class BucketRate:
     burst: int
 
 
-# What the benchmark assumes ECS allows per account and Region (see README "Benchmark").
+# What the benchmark assumes ECS allows per account and Region (see docs/performance.md, "Sweep benchmark").
 DEFAULT_LIMITS: dict[str, BucketRate] = {
     "DescribeTaskDefinition": BucketRate(20.0, 50),
     "ListTaskDefinitions": BucketRate(20.0, 50),

@@ -39,7 +39,7 @@ FUNCTION_TIMEOUT_SECONDS = 60
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 3600
 
-# Context keys (documented in README "Configuration").
+# Context keys (documented in docs/configuration.md).
 CTX_NOTIFICATION_EMAILS = "notificationEmails"
 CTX_MODE = "mode"
 CTX_TAG_PREFIX = "tagPrefix"
