@@ -328,6 +328,7 @@ class Finding:
     marker: str | None = field(default=None, repr=False)  # the marker tag's value: a fixed copy names its source
     expiring: bool = False  # EXEMPT with an exemption that expires within 7 days
     registered_at: datetime | None = field(default=None, repr=False)
+    exemption: Exemption | None = field(default=None, repr=False)  # the claim judged (reason, expiry) for reports
 
     @property
     def open(self) -> bool:
@@ -537,6 +538,7 @@ class Sweeper:
         if isinstance(registered_at, datetime):
             finding.registered_at = registered_at
         if assessment.exemption is not None:
+            finding.exemption = assessment.exemption
             self._exemption_action(finding, assessment.exemption)
         return finding
 
