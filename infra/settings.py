@@ -50,6 +50,7 @@ CTX_LOG_LEVEL = "logLevel"
 CTX_IDEMPOTENCY_TTL_SECONDS = "idempotencyTtlSeconds"
 CTX_ROLLOUT = "rollout"
 CTX_RETIRE = "retire"
+CTX_SECURITY_HUB = "securityHub"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -61,6 +62,7 @@ CONTEXT_KEYS = (
     CTX_IDEMPOTENCY_TTL_SECONDS,
     CTX_ROLLOUT,
     CTX_RETIRE,
+    CTX_SECURITY_HUB,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -118,6 +120,7 @@ class StackSettings:
     idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS
     rollout: bool = False  # move services onto the fixed revision
     retire: bool = False  # deregister the privileged revision once replaced and unused
+    security_hub: bool = False  # import a finding per verdict into Security Hub (infra/security_hub.py)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -166,6 +169,7 @@ class StackSettings:
         return cls(
             rollout=_boolean(values, CTX_ROLLOUT),
             retire=_boolean(values, CTX_RETIRE),
+            security_hub=_boolean(values, CTX_SECURITY_HUB),
             notification_emails=tuple(dict.fromkeys(emails)),
             mode=mode,
             tag_prefix=tag_prefix,
