@@ -32,6 +32,7 @@ th{background:#f6f8fa;white-space:nowrap}
 #findings th[aria-sort=ascending]::after{content:" \\25B2"}
 #findings th[aria-sort=descending]::after{content:" \\25BC"}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+#findings td:nth-child(-n+4){white-space:nowrap}
 tfoot td{font-weight:600;background:#f6f8fa}
 pre{margin:0;white-space:pre-wrap;word-break:break-all;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 .badge{display:inline-block;padding:0 6px;border-radius:10px;font-weight:600;font-size:12px}
