@@ -200,7 +200,9 @@ class Row:
         done = {
             "remediated": f"a non-privileged copy is registered ({_short(self.new_task_definition_arn)})",
             "retired": "the revision is deregistered",
-        }.get(self.action_code, f"action: {self.action}")
+            "reported": "not fixed (found without --remediate)",
+            "failed": f"the copy could not be registered ({self.error or 'unknown error'})",
+        }.get(self.action_code, self.action)
         return f"{subject} has privileged containers ({containers}); {done}."
 
     def fix_commands(self) -> list[str]:
