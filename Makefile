@@ -8,7 +8,7 @@ CHECKOV_STAMP := .venv-checkov/.installed
 PROWLER_STAMP := .venv-prowler/.installed
 CONTEXT ?=
 
-.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler prowler-venv clean
+.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler prowler-venv browser clean
 
 # What the project, the CLI, the demo and synth need; the scanners the tests run against our templates and
 # the emulator (checkov, Prowler) get virtualenvs of their own, installed by `make test`.
@@ -37,6 +37,16 @@ $(PROWLER_STAMP):
 	.venv-prowler/bin/pip install -q "prowler==5.46.0"
 	touch $@
 
+# Headless Chromium and its driver from Debian's packages, for tests/test_report_browser.py (the HTML report
+# opened in a real browser). Nothing when both are there; as root (CI) or through sudo otherwise.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:
+	@test -x $(CHROMIUM) -a -x $(CHROMEDRIVER) || { \
+	  sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
 dev: install
 
 lint: install
@@ -44,7 +54,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(CHECKOV_STAMP) prowler-venv
+test: lint $(CHECKOV_STAMP) prowler-venv browser
 	$(BIN)/pytest
 
 demo: install

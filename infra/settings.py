@@ -53,6 +53,7 @@ CTX_RETIRE = "retire"
 CTX_EXEMPT_FAMILIES_ACKNOWLEDGED = "exemptFamiliesAcknowledged"
 CTX_EXEMPTION_APPROVERS = "exemptionApprovers"
 CTX_EXEMPTION_MAX_DAYS = "exemptionMaxDays"
+CTX_SECURITY_HUB = "securityHub"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -67,6 +68,7 @@ CONTEXT_KEYS = (
     CTX_EXEMPT_FAMILIES_ACKNOWLEDGED,
     CTX_EXEMPTION_APPROVERS,
     CTX_EXEMPTION_MAX_DAYS,
+    CTX_SECURITY_HUB,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -128,6 +130,7 @@ class StackSettings:
     retire: bool = False  # deregister the privileged revision once replaced and unused
     exemption_approvers: tuple[str, ...] = ()  # role ARN patterns that may write the exemption registry
     exemption_max_days: int = 90
+    security_hub: bool = False  # import a finding per verdict into Security Hub (infra/security_hub.py)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -192,6 +195,7 @@ class StackSettings:
         return cls(
             rollout=_boolean(values, CTX_ROLLOUT),
             retire=_boolean(values, CTX_RETIRE),
+            security_hub=_boolean(values, CTX_SECURITY_HUB),
             notification_emails=tuple(dict.fromkeys(emails)),
             mode=mode,
             tag_prefix=tag_prefix,

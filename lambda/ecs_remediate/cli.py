@@ -3,7 +3,7 @@
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
-                   [--output table|json|csv]
+                   [--output table|json|csv|ocsf|asff|html]
                                       sweep the task definitions that exist; exit 1 while findings remain
 """
 
@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import cli_exempt, sweep
+from . import cli_exempt, reports, sweep
 from .aws import BotoCoreError, ClientError
 from .config import Config, ConfigError
 from .taskdef import TaskDefinitionError, build_fixed_copy, default_register_model, parse_document
@@ -97,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --remediate: deregister a privileged revision once its fixed copy exists and no service uses "
         "it; in --scope active also an older privileged revision that no service uses",
     )
-    scan.add_argument("--output", choices=("table", "json", "csv"), default="table", help="stdout format")
+    scan.add_argument(
+        "--output",
+        choices=("table", "json", "csv", *reports.FORMATS),
+        default="table",
+        help="stdout format: table, json, csv, ocsf (OCSF Detection Findings, as Prowler writes), asff (AWS Security "
+        "Finding Format) or html (one self-contained page)",
+    )
     scan.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan.add_argument(
         "--rate",
@@ -219,6 +225,9 @@ def _regions(requested: Sequence[str]) -> list[str | None]:
 
 
 def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> None:
+    if output in reports.FORMATS:
+        reports.write_report(report, output, stdout)
+        return
     rows = [finding.to_json() for finding in report.findings]
     if output == "json":
         json.dump(rows, stdout, indent=2)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .aws import Described, error_code
+from .exemptions import Exemption
 from .outcomes import Result
 from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS
 from .sweep_rates import CallStats
@@ -46,6 +47,7 @@ class Finding:
     registered_by: str = ""
     by_family_glob: str | None = None  # EXEMPT through a configured family glob (listed in every summary)
     described: Described | None = field(default=None, repr=False, compare=False)  # kept for provenance checks
+    exemption: Exemption | None = field(default=None, repr=False)  # the claim judged (reason, expiry) for reports
 
     @property
     def open(self) -> bool:

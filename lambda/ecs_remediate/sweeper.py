@@ -205,6 +205,7 @@ class Sweeper:
         if isinstance(registered_at, datetime):
             finding.registered_at = registered_at
         if assessment.exemption is not None:
+            finding.exemption = assessment.exemption
             self._exemption_action(finding, assessment.exemption)
         return finding
 
