@@ -31,7 +31,7 @@ def run(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, stderr:
             return None
     elif not (_might_be_template(text) or PurePath(path).suffix.lower() in YAML_SUFFIXES):
         return None
-    return _template(path, text, check, stdout, stderr)
+    return _template(path, text, data, check=check, stdout=stdout, stderr=stderr)
 
 
 def _is_template(data: Any) -> bool:
@@ -49,7 +49,7 @@ def _might_be_template(text: str) -> bool:
     return "Resources" in text or "AWSTemplateFormatVersion" in text
 
 
-def _template(path: str, text: str, check: bool, stdout: TextIO, stderr: TextIO) -> int:
+def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, stderr: TextIO) -> int | None:
     try:
         from . import templates, yaml_tree  # noqa: PLC0415 - ruamel.yaml: a CLI dependency, loaded when needed
     except ImportError:
@@ -58,7 +58,11 @@ def _template(path: str, text: str, check: bool, stdout: TextIO, stderr: TextIO)
         ) from None
     try:
         fixed, report = (text, templates.analyse(text)) if check else templates.fix(text)
-    except (templates.TemplateError, yaml_tree.DocumentError) as error:
+    except yaml_tree.DocumentError as error:
+        if data is None and text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
+            return None  # broken JSON: the JSON parser's message (with its line and column) says more
+        raise IacUsageError(f"{path}: {error}") from None
+    except templates.TemplateError as error:
         raise IacUsageError(f"{path}: {error}") from None
     except RecursionError:
         raise IacUsageError(f"{path}: nested too deeply to be a template") from None

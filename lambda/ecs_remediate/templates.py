@@ -253,7 +253,8 @@ def _edit_for(text: str, document: yt.Document, node: yt.Node, site_ids: set[int
     written = f"{quote}{node.value}{quote}"
     if node.style not in (None, "'", '"') or "\n" in node.value or text[node.end - len(written) : node.end] != written:
         return None, "written in a form this tool does not rewrite; change it by hand"
-    replacement = _REPLACEMENT.get(node.value, "false")
+    # Plain: the same spelling (YAML reads False and FALSE as Booleans too); quoted: the string "false".
+    replacement = _REPLACEMENT.get(node.value, "false") if not quote else "false"
     return Edit(node.end - len(written), node.end, f"{quote}{replacement}{quote}"), ""
 
 

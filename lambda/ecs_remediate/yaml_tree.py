@@ -25,6 +25,9 @@ from ruamel.yaml.events import (
 )
 
 MERGE_KEY = "<<"
+# Deeper nesting is refused: no template needs it, and ruamel.yaml's scanner slows down quadratically with
+# the depth of flow collections (5,000 nested `[` take about 30 s).
+MAX_DEPTH = 100
 
 
 class DocumentError(ValueError):
@@ -131,6 +134,8 @@ def _build(events: Iterator[Event]) -> Document:
                 open_anchors.add(opened.anchor)
             attach(opened)
             stack.append((opened, []))
+            if len(stack) > MAX_DEPTH:
+                raise DocumentError(f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(event, MappingEndEvent | SequenceEndEvent):
             closed, _ = stack.pop()
             closed.end = event.end_mark.index
@@ -169,28 +174,28 @@ def scalar_text(node: Node | None) -> str | None:
     return node.value if isinstance(node, Scalar) else None
 
 
-def values(mapping: Node | None, key: str) -> list[tuple[Node, Node]]:
+def values(mapping: Node | None, key: str, _depth: int = 0) -> list[tuple[Node, Node]]:
     """Every (key node, value node) for `key`: each duplicate, explicit pairs first, then YAML merge keys
-    (`<<: *base`), which only count where no explicit pair exists (the YAML merge rule)."""
+    (`<<: *base`, merged bases searched in order, recursively), which only count where no explicit pair
+    exists (the YAML merge rule)."""
     mapping = resolve(mapping)
     if not isinstance(mapping, Mapping):
         return []
     explicit = [(k, v) for k, v in mapping.pairs if scalar_text(k) == key]
     if explicit:
         return explicit
-    merged: list[tuple[Node, Node]] = []
+    if _depth > MAX_DEPTH:
+        raise DocumentError(f"merge keys nested more than {MAX_DEPTH} levels deep")
     for k, v in mapping.pairs:
         if scalar_text(k) != MERGE_KEY:
             continue
         source = resolve(v)
         bases = [resolve(item) for item in source.items] if isinstance(source, Sequence) else [source]
         for base in bases:
-            if isinstance(base, Mapping) and base is not mapping:
-                found = [(bk, bv) for bk, bv in base.pairs if scalar_text(bk) == key]
-                if found:
-                    merged.extend(found)
-                    break
-    return merged
+            found = values(base, key, _depth + 1) if base is not mapping else []
+            if found:
+                return found
+    return []
 
 
 def value(mapping: Node | None, key: str) -> Node | None:
