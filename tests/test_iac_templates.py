@@ -383,3 +383,12 @@ def test_ecs_json_is_still_read_as_before() -> None:
     done = run("fix", "--check", "-", stdin='[{"name": "Resources", "image": "x", "privileged": true}]')
     assert (done.returncode, done.stdout) == (1, "")
     assert "container 'Resources': privileged true -> false" in done.stderr
+
+
+def test_cfn_lint_knows_the_daemon_task_definition_schema() -> None:
+    """cfn-lint 1.58 validates AWS::ECS::DaemonTaskDefinition against its schema (so "valid for cfn-lint"
+    means something for daemons too): a misspelt container property and a bad PidMode are errors."""
+    text = (CFN / "daemon-task-definition.yaml").read_text()
+    assert lint_findings(text) == []
+    broken = text.replace("Privileged: yes", "Privilegd: yes").replace("PidMode: shared", "PidMode: host")
+    assert lint_findings(broken) == [("E3002", 21), ("E3030", 12)]
