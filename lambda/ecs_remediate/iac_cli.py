@@ -70,7 +70,9 @@ def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, s
     for finding in report.findings:
         where = f"{path}:{finding.line}: {finding.resource} ({finding.resource_type}) container {finding.container!r}"
         if finding.status == templates.UNRESOLVED:
-            line = f"{where}: Privileged: {finding.value}: unresolved ({finding.detail}), not changed"
+            line = f"{where}: Privileged: {finding.value}: unresolved ({finding.detail})" + (
+                "" if check else ", not changed"
+            )
         elif check:
             line = f"{where}: Privileged: {finding.value}"
         else:
