@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint
 from cfnlint.decode import decode_str
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import FUZZ, scaled
 
 from conftest import LOCAL_FIXTURES, ROOT, SHARED_FIXTURES
 from ecs_remediate import cli, templates
@@ -392,3 +395,58 @@ def test_cfn_lint_knows_the_daemon_task_definition_schema() -> None:
     assert lint_findings(text) == []
     broken = text.replace("Privileged: yes", "Privilegd: yes").replace("PidMode: shared", "PidMode: host")
     assert lint_findings(broken) == [("E3002", 21), ("E3030", 12)]
+
+
+TRUE_SPELLINGS = ["true", "True", "TRUE", '"true"', "'True'", "yes", "on", "!!bool true"]
+OTHER_SPELLINGS = ["false", "False", "'false'", "no", "", "~", "!Ref Flag", "!If [IsProd, false, true]", "y"]
+
+
+@st.composite
+def generated_templates(draw: st.DrawFn) -> tuple[str, set[tuple[int, int]]]:
+    """A YAML template with random containers; returns it and the (resource, container) indexes that are
+    privileged. Other keys hold the word true too (Essential, a command, a comment): they must not change."""
+    lines = [
+        "# generated for ecs-remediate's tests",
+        "AWSTemplateFormatVersion: '2010-09-09'",
+        "Parameters:",
+        "  Flag: {Type: String, Default: 'true'}",
+        "Conditions:",
+        "  IsProd: !Equals [!Ref 'AWS::AccountId', '123456789012']",
+        "Resources:",
+    ]
+    privileged: set[tuple[int, int]] = set()
+    for r in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(templates.TASK_DEFINITION_TYPES))
+        lines += [f"  Task{r}:", f"    Type: {kind}", "    Properties:", "      ContainerDefinitions:"]
+        for c in range(draw(st.integers(1, 4))):
+            spelling = draw(st.sampled_from([*TRUE_SPELLINGS, *OTHER_SPELLINGS, None]))
+            comment = draw(st.sampled_from(["", "  # true: set by ops", "  #true"]))
+            lines += [f"        - Name: c{r}x{c}", "          Image: 'busybox:true'"]
+            lines.append(f"          Essential: {draw(st.sampled_from(['true', 'True', 'yes']))}")
+            if draw(st.booleans()):
+                lines.append("          Command: [sh, -c, 'true && echo true']")
+            if spelling is not None:
+                lines.append(f"          Privileged: {spelling}{comment}".rstrip())
+            if spelling in TRUE_SPELLINGS:
+                privileged.add((r, c))
+    return "\n".join(lines) + "\n", privileged
+
+
+@settings(FUZZ, max_examples=scaled(150))
+@given(case=generated_templates())
+def test_generated_templates_change_only_privileged_values(case: tuple[str, set[tuple[int, int]]]) -> None:
+    text, privileged = case
+    fixed, report = templates.fix(text)
+    assert len(report.privileged) == len(privileged)
+    changed = [(a, b) for a, b in zip(text.splitlines(), fixed.splitlines(), strict=True) if a != b]
+    assert len(changed) == len(privileged)
+    assert all(a.lstrip().startswith("Privileged:") and b.lstrip().startswith("Privileged:") for a, b in changed)
+    before, _ = decode_str(text)
+    after, _ = decode_str(fixed)
+    for r, resource in enumerate(before["Resources"].values()):
+        for c, container in enumerate(resource["Properties"]["ContainerDefinitions"]):
+            fixed_container = after["Resources"][f"Task{r}"]["Properties"]["ContainerDefinitions"][c]
+            if (r, c) in privileged:
+                assert fixed_container.pop("Privileged") in (False, "false")
+                container.pop("Privileged")
+    assert after == before

@@ -58,11 +58,9 @@ def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, s
         ) from None
     try:
         fixed, report = (text, templates.analyse(text)) if check else templates.fix(text)
-    except yaml_tree.DocumentError as error:
+    except (yaml_tree.DocumentError, templates.TemplateError) as error:
         if data is None and text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
             return None  # broken JSON: the JSON parser's message (with its line and column) says more
-        raise IacUsageError(f"{path}: {error}") from None
-    except templates.TemplateError as error:
         raise IacUsageError(f"{path}: {error}") from None
     except RecursionError:
         raise IacUsageError(f"{path}: nested too deeply to be a template") from None
