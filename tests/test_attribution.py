@@ -205,6 +205,12 @@ def test_cloudshell_and_the_github_action_and_an_sdk() -> None:
     )
 
 
+def test_every_tool_has_a_snippet_even_without_container_names() -> None:
+    for tool in Tool:
+        snippet = Attribution(tool, ()).snippet([])
+        assert snippet and not snippet.startswith("Containers") and "\n\n" not in snippet
+
+
 def test_the_sweep_has_tags_and_registered_by_only() -> None:
     assert attribute(CFN_TAGS, None, CDK_EXEC_ROLE).tool is Tool.CDK
     assert attribute(CFN_TAGS, None, f"arn:aws:iam::{ACCOUNT}:user/alice").tool is Tool.CLOUDFORMATION

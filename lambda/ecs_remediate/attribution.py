@@ -108,7 +108,7 @@ class Attribution:
         more = len(containers) - len(names)
         shown = ", ".join(repr(n) for n in names) + (f" and {more} more" if more > 0 else "")
         lines = _SNIPPETS[self.tool](self, names)
-        return "\n".join([f"Containers: {shown}.", *lines])
+        return "\n".join([f"Containers: {shown}." if names else "", *lines]).lstrip("\n")
 
     def to_json(self) -> dict[str, Any]:
         return {
