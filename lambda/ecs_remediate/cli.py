@@ -1,6 +1,7 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
-ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
+ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition, fix a
+                                      CloudFormation template in place, or check a Terraform plan
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
                    [--output table|json|csv|ocsf|asff|html]
@@ -46,13 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     fix = commands.add_parser(
         "fix",
-        help="write a non-privileged copy of a task definition (offline)",
+        help="write a non-privileged copy of a task definition, or fix a CloudFormation template (offline)",
         description="Reads a DescribeTaskDefinition response, a task definition (console export, "
         "--cli-input-json) or a containerDefinitions array; writes the fixed document to stdout and one "
-        "line per changed container to stderr.",
+        "line per changed container to stderr. A CloudFormation template (JSON or YAML, cdk.out included) "
+        "is written back with only its Privileged values changed; a Terraform plan (terraform show -json) "
+        "is checked only (--check). See docs/iac.md.",
     )
-    fix.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
-    fix.add_argument("--check", action="store_true", help="write nothing; exit 1 if a container is privileged")
+    fix.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
+    fix.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a container is privileged (templates and plans: or unresolved), "
+        "listing each on stdout for templates and plans",
+    )
     fix.set_defaults(run=run_fix)
     scan = commands.add_parser(
         "scan",
@@ -316,7 +324,16 @@ class ProgressBar:
 
 
 def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    raw = _read_json(args.file)
+    text = _read_text(args.file)
+    try:
+        raw = _parse_json(args.file, text)
+    except UsageError:
+        # Not JSON: maybe a CloudFormation template in YAML; otherwise the JSON error stands.
+        if (code := _run_iac(args, text, None, stdout, stderr)) is not None:
+            return code
+        raise
+    if (code := _run_iac(args, text, raw, stdout, stderr)) is not None:
+        return code
     try:
         document = parse_document(raw)
         fix = build_fixed_copy(document, default_register_model())
@@ -339,15 +356,29 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def _read_json(path: str) -> Any:
+def _run_iac(args: argparse.Namespace, text: str, raw: Any, stdout: TextIO, stderr: TextIO) -> int | None:
+    """CloudFormation templates and Terraform plans (iac_cli); None for anything else."""
+    from . import iac_cli  # noqa: PLC0415 - only `fix` needs it
+
+    try:
+        return iac_cli.run(args.file, text, raw, check=args.check, stdout=stdout, stderr=stderr)
+    except iac_cli.IacUsageError as error:
+        raise UsageError(_one_line(str(error))) from None
+
+
+def _read_text(path: str) -> str:
+    """The input as written (line endings kept: a template is changed byte for byte)."""
     try:
         if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            buffer = getattr(sys.stdin, "buffer", None)
+            return buffer.read().decode("utf-8") if buffer is not None else sys.stdin.read()
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
+def _parse_json(path: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

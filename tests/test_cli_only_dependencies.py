@@ -1,0 +1,71 @@
+"""ruamel.yaml is the CLI's template reader and must stay out of the function: not in requirements.txt (what
+the asset ships), and not imported by any module the function loads (found by reading every import statement
+of the package, the ones inside functions included)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from infra.bundling import LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
+
+PACKAGE_DIR = LAMBDA_SOURCE / PACKAGE
+CLI_ONLY = {"cli", "__main__", "iac_cli", "templates", "yaml_tree", "terraform"}
+ENTRY_POINTS = {"handler"}  # what the Lambda function imports (ecs_remediate.handler.lambda_handler, .sweep_handler)
+
+
+def imports_of(module: str) -> set[str]:
+    """Names imported by a module of the package: sibling modules as bare names, others as top-level packages."""
+    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from . import x / from .x import y
+                found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+            elif node.module:
+                found.add(
+                    node.module.split(".")[0] if not node.module.startswith(PACKAGE) else node.module.split(".")[1]
+                )
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def reachable(start: set[str]) -> set[str]:
+    modules = {path.stem for path in PACKAGE_DIR.glob("*.py")}
+    seen: set[str] = set()
+    pending = list(start)
+    while pending:
+        module = pending.pop()
+        if module in seen or module not in modules:
+            continue
+        seen.add(module)
+        pending.extend(imports_of(module))
+    return seen
+
+
+def test_the_function_never_loads_a_cli_only_module_or_ruamel() -> None:
+    loaded = reachable(ENTRY_POINTS)
+    assert "remediate" in loaded and "sweep" in loaded  # the walk does follow the package's imports
+    assert loaded.isdisjoint(CLI_ONLY), loaded & CLI_ONLY
+    for module in loaded:
+        assert "ruamel" not in imports_of(module), module
+
+
+def test_only_the_yaml_tree_imports_ruamel_and_the_cli_loads_it_lazily() -> None:
+    users = {path.stem for path in PACKAGE_DIR.glob("*.py") if "ruamel" in imports_of(path.stem)}
+    assert users == {"yaml_tree"}
+    top_level = ast.parse((PACKAGE_DIR / "cli.py").read_text()).body
+    imported_at_start = {
+        alias.name for node in top_level if isinstance(node, ast.ImportFrom) for alias in node.names
+    } | {node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module}
+    assert "sweep" in imported_at_start  # the check reads the right statements
+    assert imported_at_start.isdisjoint({"iac_cli", "templates", "yaml_tree"})
+    assert "iac_cli" in imports_of("cli")  # imported, but inside a function
+
+
+def test_ruamel_is_a_cli_dependency_not_a_function_dependency() -> None:
+    runtime = REQUIREMENTS.read_text().lower()
+    assert "ruamel" not in runtime
+    dev = (Path(REQUIREMENTS).parent / "requirements-dev.txt").read_text().lower().splitlines()
+    assert "ruamel.yaml==0.19.1" in dev
