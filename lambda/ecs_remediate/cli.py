@@ -1,6 +1,6 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
-ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition
+ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a (daemon) task definition
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
                    [--output table|json|csv]
                                       sweep the task definitions that exist; exit 1 while findings remain
@@ -26,7 +26,7 @@ import boto3
 from . import sweep
 from .aws import BotoCoreError, ClientError
 from .config import Config, ConfigError
-from .taskdef import TaskDefinitionError, build_fixed_copy, default_register_model, parse_document
+from .taskdef import TaskDefinitionError, build_fixed_copy, model_for, parse_document
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a non-privileged copy of a task definition (offline)",
         description="Reads a DescribeTaskDefinition response, a task definition (console export, "
         "--cli-input-json) or a containerDefinitions array; writes the fixed document to stdout and one "
-        "line per changed container to stderr.",
+        "line per changed container to stderr. A DescribeDaemonTaskDefinition response or a daemon task definition "
+        "(told apart by its shape) gives a RegisterDaemonTaskDefinition input.",
     )
     fix.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
     fix.add_argument("--check", action="store_true", help="write nothing; exit 1 if a container is privileged")
@@ -287,7 +288,7 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     raw = _read_json(args.file)
     try:
         document = parse_document(raw)
-        fix = build_fixed_copy(document, default_register_model())
+        fix = build_fixed_copy(document, model_for(document))
     except TaskDefinitionError as error:
         where = f" (field: {error.field})" if error.field else ""
         raise UsageError(f"{args.file}: {_one_line(str(error))}{where}") from None
@@ -299,6 +300,12 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_FINDINGS if fix.privileged else EXIT_OK
     if not fix.privileged:
         print("no privileged container: the copy is unchanged", file=stderr)
+    if document.is_daemon:
+        print("daemon task definition: register the copy with aws ecs register-daemon-task-definition", file=stderr)
+        if document.kind == "daemon-describe-response" and document.tags is None:
+            print(
+                "note: DescribeDaemonTaskDefinition returns no tags; add them from list-tags-for-resource", file=stderr
+            )
     output: Any = fix.register_input
     if document.kind == "container-definitions":
         output = fix.register_input["containerDefinitions"]
