@@ -1,4 +1,4 @@
-"""Daemons, their revisions and deployments, and Managed Instances capacity providers, for the daemon emulator.
+"""Daemons, their revisions and deployments, for the daemon emulator.
 
 Clusters and capacity providers are read from moto's ECS state (the same server holds both), so a daemon can only
 be created in a cluster moto knows, on Managed Instances capacity providers of that cluster. A deployment completes
@@ -29,7 +29,6 @@ from demo.daemon_state import (
     ACTIVE,
     DaemonRecord,
     DeploymentRecord,
-    ManagedInstancesProvider,
     RegionState,
     RevisionRecord,
     TaskDefinitionRecord,
@@ -44,7 +43,6 @@ SETTINGS_DEFAULTS: JSON = {
     "enableExecuteCommand": False,
     "critical": True,
 }
-_RESERVED_PROVIDER_PREFIXES = ("aws", "ecs", "fargate")
 
 
 def moto_ecs(caller: Caller) -> Any:
@@ -55,38 +53,6 @@ def moto_ecs(caller: Caller) -> Any:
 
 class DaemonOperations:
     """The daemon half of `DaemonEmulator` (a mixin: it uses the emulator's clock and task definition lookup)."""
-
-    # --- Managed Instances capacity providers -------------------------------------------------------------------
-
-    def _create_capacity_provider(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
-        name = params["name"]
-        if not FAMILY_RE.match(name) or name.lower().startswith(_RESERVED_PROVIDER_PREFIXES):
-            raise invalid("name: letters, numbers, underscores and hyphens, not prefixed with aws, ecs or fargate")
-        if "autoScalingGroupProvider" in params:
-            raise invalid("a capacity provider takes autoScalingGroupProvider or managedInstancesProvider, not both")
-        if "cluster" not in params:
-            raise invalid("cluster: a Managed Instances capacity provider belongs to one cluster")
-        cluster = self.cluster(caller, params["cluster"])
-        backend = moto_ecs(caller)
-        if name in backend.capacity_providers:
-            raise client_error(f"The capacity provider {name} already exists.")
-        tags = check_tags(params.get("tags", []))
-        provider = backend.create_capacity_provider(name, {}, tags or None)
-        if cluster.capacity_providers is None:
-            cluster.capacity_providers = []
-        cluster.capacity_providers.append(name)
-        state.capacity_providers[name] = ManagedInstancesProvider(provider.capacity_provider_arn, name, cluster.arn)
-        body: JSON = {
-            "capacityProviderArn": provider.capacity_provider_arn,
-            "name": name,
-            "cluster": cluster.name,
-            "status": "ACTIVE",
-            "type": "MANAGED_INSTANCES",
-            "managedInstancesProvider": params["managedInstancesProvider"],
-        }
-        if tags:
-            body["tags"] = tags
-        return {"capacityProvider": body}
 
     # --- daemons ------------------------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 `DaemonEmulator.dispatch(operation, params, caller)` answers one request: it is validated against botocore's model
 (daemon_api.validate_request), carried out on the state of the caller's account and Region (daemon_state), and the
-answer is checked against the output shape. The daemon task definition operations and tags are here; daemons,
-revisions, deployments and Managed Instances capacity providers are in daemon_deployments.py. emulator_server.py
+answer is checked against the output shape. The daemon task definition operations, tags and Managed Instances
+capacity providers (which moto cannot create) are here; daemons, revisions and deployments are in
+daemon_deployments.py. emulator_server.py
 puts it in front of moto's server. docs/daemons-emulator.md lists where it may differ from AWS.
 """
 
@@ -31,14 +32,22 @@ from demo.daemon_api import (
     validate_request,
     validate_response,
 )
-from demo.daemon_deployments import DaemonOperations
-from demo.daemon_state import ACTIVE, DELETE_IN_PROGRESS, DELETED, RegionState, TaskDefinitionRecord
+from demo.daemon_deployments import DaemonOperations, moto_ecs
+from demo.daemon_state import (
+    ACTIVE,
+    DELETE_IN_PROGRESS,
+    DELETED,
+    ManagedInstancesProvider,
+    RegionState,
+    TaskDefinitionRecord,
+)
 
 NOT_FOUND = "Unable to describe daemon task definition."
 _FAMILY_REVISION_RE = re.compile(r"^(?P<family>[A-Za-z0-9_-]{1,255}):(?P<revision>[1-9]\d*)\Z", re.ASCII)
 # Tag calls for these resource types are answered here; every other resource stays with moto.
 _OWN_RESOURCE_RE = re.compile(r"^arn:[^:]*:ecs:[^:]*:[^:]*:(daemon|daemon-task-definition)/")
 OUTCOMES = ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL", "IN_PROGRESS")
+_RESERVED_PROVIDER_PREFIXES = ("aws", "ecs", "fargate")
 
 
 class DaemonEmulator(DaemonOperations):
@@ -213,6 +222,38 @@ class DaemonEmulator(DaemonOperations):
         if record is None:
             raise client_error(NOT_FOUND)
         return record
+
+    # --- Managed Instances capacity providers -------------------------------------------------------------------
+
+    def _create_capacity_provider(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
+        name = params["name"]
+        if not FAMILY_RE.match(name) or name.lower().startswith(_RESERVED_PROVIDER_PREFIXES):
+            raise invalid("name: letters, numbers, underscores and hyphens, not prefixed with aws, ecs or fargate")
+        if "autoScalingGroupProvider" in params:
+            raise invalid("a capacity provider takes autoScalingGroupProvider or managedInstancesProvider, not both")
+        if "cluster" not in params:
+            raise invalid("cluster: a Managed Instances capacity provider belongs to one cluster")
+        cluster = self.cluster(caller, params["cluster"])
+        backend = moto_ecs(caller)
+        if name in backend.capacity_providers:
+            raise client_error(f"The capacity provider {name} already exists.")
+        tags = check_tags(params.get("tags", []))
+        provider = backend.create_capacity_provider(name, {}, tags or None)
+        if cluster.capacity_providers is None:
+            cluster.capacity_providers = []
+        cluster.capacity_providers.append(name)
+        state.capacity_providers[name] = ManagedInstancesProvider(provider.capacity_provider_arn, name, cluster.arn)
+        body: JSON = {
+            "capacityProviderArn": provider.capacity_provider_arn,
+            "name": name,
+            "cluster": cluster.name,
+            "status": "ACTIVE",
+            "type": "MANAGED_INSTANCES",
+            "managedInstancesProvider": params["managedInstancesProvider"],
+        }
+        if tags:
+            body["tags"] = tags
+        return {"capacityProvider": body}
 
     # --- tags (daemon task definitions and daemons; moto keeps every other resource's) --------------------------
 
