@@ -4,8 +4,8 @@
 (daemon_api.validate_request), carried out on the state of the caller's account and Region (daemon_state), and the
 answer is checked against the output shape. The daemon task definition operations, tags and Managed Instances
 capacity providers (which moto cannot create) are here; daemons, revisions and deployments are in
-daemon_deployments.py. emulator_server.py
-puts it in front of moto's server. docs/daemons-emulator.md lists where it may differ from AWS.
+daemon_deployments.py. emulator_server.py puts it in front of moto's server. docs/daemons-emulator.md lists where
+it may differ from AWS.
 """
 
 from __future__ import annotations
