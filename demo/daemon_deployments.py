@@ -27,6 +27,7 @@ from demo.daemon_api import (
 )
 from demo.daemon_state import (
     ACTIVE,
+    DELETE_IN_PROGRESS,
     DaemonRecord,
     DeploymentRecord,
     RegionState,
@@ -103,6 +104,19 @@ class DaemonOperations:
         daemon.configuration = params.get("deploymentConfiguration", daemon.configuration)
         daemon.updated_at = self.now()
         self.deploy(state, caller, daemon, task_definition, providers)
+        return self._daemon_response(daemon, with_updated=True)
+
+    def _delete_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+        """DELETE_IN_PROGRESS, still listed and still running its revisions, until `finish_delete` (a test hook)
+        stands for the instances being drained."""
+        daemon = self.daemon(state, caller, params["daemonArn"])
+        if daemon.status != ACTIVE:
+            raise ApiError("DaemonNotActiveException", "The daemon is not ACTIVE.")
+        daemon.status, daemon.updated_at = DELETE_IN_PROGRESS, self.now()
+        for deployment in state.deployments.values():
+            if deployment.daemon_arn == daemon.arn and deployment.status in ("PENDING", "IN_PROGRESS"):
+                deployment.status, deployment.stopped_at = "STOPPED", daemon.updated_at
+                deployment.status_reason = "the daemon is being deleted"
         return self._daemon_response(daemon, with_updated=True)
 
     def _describe_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:

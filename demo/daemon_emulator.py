@@ -59,6 +59,7 @@ class DaemonEmulator(DaemonOperations):
             "DeleteDaemonTaskDefinition",
             "CreateDaemon",
             "UpdateDaemon",
+            "DeleteDaemon",
             "DescribeDaemon",
             "ListDaemons",
             "DescribeDaemonRevisions",
@@ -136,6 +137,14 @@ class DaemonEmulator(DaemonOperations):
         state = self._state_of_daemon(daemon_arn)
         with self._lock:
             self.finish(state, state.daemons[daemon_arn], outcome)
+
+    def finish_delete(self, daemon_arn: str) -> None:
+        """Ends a DeleteDaemon: the daemon is gone (its revisions and deployments stay describable)."""
+        state = self._state_of_daemon(daemon_arn)
+        with self._lock:
+            if state.daemons[daemon_arn].status != DELETE_IN_PROGRESS:
+                raise ValueError(f"{daemon_arn} is not being deleted")
+            del state.daemons[daemon_arn]
 
     def _state_of_daemon(self, daemon_arn: str) -> RegionState:
         match = DAEMON_ARN_RE.match(daemon_arn)

@@ -7,6 +7,7 @@ resets both. Test hooks, over HTTP so that a server in another thread or process
 
     POST /moto-api/ecs-daemons/next-deployment   {"daemonArn": ..., "outcome": "ROLLBACK_SUCCESSFUL"}
     POST /moto-api/ecs-daemons/finish-deployment {"daemonArn": ..., "outcome": "SUCCESSFUL"}
+    POST /moto-api/ecs-daemons/finish-delete     {"daemonArn": ...}
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class DaemonMiddleware:
                 self.emulator.set_next_deployment_outcome(arn, outcome)
             elif name == "finish-deployment":
                 self.emulator.finish_deployment(arn, outcome)
+            elif name == "finish-delete":
+                self.emulator.finish_delete(arn)
             else:
                 raise KeyError(name)
         except (ValueError, KeyError, TypeError) as error:

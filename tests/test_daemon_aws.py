@@ -250,3 +250,20 @@ def test_generated_daemon_task_definitions_round_trip_through_the_emulator(moto_
     expected = {k: v for k, v in params.items() if k != "tags"}
     assert {k: v for k, v in described.task_definition.items() if k in expected} == expected
     assert described.tags == params.get("tags", [])
+
+
+def test_a_daemon_being_deleted_still_counts_as_using_its_revision(moto_endpoint: str, ecs: Any) -> None:
+    import urllib.request
+
+    adapter = DaemonEcs(ecs)
+    cluster, provider = cluster_with_provider(ecs)
+    arn = adapter.register(daemon_task_definition())
+    daemon_arn = create_daemon(ecs, cluster, [provider], arn, "agent")
+    ecs.delete_daemon(daemonArn=daemon_arn)
+    [deleting] = adapter.daemons_using(arn)  # its tasks run until the instances are drained: retire must wait
+    assert deleting.status == "DELETE_IN_PROGRESS"
+    with pytest.raises(DaemonBusy):
+        adapter.update_daemon(deleting, arn)
+    body = json.dumps({"daemonArn": daemon_arn}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/ecs-daemons/finish-delete", data=body))
+    assert adapter.daemons_using(arn) == []

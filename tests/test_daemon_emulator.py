@@ -135,9 +135,10 @@ def test_every_response_is_valid_per_the_output_model(moto_endpoint: str) -> Non
     deployments = ecs.list_daemon_deployments(daemonArn=daemon)["daemonDeployments"]
     ecs.describe_daemon_deployments(daemonDeploymentArns=[d["daemonDeploymentArn"] for d in deployments])
     ecs.list_tags_for_resource(resourceArn=daemon)
+    ecs.delete_daemon(daemonArn=daemon)
     ecs.delete_daemon_task_definition(daemonTaskDefinition=first)
     assert checker.problems == []
-    assert len(checker.checked) == 18
+    assert len(checker.checked) == 19
     assert set(checker.checked) >= DaemonEmulator.OPERATIONS  # every operation the emulator answers was checked
 
 
@@ -417,3 +418,31 @@ def test_reset_clears_daemon_state(moto_endpoint: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()
     assert daemon_arns(ecs) == []
     assert ecs.register_daemon_task_definition(**daemon_task_definition())["daemonTaskDefinitionArn"].endswith(":1")
+
+
+def test_a_daemon_being_deleted_still_runs_its_revision_until_it_is_gone(moto_endpoint: str) -> None:
+    ecs = ecs_client(moto_endpoint)
+    cluster, provider = cluster_with_provider(ecs)
+    arn = ecs.register_daemon_task_definition(**daemon_task_definition())["daemonTaskDefinitionArn"]
+    daemon = ecs.create_daemon(
+        daemonName="agent", clusterArn=cluster, daemonTaskDefinitionArn=arn, capacityProviderArns=[provider]
+    )["daemonArn"]
+    assert ecs.delete_daemon(daemonArn=daemon)["status"] == "DELETE_IN_PROGRESS"
+    ecs.delete_daemon_task_definition(daemonTaskDefinition=arn)
+    assert [d["status"] for d in ecs.list_daemons(clusterArn=cluster)["daemonSummariesList"]] == ["DELETE_IN_PROGRESS"]
+    assert running(ecs, daemon) == [arn]
+    assert ecs.describe_daemon_task_definition(daemonTaskDefinition=arn)["daemonTaskDefinition"]["status"] == (
+        "DELETE_IN_PROGRESS"
+    )
+    for call in (
+        lambda: ecs.delete_daemon(daemonArn=daemon),
+        lambda: ecs.update_daemon(daemonArn=daemon, daemonTaskDefinitionArn=arn, capacityProviderArns=[provider]),
+    ):
+        with pytest.raises(ClientError) as error:
+            call()
+        assert code(error) == "DaemonNotActiveException"
+    hook(moto_endpoint, "finish-delete", daemon, "")
+    with pytest.raises(ClientError) as error:
+        ecs.describe_daemon(daemonArn=daemon)
+    assert code(error) == "DaemonNotFoundException"
+    assert ecs.describe_daemon_task_definition(daemonTaskDefinition=arn)["daemonTaskDefinition"]["status"] == "DELETED"
