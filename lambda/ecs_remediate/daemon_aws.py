@@ -192,8 +192,8 @@ class DaemonEcs:
         raise AssertionError("unreachable")
 
     def summaries(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """ecs:ListDaemonTaskDefinitions over every page (arn, status, registeredAt, ...). `filters`: family (exact),
-        familyPrefix, status (ACTIVE by default, DELETE_IN_PROGRESS, ALL), revision, sort."""
+        """ecs:ListDaemonTaskDefinitions (resource "*") over every page (arn, status, registeredAt, ...).
+        `filters`: family (exact), familyPrefix, status (ACTIVE by default, DELETE_IN_PROGRESS, ALL), revision, sort."""
         yield from self._pages("list_daemon_task_definitions", "daemonTaskDefinitions", **filters)
 
     def revision_arns(self, family: str | None = None, status: str = "ACTIVE") -> Iterator[str]:
@@ -221,8 +221,9 @@ class DaemonEcs:
 
     def daemons(self) -> list[Daemon]:
         """Every daemon of every cluster with what its current revisions run.
-        ecs:ListClusters, ecs:ListDaemons (per cluster), ecs:DescribeDaemon and ecs:DescribeDaemonRevisions
-        (resource: daemon; 20 revisions a call). A revision that cannot be described raises DaemonLookupError."""
+        ecs:ListClusters and ecs:ListDaemons (per cluster; resource "*"), ecs:DescribeDaemon (resource: daemon) and
+        ecs:DescribeDaemonRevisions (resources: daemon, daemon-revision; 20 revisions a call). A revision that
+        cannot be described raises DaemonLookupError."""
         details: list[dict[str, Any]] = []
         for page in self._client.get_paginator("list_clusters").paginate():
             for cluster in page.get("clusterArns", []):
@@ -265,8 +266,9 @@ class DaemonEcs:
     def update_daemon(self, daemon: Daemon, daemon_task_definition_arn: str) -> str:
         """ecs:UpdateDaemon (resource: daemon) onto a new revision, with the daemon's own capacity providers, revision
         settings and deployment configuration carried over; plus iam:PassRole (iam:PassedToService
-        ecs-tasks.amazonaws.com) and ecs:DescribeDaemonDeployments (resource: daemon). Every update drains and
-        replaces the daemon's instances. Returns the new deployment's ARN. DaemonBusy while a deployment runs."""
+        ecs-tasks.amazonaws.com) and ecs:DescribeDaemonDeployments (resources: daemon, daemon-deployment). Every
+        update drains and replaces the daemon's instances. Returns the new deployment's ARN. DaemonBusy while a
+        deployment runs or the daemon is not ACTIVE."""
         if daemon.status != "ACTIVE" or len(daemon.revisions) != 1:
             raise DaemonBusy(f"{daemon.arn}: {daemon.status}, {len(daemon.revisions)} current revisions")
         [current] = daemon.revisions
@@ -288,7 +290,8 @@ class DaemonEcs:
         return str(self._client.update_daemon(**params)["deploymentArn"])
 
     def deployment(self, deployment_arn: str) -> dict[str, Any] | None:
-        """ecs:DescribeDaemonDeployments (resource: daemon): the deployment (status, rollback, ...), or None."""
+        """ecs:DescribeDaemonDeployments (resources: daemon, daemon-deployment): the deployment (status, rollback,
+        ...), or None."""
         found = self._client.describe_daemon_deployments(daemonDeploymentArns=[deployment_arn])
         return next(iter(found.get("daemonDeployments", [])), None)
 
