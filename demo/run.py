@@ -243,14 +243,14 @@ def isolate_from_aws() -> None:
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (port chosen by the OS); stopped and its socket closed on every exit."""
-    from moto.server import ThreadedMotoServer
-
+    """A moto server on 127.0.0.1 (port chosen by the OS), with the ECS daemon operations answered by the daemon
+    emulator; stopped and its socket closed on every exit."""
     from demo import moto_fidelity
+    from demo.emulator_server import EmulatorServer
 
     moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()

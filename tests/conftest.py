@@ -67,10 +67,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A moto server on a free loopback port for the whole session; always stopped."""
-    from moto.server import ThreadedMotoServer
+    """A moto server on a free loopback port for the whole session, with the ECS daemon operations answered by the
+    daemon emulator (demo/emulator_server.py); always stopped."""
+    from demo.emulator_server import EmulatorServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -1,7 +1,7 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
-ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a task definition, fix a
-                                      CloudFormation template in place, or check a Terraform plan
+ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a (daemon) task definition, fix
+                                      a CloudFormation template in place, or check a Terraform plan
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
                    [--output table|json|csv|ocsf|asff|html]
@@ -27,14 +27,9 @@ import boto3
 
 from . import cli_exempt, reports, sweep
 from .aws import BotoCoreError, ClientError
+from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line
+from .cli_fix import run_fix
 from .config import Config, ConfigError
-from .taskdef import TaskDefinitionError, build_fixed_copy, default_register_model, parse_document
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input or arguments: one line on stderr, exit 2, nothing on stdout."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,9 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a non-privileged copy of a task definition, or fix a CloudFormation template (offline)",
         description="Reads a DescribeTaskDefinition response, a task definition (console export, "
         "--cli-input-json) or a containerDefinitions array; writes the fixed document to stdout and one "
-        "line per changed container to stderr. A CloudFormation template (JSON or YAML, cdk.out included) "
-        "is written back with only its Privileged values changed; a Terraform plan (terraform show -json) "
-        "is checked only (--check). See docs/iac.md.",
+        "line per changed container to stderr. A DescribeDaemonTaskDefinition response or a daemon task definition "
+        "(told apart by its shape) gives a RegisterDaemonTaskDefinition input. A CloudFormation template (JSON or "
+        "YAML, cdk.out included) is written back with only its Privileged values changed; a Terraform plan "
+        "(terraform show -json) is checked only (--check). See docs/iac.md.",
     )
     fix.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
     fix.add_argument(
@@ -263,9 +259,9 @@ def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
                 *([finding.region] if regions else []),
                 name,
                 ",".join(finding.privileged_containers) or "-",
-                _one_line(finding.action)[:100],
+                one_line(finding.action)[:100],
                 new or "-",
-                _one_line(finding.error or "-")[:160],
+                one_line(finding.error or "-")[:160],
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
@@ -323,80 +319,12 @@ class ProgressBar:
                 self._stream.flush()
 
 
-def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    text = _read_text(args.file)
-    try:
-        raw = _parse_json(args.file, text)
-    except UsageError:
-        # Not JSON: maybe a CloudFormation template in YAML; otherwise the JSON error stands.
-        if (code := _run_iac(args, text, None, stdout, stderr)) is not None:
-            return code
-        raise
-    if (code := _run_iac(args, text, raw, stdout, stderr)) is not None:
-        return code
-    try:
-        document = parse_document(raw)
-        fix = build_fixed_copy(document, default_register_model())
-    except TaskDefinitionError as error:
-        where = f" (field: {error.field})" if error.field else ""
-        raise UsageError(f"{args.file}: {_one_line(str(error))}{where}") from None
-    except RecursionError:  # hostile input: JSON nested hundreds of levels deep
-        raise UsageError(f"{args.file}: nested too deeply to be a task definition") from None
-    for name in fix.privileged:
-        print(f"container {name!r}: privileged true -> false", file=stderr)
-    if args.check:
-        return EXIT_FINDINGS if fix.privileged else EXIT_OK
-    if not fix.privileged:
-        print("no privileged container: the copy is unchanged", file=stderr)
-    output: Any = fix.register_input
-    if document.kind == "container-definitions":
-        output = fix.register_input["containerDefinitions"]
-    json.dump(output, stdout, indent=2, ensure_ascii=False)
-    stdout.write("\n")
-    return EXIT_OK
-
-
-def _run_iac(args: argparse.Namespace, text: str, raw: Any, stdout: TextIO, stderr: TextIO) -> int | None:
-    """CloudFormation templates and Terraform plans (iac_cli); None for anything else."""
-    from . import iac_cli  # noqa: PLC0415 - only `fix` needs it
-
-    try:
-        return iac_cli.run(args.file, text, raw, check=args.check, stdout=stdout, stderr=stderr)
-    except iac_cli.IacUsageError as error:
-        raise UsageError(_one_line(str(error))) from None
-
-
-def _read_text(path: str) -> str:
-    """The input as written (line endings kept: a template is changed byte for byte)."""
-    try:
-        if path == "-":
-            buffer = getattr(sys.stdin, "buffer", None)
-            return buffer.read().decode("utf-8") if buffer is not None else sys.stdin.read()
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
-
-
-def _parse_json(path: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}: not JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
-    except RecursionError:
-        raise UsageError(f"{path}: JSON nested too deeply") from None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
-
-
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
         args = build_parser().parse_args(argv)
         code: int = args.run(args, stdout, stderr)
-    except (UsageError, cli_exempt.ExemptError) as error:
+    except UsageError as error:
         print(f"error: {error}", file=stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. piped into `head`: the reader left, not an error of ours

@@ -17,15 +17,12 @@ from typing import Any, TextIO
 import boto3
 
 from .aws import BotoCoreError, ClientError
+from .cli_common import UsageError
 from .config import ENV_EXEMPTIONS_TABLE, Config, ConfigError
 from .exemptions import ExemptionRecord, ExemptionRegistry, RegistryUnavailable
 from .taskdef import TASK_DEFINITION_ARN_RE
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
-
-
-class ExemptError(ValueError):
-    """Bad arguments or an unreachable registry: one line on stderr, exit 2, nothing written."""
 
 
 def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -52,10 +49,10 @@ def run_exempt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
         config = Config.from_env(os.environ)
     except ConfigError as error:
-        raise ExemptError(str(error)) from None
+        raise UsageError(str(error)) from None
     table = args.table or config.exemptions_table
     if not table:
-        raise ExemptError(f"no registry table: set {ENV_EXEMPTIONS_TABLE} or pass --table")
+        raise UsageError(f"no registry table: set {ENV_EXEMPTIONS_TABLE} or pass --table")
     registry = ExemptionRegistry(boto3.session.Session().client("dynamodb"), table)
     try:
         if args.action == "list":
@@ -70,14 +67,14 @@ def run_exempt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             registry.put(record)
             print(f"exempt until {record.until}: {record.target} (approver {record.approver})", file=stderr)
     except (RegistryUnavailable, ClientError, BotoCoreError) as error:
-        raise ExemptError(f"{table}: {error}") from None
+        raise UsageError(f"{table}: {error}") from None
     return 0
 
 
 def _target(text: str) -> str:
     target = text.strip()
     if not (TASK_DEFINITION_ARN_RE.match(target) or _DIGEST_RE.match(target)):
-        raise ExemptError(
+        raise UsageError(
             f"{target[:200]!r}: expected a task definition revision ARN "
             "(arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION) or an image digest sha256:<64 hex>"
         )
@@ -88,18 +85,18 @@ def _record(args: argparse.Namespace, max_days: int) -> ExemptionRecord:
     target = _target(args.target)
     reason = " ".join(str(args.reason).split())
     if not reason:
-        raise ExemptError("--reason: an exemption needs a reason")
+        raise UsageError("--reason: an exemption needs a reason")
     try:
         until = date.fromisoformat(args.until)
     except ValueError:
-        raise ExemptError(f"--until: {args.until!r} is not a YYYY-MM-DD date") from None
+        raise UsageError(f"--until: {args.until!r} is not a YYYY-MM-DD date") from None
     today = datetime.now(UTC).date()
     if until < today:
-        raise ExemptError(f"--until: {until.isoformat()} is in the past")
+        raise UsageError(f"--until: {until.isoformat()} is in the past")
     if until > today + timedelta(days=max_days):
-        raise ExemptError(f"--until: at most {max_days} days from today ({(today + timedelta(days=max_days))})")
+        raise UsageError(f"--until: at most {max_days} days from today ({(today + timedelta(days=max_days))})")
     try:
         approver = str(boto3.session.Session().client("sts").get_caller_identity()["Arn"])
     except (ClientError, BotoCoreError, KeyError) as error:
-        raise ExemptError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from None
+        raise UsageError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from None
     return ExemptionRecord(target, reason[:1000], approver, until.isoformat(), datetime.now(UTC).isoformat())

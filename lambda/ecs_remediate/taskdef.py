@@ -1,4 +1,5 @@
-"""Pure core: find privileged containers and build the RegisterTaskDefinition input of a fixed copy.
+"""Pure core: find privileged containers and build the RegisterTaskDefinition input of a fixed copy (or, for a
+daemon task definition of ECS Managed Daemons, the RegisterDaemonTaskDefinition input).
 
 No AWS calls and no Powertools here. What the API accepts is read from botocore's service model at run
 time (never a hand-kept list), so a newer SDK brings newer fields along, and a field the model does not
@@ -19,6 +20,12 @@ from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureSh
 from botocore.validate import ParamValidator
 
 REGISTER = "RegisterTaskDefinition"
+DAEMON_REGISTER = "RegisterDaemonTaskDefinition"
+# Where each family's Describe call puts the definition: (operation, member of its output).
+_DESCRIBE = {
+    REGISTER: ("DescribeTaskDefinition", "taskDefinition"),
+    DAEMON_REGISTER: ("DescribeDaemonTaskDefinition", "daemonTaskDefinition"),
+}
 # Tag keys starting with "aws:" are reserved for AWS; the API refuses them on register.
 RESERVED_TAG_PREFIX = "aws:"
 _TAG_EXTRA_CHARS = frozenset("_.:/=+-@")
@@ -27,6 +34,11 @@ TASK_DEFINITION_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"task-definition/(?P<family>[A-Za-z0-9_-]{1,255}):(?P<revision>[1-9]\d*)\Z",
     re.ASCII,  # \d is 0-9 only (not other scripts' digits); \Z, unlike $, refuses a trailing newline
+)
+DAEMON_TASK_DEFINITION_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"daemon-task-definition/(?P<family>[A-Za-z0-9_-]{1,255}):(?P<revision>[1-9]\d*)\Z",
+    re.ASCII,
 )
 
 JSON = dict[str, Any]
@@ -42,17 +54,22 @@ class TaskDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class RegisterModel:
-    """What RegisterTaskDefinition accepts and what DescribeTaskDefinition returns, per the SDK model."""
+    """What RegisterTaskDefinition accepts and what DescribeTaskDefinition returns, per the SDK model; or, built with
+    `operation=DAEMON_REGISTER`, RegisterDaemonTaskDefinition and DescribeDaemonTaskDefinition."""
 
     service_model: ServiceModel
     input_shape: StructureShape
     output_shape: StructureShape
     tag_limits: TagLimits
+    operation: str = REGISTER
 
     @classmethod
-    def from_service_model(cls, service_model: ServiceModel) -> RegisterModel:
-        input_shape = service_model.operation_model(REGISTER).input_shape
-        output_shape = service_model.shape_for("TaskDefinition")
+    def from_service_model(cls, service_model: ServiceModel, operation: str = REGISTER) -> RegisterModel:
+        input_shape = service_model.operation_model(operation).input_shape
+        describe, member = _DESCRIBE[operation]
+        describe_output = service_model.operation_model(describe).output_shape
+        assert isinstance(describe_output, StructureShape)
+        output_shape = describe_output.members[member]
         assert isinstance(input_shape, StructureShape) and isinstance(output_shape, StructureShape)
         tags = input_shape.members["tags"]
         assert isinstance(tags, ListShape) and isinstance(tags.member, StructureShape)
@@ -62,7 +79,26 @@ class RegisterModel:
             max_key_length=int(key.metadata.get("max", 128)),
             max_value_length=int(value.metadata.get("max", 256)),
         )
-        return cls(service_model, input_shape, output_shape, limits)
+        return cls(service_model, input_shape, output_shape, limits, operation)
+
+    @property
+    def is_daemon(self) -> bool:
+        return self.operation == DAEMON_REGISTER
+
+    @property
+    def label(self) -> str:
+        """What the documents of this model are called in messages."""
+        return "daemon task definition" if self.is_daemon else "task definition"
+
+    @property
+    def describe_member(self) -> str:
+        """The member of the Describe response that holds the definition (taskDefinition, daemonTaskDefinition)."""
+        return _DESCRIBE[self.operation][1]
+
+    @property
+    def arn_member(self) -> str:
+        """The output-only member that holds the revision's ARN (taskDefinitionArn, daemonTaskDefinitionArn)."""
+        return self.describe_member + "Arn"
 
     @property
     def input_members(self) -> frozenset[str]:
@@ -81,7 +117,7 @@ class RegisterModel:
             # First clause of each line only: later clauses echo the offending value (maybe a secret).
             problems = [line.split(", ")[0] for line in text.splitlines() if line.strip()]
             raise TaskDefinitionError(
-                "not a valid RegisterTaskDefinition input: " + "; ".join(problems[:3]), _field_from_report(text)
+                f"not a valid {self.operation} input: " + "; ".join(problems[:3]), _field_from_report(text)
             )
 
     def unknown_output_members(self, task_definition: Mapping[str, Any]) -> list[str]:
@@ -100,20 +136,40 @@ class TagLimits:
 
 
 @lru_cache(maxsize=1)
-def default_register_model() -> RegisterModel:
-    """The bundled botocore's ECS model, loaded without creating a client (for offline use)."""
+def _bundled_ecs_model() -> ServiceModel:
     import botocore.session  # noqa: PLC0415 - imported on first use only: clients bring their own model
 
-    return RegisterModel.from_service_model(botocore.session.get_session().get_service_model("ecs"))
+    return botocore.session.get_session().get_service_model("ecs")
+
+
+@lru_cache(maxsize=1)
+def default_register_model() -> RegisterModel:
+    """The bundled botocore's ECS model, loaded without creating a client (for offline use)."""
+    return RegisterModel.from_service_model(_bundled_ecs_model())
+
+
+@lru_cache(maxsize=1)
+def default_daemon_register_model() -> RegisterModel:
+    """The same for daemon task definitions (RegisterDaemonTaskDefinition, DescribeDaemonTaskDefinition)."""
+    return RegisterModel.from_service_model(_bundled_ecs_model(), DAEMON_REGISTER)
+
+
+DAEMON_KINDS = frozenset({"daemon-describe-response", "daemon-task-definition"})
 
 
 @dataclass(frozen=True)
 class Document:
-    """A task definition as found in a file or an API response, normalised."""
+    """A task definition (or daemon task definition) as found in a file or an API response, normalised."""
 
-    kind: str  # "describe-response" | "task-definition" | "container-definitions"
+    # "describe-response" | "task-definition" | "container-definitions" for task definitions;
+    # "daemon-describe-response" | "daemon-task-definition" for daemon task definitions
+    kind: str
     task_definition: JSON  # nulls dropped; output-only members still present
     tags: list[dict[str, str]] | None  # None when the document carries no tags at all
+
+    @property
+    def is_daemon(self) -> bool:
+        return self.kind in DAEMON_KINDS
 
 
 @dataclass(frozen=True)
@@ -137,7 +193,9 @@ def drop_nulls(value: Any) -> Any:
 
 def parse_document(raw: Any) -> Document:
     """Recognise a DescribeTaskDefinition/RegisterTaskDefinition response, a bare task definition
-    (console export, `--query taskDefinition`, `--cli-input-json`) or a bare containerDefinitions array."""
+    (console export, `--query taskDefinition`, `--cli-input-json`) or a bare containerDefinitions array; and a
+    DescribeDaemonTaskDefinition response or a bare daemon task definition (Describe output or Register input),
+    told apart from task definitions by their shape (see `looks_like_daemon`)."""
     raw = drop_nulls(raw)
     if isinstance(raw, list):
         if not raw or not all(isinstance(c, dict) for c in raw):
@@ -145,17 +203,59 @@ def parse_document(raw: Any) -> Document:
         return Document("container-definitions", {"containerDefinitions": raw}, None)
     if not isinstance(raw, dict):
         raise TaskDefinitionError("expected a JSON object (a task definition) or an array of containers")
+    daemon_member = default_daemon_register_model().describe_member
+    if isinstance(raw.get("taskDefinition"), dict) and isinstance(raw.get(daemon_member), dict):
+        raise TaskDefinitionError(f"both a 'taskDefinition' and a {daemon_member!r} object: which one?", daemon_member)
     if isinstance(raw.get("taskDefinition"), dict):
         tags = _tag_list(raw["tags"], "tags") if "tags" in raw else None
         return Document("describe-response", raw["taskDefinition"], tags)
+    if isinstance(raw.get(daemon_member), dict):
+        tags = _tag_list(raw["tags"], "tags") if "tags" in raw else None
+        return Document("daemon-describe-response", raw[daemon_member], tags)
     if "containerDefinitions" in raw:
         task_definition = {k: v for k, v in raw.items() if k != "tags"}
         tags = _tag_list(raw["tags"], "tags") if "tags" in raw else None
-        return Document("task-definition", task_definition, tags)
+        kind = "daemon-task-definition" if looks_like_daemon(task_definition) else "task-definition"
+        return Document(kind, task_definition, tags)
     raise TaskDefinitionError(
-        "not a task definition: expected 'containerDefinitions', a 'taskDefinition' object, or an array",
+        "not a task definition: expected 'containerDefinitions', a 'taskDefinition' or "
+        f"{daemon_member!r} object, or an array",
         "containerDefinitions",
     )
+
+
+def looks_like_daemon(definition: Mapping[str, Any]) -> bool:
+    """Whether a bare definition is a daemon task definition, by its shape: a daemon task definition ARN member, or
+    a member or value only the daemon model knows at any depth (pidMode/ipcMode "shared", pidMode "none",
+    volumes[].logDriverVolumeConfiguration in botocore 1.44), read from the two models. A definition that fits both
+    models alike is a task definition (its copy is then valid for both APIs)."""
+    task, daemon = default_register_model(), default_daemon_register_model()
+    if task.arn_member in definition and daemon.arn_member in definition:
+        raise TaskDefinitionError(
+            f"both {task.arn_member!r} and {daemon.arn_member!r}: a task definition or a daemon task definition?",
+            daemon.arn_member,
+        )
+    if task.arn_member in definition:
+        return False
+    return daemon.arn_member in definition or _daemon_only(definition, daemon.output_shape, task.output_shape)
+
+
+def _daemon_only(value: Any, daemon: Shape, task: Shape) -> bool:
+    if isinstance(daemon, StructureShape) and isinstance(task, StructureShape) and isinstance(value, dict):
+        return any(
+            key in daemon.members
+            and (key not in task.members or _daemon_only(item, daemon.members[key], task.members[key]))
+            for key, item in value.items()
+        )
+    if isinstance(daemon, ListShape) and isinstance(task, ListShape) and isinstance(value, list):
+        return any(_daemon_only(item, daemon.member, task.member) for item in value)
+    daemon_values, task_values = getattr(daemon, "enum", None) or (), getattr(task, "enum", None) or ()
+    return isinstance(value, str) and value in daemon_values and value not in task_values
+
+
+def model_for(document: Document) -> RegisterModel:
+    """The bundled model for the document's kind (task definition or daemon task definition)."""
+    return default_daemon_register_model() if document.is_daemon else default_register_model()
 
 
 def privileged_containers(task_definition: Mapping[str, Any]) -> list[str]:
@@ -190,11 +290,13 @@ def build_fixed_copy(
     a member the model does not know is an error (copying without it would lose it). Tags are kept within
     the API's rules; `marker` (key, value) is added when there is room.
     """
+    if document.is_daemon != model.is_daemon:
+        raise TaskDefinitionError(f"a {model_for(document).label} cannot be copied with the {model.operation} model")
     task_definition = document.task_definition
     unknown = sorted(set(task_definition) - model.input_members - model.output_only_members)
     if unknown:
         raise TaskDefinitionError(
-            f"unknown task definition field {unknown[0]!r}: not in this SDK's RegisterTaskDefinition model",
+            f"unknown {model.label} field {unknown[0]!r}: not in this SDK's {model.operation} model",
             unknown[0],
         )
     privileged = privileged_containers(task_definition)
@@ -252,6 +354,15 @@ def family_and_revision(arn: str) -> tuple[str, int]:
     match = TASK_DEFINITION_ARN_RE.match(arn)
     if not match:
         raise TaskDefinitionError(f"not a task definition revision ARN: {arn[:300]!r}", "taskDefinitionArn")
+    return match["family"], int(match["revision"])
+
+
+def daemon_family_and_revision(arn: str) -> tuple[str, int]:
+    match = DAEMON_TASK_DEFINITION_ARN_RE.match(arn)
+    if not match:
+        raise TaskDefinitionError(
+            f"not a daemon task definition revision ARN: {arn[:300]!r}", "daemonTaskDefinitionArn"
+        )
     return match["family"], int(match["revision"])
 
 
