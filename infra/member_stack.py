@@ -32,9 +32,9 @@ from constructs import Construct
 
 from . import event_pattern
 from .checkov import CheckovSuppressions
-from .org_settings import OrgSettings
+from .org_settings import CTX_REGIONS, OrgSettings
 from .remediator import Remediator, RuntimeArns
-from .settings import StackSettings
+from .settings import ContextError, StackSettings
 
 MEMBER_STACK_ID = "EcsRemediateMember"
 PARAM_HUB_EVENT_BUS_ARN = "HubEventBusArn"
@@ -42,6 +42,8 @@ PARAM_HUB_FUNCTION_ROLE_ARNS = "HubFunctionRoleArns"
 CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
 MEMBER_POLICY_NAME = "EcsRemediateRemediation"
 EVENTS_SERVICE = "events.amazonaws.com"
+# IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
+IAM_ROLE_INLINE_POLICY_LIMIT = 10_240
 _EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
 
 
@@ -105,6 +107,13 @@ class MemberStack(Stack):
             expression=Fn.condition_equals(Aws.REGION, org.member_role_region),
         )
         statements = Remediator.runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
+        document = iam.PolicyDocument(statements=statements)
+        size = _deployed_size(self.resolve(document.to_json()))
+        if size > IAM_ROLE_INLINE_POLICY_LIMIT:
+            raise ContextError(
+                f"{CTX_REGIONS}: the member role's policy would be about {size} characters for {len(org.regions)} "
+                f"Regions, over IAM's {IAM_ROLE_INLINE_POLICY_LIMIT} for a role's inline policies; use fewer Regions"
+            )
         self.member_role = iam.CfnRole(
             self,
             "MemberRole",
@@ -123,11 +132,7 @@ class MemberStack(Stack):
                     }
                 ],
             },
-            policies=[
-                iam.CfnRole.PolicyProperty(
-                    policy_name=MEMBER_POLICY_NAME, policy_document=iam.PolicyDocument(statements=statements)
-                )
-            ],
+            policies=[iam.CfnRole.PolicyProperty(policy_name=MEMBER_POLICY_NAME, policy_document=document)],
         )
         self.member_role.cfn_options.condition = creates_role
         NagSuppressions.add_resource_suppressions(self.member_role, [self._wildcard_suppression()])
@@ -156,6 +161,25 @@ class MemberStack(Stack):
             "Deregister support only '*'; a copy's revision is unknown until registered (TagResource only on create); "
             "PassRole only to ecs-tasks.amazonaws.com; the services to move are known only at run time",
         )
+
+
+def _deployed_size(document: Any) -> int:
+    """The policy's size as IAM counts it once deployed: Refs and joins resolved (a 12-digit account, the longest
+    partition name), compact JSON."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"}:
+                return {"AWS::AccountId": "123456789012", "AWS::Partition": "aws-us-gov"}.get(value["Ref"], "x" * 20)
+            if set(value) == {"Fn::Join"}:
+                separator, parts = value["Fn::Join"]
+                return str(separator).join(str(resolve(part)) for part in parts)
+            return {key: resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        return value
+
+    return len(json.dumps(resolve(document), separators=(",", ":")))
 
 
 @dataclass(frozen=True)

@@ -456,3 +456,14 @@ def test_bad_org_context_fails_the_cdk_app_with_the_key_named(tmp_path: Path) ->
     assert result.returncode == 2
     assert "invalid CDK context: regions: 'nowhere' is not a Region name" in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_too_many_regions_for_the_member_roles_policy_fails_synth_naming_regions(tmp_path: Path) -> None:
+    """IAM caps a role's inline policies at 10,240 characters; 17 Regions with rollout and retire fit (measured:
+    about 5,200), 40 do not."""
+    regions = ",".join(f"xx-test-{i}" for i in range(1, 41))
+    with pytest.raises(ContextError, match=r"^regions: the member role's policy would be about \d+ characters"):
+        build_app(
+            {**SKIP_BUNDLING, **ORG_CONTEXT, "regions": regions, "rollout": "true", "retire": "true"},
+            outdir=str(tmp_path),
+        )
