@@ -18,12 +18,16 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.checkov import CheckovSuppressions
+from infra.hub_stack import HubStack, write_guardrail
+from infra.member_stack import MEMBER_STACK_ID, MemberStack, synthesize_member_template
+from infra.org_settings import OrgSettings, organization_selected
 from infra.settings import ContextError, StackSettings
 from infra.stack import EcsRemediateStack
 from infra.sweep_schedule import SweepSettings
 
 ROOT = Path(__file__).resolve().parent
 STACK_ID = "EcsRemediate"
+HUB_STACK_ID = "EcsRemediateHub"
 # Context that makes CDK skip asset bundling (for tests that do not look at the asset's content).
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 
@@ -44,17 +48,46 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     else:
         app = cdk.App(context={**cdk_json_context(), **context}, outdir=outdir)
     settings = StackSettings.from_context(app.node.try_get_context)
-    sweep = SweepSettings.from_context(app.node.try_get_context)
-    EcsRemediateStack(
-        app,
-        STACK_ID,
-        settings=settings,
-        sweep=sweep,
-        description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
-    )
+    if organization_selected(app.node.try_get_context):
+        _organization(app, settings)
+    else:
+        sweep = SweepSettings.from_context(app.node.try_get_context)
+        EcsRemediateStack(
+            app,
+            STACK_ID,
+            settings=settings,
+            sweep=sweep,
+            description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
+        )
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     cdk.Aspects.of(app).add(CheckovSuppressions())  # each with its reason, in infra/checkov.py
     return app
+
+
+def _organization(app: cdk.App, settings: StackSettings) -> None:
+    """`organization=true`: the hub stack (its member StackSet inlined), and with memberTemplate=true the member
+    template as a plain stack too (for the management account, where StackSets never deploy)."""
+    org = OrgSettings.from_context(app.node.try_get_context, tag_prefix=settings.tag_prefix)
+    member = synthesize_member_template(settings, org, context=app.node.get_all_context())
+    HubStack(
+        app,
+        HUB_STACK_ID,
+        settings=settings,
+        org=org,
+        member_template=member,
+        description="ecs-remediate hub: remediates privileged ECS task definitions across an AWS Organization",
+    )
+    if org.member_template:
+        MemberStack(app, MEMBER_STACK_ID, settings=settings, org=org)
+    if org.guardrail == "print":
+        path = write_guardrail(org, settings.tag_prefix, app.outdir)
+        print(f"ecs-remediate: guardrail SCP written to {path}", file=sys.stderr)
+
+
+def hub_of(app: cdk.App) -> HubStack:
+    stack = app.node.find_child(HUB_STACK_ID)
+    assert isinstance(stack, HubStack)
+    return stack
 
 
 def stack_of(app: cdk.App) -> EcsRemediateStack:

@@ -4,11 +4,16 @@ Reusable pieces for later capabilities (a scheduled sweep, rollout, retire) with
   * `code` and `environment`: a second function of the same package can share them;
   * `grant_runtime(grantee)`: what any function running the remediation path needs (describe/register/tag,
     pass the task roles, the idempotency table, the topic); extra permissions belong to the new construct;
-  * `role`, `function`, `table`, `dead_letter_queue`, `rule`, `alarms` are public attributes.
+  * `role`, `function`, `table`, `dead_letter_queue`, `rule`, `alarms` are public attributes;
+  * for the organization hub (infra/hub_stack.py): `event_bus` puts the rule on that bus instead of the default
+    bus, `runtime_permissions=False` leaves the ECS/PassRole statements to the member role, and
+    `Remediator.runtime_statements` is the one definition of those statements, for any account and Regions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jsii
@@ -68,6 +73,51 @@ class _RoleArns:
         return ",".join(role.role_arn for role in self.roles)
 
 
+@dataclass(frozen=True)
+class RuntimeArns:
+    """Where the remediation statements apply: one account's task definitions, services and roles, in the stack's
+    own Region (`of_stack(stack)`) or in each of `regions` (the member role, IAM being global)."""
+
+    task_definitions: list[str]
+    services: list[str]
+    roles: str
+    # what the retire step lists before deregistering (references.IAM_ACTIONS): (actions, resources), per Region
+    scheduled_uses: list[tuple[list[str], list[str]]]
+
+    @classmethod
+    def of_stack(cls, stack: Stack, regions: Sequence[str] | None = None) -> RuntimeArns:
+        in_regions = list(regions) if regions is not None else [stack.region]
+
+        def ecs(resource: str, name: str) -> list[str]:
+            return [
+                stack.format_arn(
+                    service="ecs",
+                    region=region,
+                    resource=resource,
+                    resource_name=name,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+                for region in in_regions
+            ]
+
+        by_resource: dict[str, list[str]] = {}
+        for action, resource, _ in references.IAM_ACTIONS:
+            by_resource.setdefault(resource, []).append(action)
+        scheduled_uses = [
+            (
+                actions,
+                sorted({r.format(partition=stack.partition, region=g, account=stack.account) for g in in_regions}),
+            )
+            for r, actions in by_resource.items()
+        ]
+        return cls(
+            task_definitions=ecs("task-definition", "*"),
+            services=ecs("service", "*/*"),
+            roles=stack.format_arn(service="iam", region="", resource="role", resource_name="*"),
+            scheduled_uses=scheduled_uses,
+        )
+
+
 class Remediator(Construct):
     def __init__(
         self,
@@ -78,7 +128,12 @@ class Remediator(Construct):
         code: lambda_.Code,
         notifications: Notifications,
         registry: ExemptionRegistry,
+        event_bus: events.IEventBus | None = None,
+        runtime_permissions: bool = True,
     ) -> None:
+        """`event_bus`: where the rule listens (default: the account's default bus, where CloudTrail delivers).
+        `runtime_permissions=False`: the function gets the table and topic but no ECS/PassRole statement (a hub
+        acts in member accounts through their member role, which has them)."""
         super().__init__(scope, construct_id)
         self.settings = settings
         self.code = code
@@ -164,18 +219,23 @@ class Remediator(Construct):
             apply_to_children=True,
         )
         # Deployed before the function, so that its first invocation already has the permissions.
-        self.function.node.add_dependency(self.grant_runtime(self.role))
+        if runtime_permissions:
+            self.function.node.add_dependency(self.grant_runtime(self.role))
+        else:
+            self.grant_state(self.role)
 
         self.rule = events.Rule(
             self,
             "PrivilegedRegistrationRule",
+            event_bus=event_bus,
             description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without "
             "request parameters, invoke the ecs-remediate function",
             event_pattern=events.EventPattern(
                 source=event_pattern.SOURCES,
                 detail_type=event_pattern.DETAIL_TYPES,
-                # Only this account's calls: another account's event never reaches the function.
-                account=[Stack.of(self).account],
+                # Only this account's calls on its default bus: another account's event never reaches the function
+                # (a hub's bus admits the organization; the function then acts only in the sending account).
+                account=[Stack.of(self).account] if event_bus is None else None,
                 detail=event_pattern.remediation_detail(),
             ),
             targets=[
@@ -234,18 +294,11 @@ class Remediator(Construct):
         """`role` runs the remediation path: revisions it registers count as the stack's own (with matching content)."""
         self.trusted_roles.append(role)
 
-    def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
-        """Everything a function running the remediation path needs, and nothing else.
-
-        The ECS and PassRole statements go into a policy of their own (created under `scope`, default this
-        construct) so that their cdk-nag suppressions name exactly them. In `report` mode the function never
-        registers, so it gets no register, tag or PassRole permission.
-        """
-        stack = Stack.of(self)
-        self.table.grant(role, *IDEMPOTENCY_ITEM_ACTIONS)  # idempotency records and the ledger of copies
-        self.registry.grant_read(role)
-        self.notifications.grant_publish(role)
-
+    @staticmethod
+    def runtime_statements(settings: StackSettings, arns: RuntimeArns) -> list[iam.PolicyStatement]:
+        """The ECS and PassRole statements of the remediation path, on `arns` (one account, one or more Regions):
+        the single-account function's RemediationPolicy and the organization's member role are both built from
+        here, so they cannot drift. In `report` mode nothing that registers, tags or passes a role."""
         statements = [
             # DescribeTaskDefinition and ListTaskDefinitions support no resource-level permissions: "*" is the
             # only valid resource. Listing counts the family's ACTIVE privileged revisions left for the notice.
@@ -255,51 +308,44 @@ class Remediator(Construct):
                 resources=["*"],
             )
         ]
-        task_definitions = stack.format_arn(
-            service="ecs",
-            resource="task-definition",
-            resource_name="*",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        if self.settings.remediates:
+        task_definitions = arns.task_definitions
+        if settings.remediates:
             statements += [
                 iam.PolicyStatement(
-                    sid="RegisterFixedCopies", actions=["ecs:RegisterTaskDefinition"], resources=[task_definitions]
+                    sid="RegisterFixedCopies", actions=["ecs:RegisterTaskDefinition"], resources=task_definitions
                 ),
                 # Tags travel with the copy; tagging is allowed only as part of the registration.
                 iam.PolicyStatement(
                     sid="TagCopiesOnCreateOnly",
                     actions=["ecs:TagResource"],
-                    resources=[task_definitions],
+                    resources=task_definitions,
                     conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
                 ),
                 # The copy keeps the task and execution roles; ECS requires PassRole for them.
                 iam.PolicyStatement(
                     sid="PassTaskRolesToEcsTasksOnly",
                     actions=["iam:PassRole"],
-                    resources=[stack.format_arn(service="iam", region="", resource="role", resource_name="*")],
+                    resources=[arns.roles],
                     conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
                 ),
             ]
-        services = stack.format_arn(
-            service="ecs", resource="service", resource_name="*/*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
-        )
-        if self.settings.remediates and (self.settings.rollout or self.settings.retire):
+        services = arns.services
+        if settings.remediates and (settings.rollout or settings.retire):
             # Finding the services that run the privileged revision (rollout moves them; retire checks none is
             # left). ListClusters and ListServices support only "*"; DescribeServices takes service ARNs.
             statements += [
                 iam.PolicyStatement(
                     sid="FindServices", actions=["ecs:ListClusters", "ecs:ListServices"], resources=["*"]
                 ),
-                iam.PolicyStatement(sid="DescribeServices", actions=["ecs:DescribeServices"], resources=[services]),
+                iam.PolicyStatement(sid="DescribeServices", actions=["ecs:DescribeServices"], resources=services),
             ]
-        if self.settings.remediates and self.settings.rollout:
+        if settings.remediates and settings.rollout:
             statements.append(
                 iam.PolicyStatement(
-                    sid="RollServicesOntoFixedCopies", actions=["ecs:UpdateService"], resources=[services]
+                    sid="RollServicesOntoFixedCopies", actions=["ecs:UpdateService"], resources=services
                 )
             )
-        if self.settings.remediates and self.settings.retire:
+        if settings.remediates and settings.retire:
             # DeregisterTaskDefinition supports no resource-level permissions: "*" is the only valid resource.
             statements.append(
                 iam.PolicyStatement(
@@ -308,14 +354,20 @@ class Remediator(Construct):
             )
             # Before retiring: which EventBridge rule targets and Scheduler schedules name the revision
             # (references.py; the List actions take only "*", the rest this account's rules and schedules).
-            for index, statement in enumerate(
-                references.iam_statements(stack.partition, stack.region, stack.account), start=1
-            ):
-                statements.append(
-                    iam.PolicyStatement(
-                        sid=f"FindScheduledUses{index}", actions=statement["Action"], resources=[statement["Resource"]]
-                    )
-                )
+            for index, (actions, resources) in enumerate(arns.scheduled_uses, start=1):
+                statement = iam.PolicyStatement(sid=f"FindScheduledUses{index}", actions=actions, resources=resources)
+                statements.append(statement)
+        return statements
+
+    def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
+        """Everything a function running the remediation path needs, and nothing else.
+
+        The ECS and PassRole statements go into a policy of their own (created under `scope`, default this
+        construct) so that their cdk-nag suppressions name exactly them. In `report` mode the function never
+        registers, so it gets no register, tag or PassRole permission.
+        """
+        self.grant_state(role)
+        statements = self.runtime_statements(self.settings, RuntimeArns.of_stack(Stack.of(self)))
         policy = iam.Policy(scope or self, "RemediationPolicy", statements=statements)
         policy.attach_to_role(role)
         applies_to = ["Resource::*"]
@@ -357,6 +409,13 @@ class Remediator(Construct):
             ],
         )
         return policy
+
+    def grant_state(self, role: iam.IRole) -> None:
+        """The idempotency table (records and the ledger of copies), the exemption registry (read) and the topic:
+        what the function needs in its own account, hub or not."""
+        self.table.grant(role, *IDEMPOTENCY_ITEM_ACTIONS)
+        self.registry.grant_read(role)
+        self.notifications.grant_publish(role)
 
     def _alarms(self) -> list[cloudwatch.Alarm]:
         prefix = self.notifications.alarm_name_prefix

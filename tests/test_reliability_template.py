@@ -1,6 +1,8 @@
 """Template security: cdk-nag, cfn-lint and checkov on the synthesized templates, every variant of the stack.
 
-Variants: the default context; report mode with every context key set; the scheduled sweep on. Zero unsuppressed
+Variants: the default context; report mode with every context key set; the scheduled sweep on; the organization
+hub (default, and with rollout, retire, exclusions and the guardrail attached), each with its member template
+(the StackSet's inlined body, a template of its own here). Zero unsuppressed
 findings from each tool, and every suppression carries its reason (cdk-nag: in the constructs; checkov:
 infra/checkov.py). checkov runs from its own virtualenv (.venv-checkov, installed by `make test`), offline.
 """
@@ -19,7 +21,7 @@ from aws_cdk.assertions import Annotations, Match
 from strategies import record
 from test_infra import REPORT_CONTEXT
 
-from app import ROOT, SKIP_BUNDLING, build_app, stack_of
+from app import ROOT, SKIP_BUNDLING, build_app, hub_of, stack_of
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_OPTIONS = ("--framework", "cloudformation", "--skip-download", "--compact", "-o", "json")
@@ -28,19 +30,41 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "report-all-keys": REPORT_CONTEXT,
     "sweep-on": {"sweepSchedule": "rate(1 day)", "notificationEmails": '["sec@example.com"]'},
 }
+ORG = {
+    "organization": "true",
+    "organizationId": "o-abcdefghij",
+    "targetOus": "ou-ab12-11111111",
+    "regions": "us-east-1",
+}
+ORG_VARIANTS: dict[str, dict[str, Any]] = {
+    "org-hub": ORG,
+    "org-all-on": {
+        **ORG,
+        "regions": "us-east-1,eu-west-1,ap-southeast-2",
+        "rollout": "true",
+        "retire": "true",
+        "excludedAccounts": "111111111111",
+        "guardrail": "attach",
+        "breakGlassPrincipals": "arn:aws:iam::*:role/BreakGlass*",
+    },
+}
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Path]]:
     out: dict[str, tuple[Any, Path]] = {}
-    for name, context in VARIANTS.items():
+    for name, context in {**VARIANTS, **ORG_VARIANTS}.items():
         tmp = tmp_path_factory.mktemp(f"cdk-{name}")
         app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp / "cdk.out"))
-        stack = stack_of(app)
+        stack = hub_of(app) if name in ORG_VARIANTS else stack_of(app)
         template = app.synth().get_stack_by_name(stack.stack_name).template
         path = tmp / f"{name}.template.json"
         path.write_text(json.dumps(template))
         out[name] = (stack, path)
+        if name in ORG_VARIANTS:  # the member template's cdk-nag findings are reported on the hub stack
+            member = tmp / f"{name}-member.template.json"
+            member.write_text(json.dumps(stack.member_template.template))
+            out[f"{name}-member"] = (stack, member)
     return out
 
 
@@ -50,7 +74,7 @@ def test_cdk_nag_cfn_lint_and_checkov_find_nothing_unsuppressed(synthesized: dic
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    figures: dict[str, Any] = {"variants": sorted(VARIANTS)}
+    figures: dict[str, Any] = {"variants": sorted(synthesized)}
 
     # cdk-nag (AwsSolutions): errors and warnings left after the suppressions
     nag_open, nag_suppressed = [], 0

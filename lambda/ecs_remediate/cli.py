@@ -6,6 +6,8 @@ ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revis
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
                    [--output table|json|csv|ocsf|asff|html]
                                       sweep the task definitions that exist; exit 1 while findings remain
+ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN ...] [--member-role NAME]
+                                      print the guardrail SCP (the hub stack's guardrail=print|attach)
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import cli_exempt, reports, sweep
+from . import cli_exempt, guardrail, reports, sweep
+from .accounts import DEFAULT_MEMBER_ROLE_NAME
 from .aws import BotoCoreError, ClientError
 from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line
 from .cli_fix import run_fix
-from .config import Config, ConfigError
+from .config import DEFAULT_TAG_PREFIX, Config, ConfigError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +135,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.set_defaults(run=run_scan)
     cli_exempt.add_parser(commands, _Parser)
+    _add_guardrail_parser(commands)
     return parser
+
+
+def _add_guardrail_parser(commands: Any) -> None:
+    command = commands.add_parser(
+        "guardrail",
+        help="print the guardrail service control policy (for SCPs managed outside the hub stack)",
+        description="Prints the SCP that denies registering a task definition with a privileged container "
+        "(ecs:privileged) except for break-glass principals, and denies setting or removing the exemption tags "
+        "except for approvers and the member role. The same document as the hub stack's guardrail=print|attach.",
+    )
+    command.add_argument("--tag-prefix", default=DEFAULT_TAG_PREFIX, help=f"default {DEFAULT_TAG_PREFIX}")
+    command.add_argument(
+        "--break-glass", action="append", default=[], metavar="ARN", help="principal ARN pattern (repeatable)"
+    )
+    command.add_argument(
+        "--approver", action="append", default=[], metavar="ARN", help="principal ARN pattern (repeatable)"
+    )
+    command.add_argument(
+        "--member-role",
+        default=DEFAULT_MEMBER_ROLE_NAME,
+        metavar="NAME",
+        help="the hub's member role, whose copies keep the original's tags; '' for none "
+        f"(default {DEFAULT_MEMBER_ROLE_NAME})",
+    )
+    command.set_defaults(run=run_guardrail)
+
+
+def run_guardrail(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        policy = guardrail.build_guardrail(
+            tag_prefix=args.tag_prefix,
+            break_glass=args.break_glass,
+            approvers=args.approver,
+            remediation_roles=[guardrail.member_role_pattern(args.member_role)] if args.member_role else [],
+        )
+    except guardrail.GuardrailError as error:
+        raise UsageError(str(error)) from None
+    stdout.write(guardrail.render(policy) + "\n")
+    return EXIT_OK
 
 
 ENV_SWEEP_RATES = "SWEEP_RATES"

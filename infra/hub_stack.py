@@ -1,0 +1,220 @@
+"""The organization hub (`-c organization=true`): one deploy in the security-tooling account covers the
+target OUs' accounts in the configured Regions.
+
+  * a custom event bus whose policy admits the organization with one `aws:PrincipalOrgID` statement;
+  * the remediation function (infra/remediator.py, the same construct as the single-account stack) with its rule
+    on that bus, the idempotency table, topic, dead-letter queue and alarms; its role may assume the member role
+    of accounts of the organization, and has no ECS permission of its own;
+  * the member StackSet (service-managed, auto-deployment to the target OUs) whose template, synthesized from
+    infra/member_stack.py, is inlined (no asset);
+  * with `guardrail=attach`, the guardrail SCP attached to the target OUs.
+
+What the function does with a member's event (assume the member role of the event's account, act there) is the
+runtime's part: the environment carries MEMBER_ROLE_NAME for `ecs_remediate.accounts.MemberAccounts.from_env`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Annotations, CfnOutput, Fn, Stack
+from aws_cdk import aws_cloudformation as cloudformation
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_organizations as organizations
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from ecs_remediate.accounts import ENV_MEMBER_ROLE_NAME
+from ecs_remediate.guardrail import render
+
+from .bundling import function_code
+from .exemptions import ExemptionRegistry
+from .member_stack import PARAM_HUB_EVENT_BUS_ARN, PARAM_HUB_FUNCTION_ROLE_ARNS, MemberTemplate
+from .notifications import Notifications
+from .org_settings import OrgSettings
+from .remediator import RUNTIME, Remediator
+from .settings import StackSettings
+
+# StackSets operation preferences, for speed with a stated failure tolerance (they apply to create and update
+# operations; auto-deployment to an account that joins a target OU runs on its own):
+#   SOFT_FAILURE_TOLERANCE keeps MaxConcurrentPercentage whatever fails (STRICT would cap concurrency at the
+#   tolerance + 1); every account of a Region at once, and every Region at once (PARALLEL).
+#   10% of a Region's accounts may fail (a role of that name left by hand, an SCP) before StackSets stops the
+#   operation there: one broken account does not hold up the others; a systematic failure stops early.
+OPERATION_PREFERENCES = {
+    "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+    "MaxConcurrentPercentage": 100,
+    "FailureTolerancePercentage": 10,
+    "RegionConcurrencyType": "PARALLEL",
+}
+
+
+class HubStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        org: OrgSettings,
+        member_template: MemberTemplate,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings, self.org, self.member_template = settings, org, member_template
+        self.notifications = Notifications(
+            self, "Notifications", emails=settings.notification_emails, alarm_name_prefix=f"{self.stack_name}-"
+        )
+
+        # Members' forwarding rules put their events here; nobody outside the organization can.
+        self.event_bus = events.EventBus(self, "HubEventBus", event_bus_name=f"{self.stack_name}-hub")
+        self.event_bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OrganizationPutEvents",
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.event_bus.event_bus_arn],
+                conditions={"StringEquals": {"aws:PrincipalOrgID": org.organization_id}},
+            )
+        )
+
+        # Exemptions for every member account live here, in the hub, written by the approvers only.
+        self.exemptions = ExemptionRegistry(self, "Exemptions", approvers=settings.exemption_approvers)
+        self.remediator = Remediator(
+            self,
+            "Remediator",
+            settings=settings,
+            code=function_code(RUNTIME),
+            notifications=self.notifications,
+            registry=self.exemptions,
+            event_bus=self.event_bus,
+            runtime_permissions=False,  # it acts through the member roles, which have them
+        )
+        self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
+        self.function_roles: list[iam.IRole] = [self.remediator.role]
+        self.member_access_policy = self._grant_member_access(self.function_roles)
+        self.remediator.function.node.add_dependency(self.member_access_policy)
+
+        self.stack_set = self._member_stack_set(member_template)
+        self.guardrail = self._guardrail() if org.guardrail == "attach" else None
+
+        for output_id, value, description in (
+            ("HubEventBusArn", self.event_bus.event_bus_arn, "the bus the member rules forward to"),
+            (
+                "HubFunctionRoleArns",
+                Fn.join(",", [role.role_arn for role in self.function_roles]),
+                "the roles the member role trusts",
+            ),
+            ("MemberStackSetId", self.stack_set.attr_stack_set_id, "the member StackSet"),
+            ("TopicArn", self.notifications.topic.topic_arn, "SNS topic of notices and alarms"),
+            ("FunctionName", self.remediator.function.function_name, "the remediation function"),
+            ("LogGroupName", self.remediator.log_group.log_group_name, "the function's logs"),
+            ("DeadLetterQueueUrl", self.remediator.dead_letter_queue.queue_url, "events that could not be processed"),
+            ("RuleName", self.remediator.rule.rule_name, "the rule on the hub's bus"),
+        ):
+            CfnOutput(self, output_id, value=value, description=description)
+
+    def member_role_arns(self) -> str:
+        """The member role in any account (the function's AssumeRole resource; the organization condition limits it)."""
+        return self.format_arn(
+            service="iam", region="", account="*", resource="role", resource_name=self.org.member_role_name
+        )
+
+    def _grant_member_access(self, roles: Sequence[iam.IRole]) -> iam.Policy:
+        policy = iam.Policy(
+            self,
+            "MemberAccessPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="AssumeMemberRolesOfTheOrganization",
+                    actions=["sts:AssumeRole"],
+                    resources=[self.member_role_arns()],
+                    conditions={"StringEquals": {"aws:ResourceOrgID": self.org.organization_id}},
+                )
+            ],
+        )
+        for role in roles:
+            policy.attach_to_role(role)
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=[f"Resource::arn:<AWS::Partition>:iam::*:role/{self.org.member_role_name}"],
+                    reason="MemberAccessPolicy: the member role of whichever account sent the event (any account "
+                    "of the organization, aws:ResourceOrgID); which one is known only at run time, and the member "
+                    "role trusts only these function roles",
+                )
+            ],
+        )
+        return policy
+
+    def _member_stack_set(self, member_template: MemberTemplate) -> cloudformation.CfnStackSet:
+        org = self.org
+        for error in member_template.errors:  # the member stack's cdk-nag findings fail this synth too
+            Annotations.of(self).add_error(f"member template: {error}")
+        for warning in member_template.warnings:
+            Annotations.of(self).add_warning(f"member template: {warning}")
+        targets = cloudformation.CfnStackSet.DeploymentTargetsProperty(
+            organizational_unit_ids=list(org.target_ous),
+            accounts=list(org.excluded_accounts) or None,
+            account_filter_type="DIFFERENCE" if org.excluded_accounts else None,
+        )
+        prefs = OPERATION_PREFERENCES
+        return cloudformation.CfnStackSet(
+            self,
+            "MemberStackSet",
+            stack_set_name=f"{self.stack_name}-member",
+            description="ecs-remediate member side: forwarding rule per Region, member role per account",
+            permission_model="SERVICE_MANAGED",
+            auto_deployment=cloudformation.CfnStackSet.AutoDeploymentProperty(
+                enabled=True, retain_stacks_on_account_removal=False
+            ),
+            call_as=org.stack_set_call_as,
+            capabilities=["CAPABILITY_NAMED_IAM"],  # the member role has a fixed name
+            managed_execution={"Active": True},  # queue conflicting operations instead of failing them
+            operation_preferences=cloudformation.CfnStackSet.OperationPreferencesProperty(
+                concurrency_mode=str(prefs["ConcurrencyMode"]),
+                max_concurrent_percentage=int(prefs["MaxConcurrentPercentage"]),
+                failure_tolerance_percentage=int(prefs["FailureTolerancePercentage"]),
+                region_concurrency_type=str(prefs["RegionConcurrencyType"]),
+            ),
+            parameters=[
+                cloudformation.CfnStackSet.ParameterProperty(
+                    parameter_key=PARAM_HUB_EVENT_BUS_ARN, parameter_value=self.event_bus.event_bus_arn
+                ),
+                cloudformation.CfnStackSet.ParameterProperty(
+                    parameter_key=PARAM_HUB_FUNCTION_ROLE_ARNS,
+                    parameter_value=Fn.join(",", [role.role_arn for role in self.function_roles]),
+                ),
+            ],
+            stack_instances_group=[
+                cloudformation.CfnStackSet.StackInstancesProperty(deployment_targets=targets, regions=list(org.regions))
+            ],
+            template_body=member_template.body,
+        )
+
+    def _guardrail(self) -> organizations.CfnPolicy:
+        return organizations.CfnPolicy(
+            self,
+            "GuardrailPolicy",
+            name=f"{self.stack_name}-guardrail",
+            type="SERVICE_CONTROL_POLICY",
+            description="ecs-remediate guardrail: no privileged task definitions, exemption tags by approvers only",
+            content=self.org.guardrail_policy(self.settings.tag_prefix),
+            target_ids=list(self.org.target_ous),
+        )
+
+
+def write_guardrail(org: OrgSettings, tag_prefix: str, outdir: str) -> Path:
+    """`guardrail=print`: the SCP as a file next to the templates (compact JSON, as submitted)."""
+    path = Path(outdir) / "guardrail-scp.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(org.guardrail_policy(tag_prefix)) + "\n", encoding="utf-8")
+    return path
+
+
+__all__ = ["OPERATION_PREFERENCES", "HubStack", "write_guardrail"]

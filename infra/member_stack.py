@@ -1,0 +1,225 @@
+"""The member side of an organization deployment: what StackSets put in every target account and Region.
+
+No asset and no Lambda, so StackSets need no bucket in any Region, and a plain synthesizer without the
+bootstrap-version rule (member accounts are not CDK-bootstrapped):
+  * in every Region: an EventBridge rule on the default bus with the remediation rule's own pattern
+    (infra/event_pattern.py), forwarding to the hub's bus through a role that may only PutEvents there;
+  * once per account (IAM is global; the stack instance of `member_role_region` creates it, the others skip it
+    through a Condition): the member role, named `memberRoleName`, trusted only by the hub's function roles
+    (template parameter, filled in by the hub's StackSet) and only from inside the organization, with exactly
+    the single-account function's ECS/PassRole statements (`Remediator.runtime_statements`), for each target
+    Region of this account.
+
+`synthesize_member_template` builds it in an app of its own (the StackSet inlines the template body); with
+`-c memberTemplate=true` app.py also adds it to the main app as a plain stack, for the management account.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import Aws, CfnCondition, CfnParameter, Fn, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from . import event_pattern
+from .checkov import CheckovSuppressions
+from .org_settings import CTX_REGIONS, OrgSettings
+from .remediator import Remediator, RuntimeArns
+from .settings import ContextError, StackSettings
+
+MEMBER_STACK_ID = "EcsRemediateMember"
+PARAM_HUB_EVENT_BUS_ARN = "HubEventBusArn"
+PARAM_HUB_FUNCTION_ROLE_ARNS = "HubFunctionRoleArns"
+CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
+MEMBER_POLICY_NAME = "EcsRemediateRemediation"
+EVENTS_SERVICE = "events.amazonaws.com"
+# IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
+IAM_ROLE_INLINE_POLICY_LIMIT = 10_240
+_EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
+
+
+class MemberStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, org: OrgSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+            analytics_reporting=False,
+            description="ecs-remediate member: forwards privileged task definition registrations to the hub, "
+            "and the role the hub acts through",
+            **kwargs,
+        )
+        self.settings, self.org = settings, org
+        hub_bus_arn = CfnParameter(
+            self,
+            PARAM_HUB_EVENT_BUS_ARN,
+            type="String",
+            allowed_pattern=_EVENT_BUS_ARN_PATTERN,
+            description="ARN of the hub's event bus (the hub stack's HubEventBusArn output)",
+        )
+        hub_roles = CfnParameter(
+            self,
+            PARAM_HUB_FUNCTION_ROLE_ARNS,
+            type="CommaDelimitedList",
+            description="ARNs of the hub's function roles, the only principals the member role trusts (the hub "
+            "stack's HubFunctionRoleArns output)",
+        )
+
+        # Forwarding: this Region's default bus -> the hub's bus. A bus that admits an organization requires the
+        # sending rule to use a role; this one can only put events on that bus, and only for rules of this account.
+        self.forwarder_role = iam.Role(
+            self,
+            "ForwarderRole",
+            assumed_by=iam.ServicePrincipal(
+                EVENTS_SERVICE, conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description="ecs-remediate member: lets the forwarding rule put events on the hub's bus",
+        )
+        hub_bus = events.EventBus.from_event_bus_arn(self, "HubEventBus", hub_bus_arn.value_as_string)
+        self.rule = events.Rule(
+            self,
+            "ForwardPrivilegedRegistrations",
+            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without request "
+            "parameters, go to the ecs-remediate hub",
+            event_pattern=events.EventPattern(
+                source=event_pattern.SOURCES,
+                detail_type=event_pattern.DETAIL_TYPES,
+                detail=event_pattern.remediation_detail(),
+            ),
+            targets=[targets.EventBus(hub_bus, role=self.forwarder_role)],
+        )
+
+        # The member role: once per account (fixed name; IAM is global).
+        creates_role = CfnCondition(
+            self,
+            CONDITION_MEMBER_ROLE_REGION,
+            expression=Fn.condition_equals(Aws.REGION, org.member_role_region),
+        )
+        statements = Remediator.runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
+        document = iam.PolicyDocument(statements=statements)
+        size = _deployed_size(self.resolve(document.to_json()))
+        if size > IAM_ROLE_INLINE_POLICY_LIMIT:
+            raise ContextError(
+                f"{CTX_REGIONS}: the member role's policy would be about {size} characters for {len(org.regions)} "
+                f"Regions, over IAM's {IAM_ROLE_INLINE_POLICY_LIMIT} for a role's inline policies; use fewer Regions"
+            )
+        self.member_role = iam.CfnRole(
+            self,
+            "MemberRole",
+            role_name=org.member_role_name,
+            description="ecs-remediate member role: the hub's function acts in this account only through it",
+            max_session_duration=3600,
+            assume_role_policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "HubFunctionRolesOfTheOrganizationOnly",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": hub_roles.value_as_list},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": org.organization_id}},
+                    }
+                ],
+            },
+            policies=[iam.CfnRole.PolicyProperty(policy_name=MEMBER_POLICY_NAME, policy_document=document)],
+        )
+        self.member_role.cfn_options.condition = creates_role
+        NagSuppressions.add_resource_suppressions(self.member_role, [self._wildcard_suppression()])
+
+    def _wildcard_suppression(self) -> NagPackSuppression:
+        """IAM5 for the member role's wildcards: the single-account function's, Region by Region."""
+        s = self.settings
+        applies_to = ["Resource::*"]
+        regional: list[str] = []
+        if s.remediates:
+            regional.append("task-definition/*")
+        if s.remediates and (s.rollout or s.retire):
+            regional.append("service/*/*")
+        for resource in regional:
+            applies_to += [
+                f"Resource::arn:<AWS::Partition>:ecs:{region}:<AWS::AccountId>:{resource}"
+                for region in self.org.regions
+            ]
+        if s.remediates:
+            applies_to.append("Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*")
+        if s.remediates and s.retire:  # the rule targets and schedules that name a revision (references.py)
+            for region in self.org.regions:
+                applies_to += [
+                    f"Resource::arn:<AWS::Partition>:events:{region}:<AWS::AccountId>:rule/*",
+                    f"Resource::arn:<AWS::Partition>:scheduler:{region}:<AWS::AccountId>:schedule/*/*",
+                ]
+        return NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            applies_to=applies_to,
+            reason="MemberRole: the single-account function's RemediationPolicy statements (one definition, "
+            "Remediator.runtime_statements), on this account's resources in each target Region: Describe/List/"
+            "Deregister support only '*'; a copy's revision is unknown until registered (TagResource only on create); "
+            "PassRole only to ecs-tasks.amazonaws.com; the services to move are known only at run time; with retire, "
+            "the account's rule targets and schedules are listed to find any that names the revision",
+        )
+
+
+def _deployed_size(document: Any) -> int:
+    """The policy's size as IAM counts it once deployed: Refs and joins resolved (a 12-digit account, the longest
+    partition name), compact JSON."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"Ref"}:
+                return {"AWS::AccountId": "123456789012", "AWS::Partition": "aws-us-gov"}.get(value["Ref"], "x" * 20)
+            if set(value) == {"Fn::Join"}:
+                separator, parts = value["Fn::Join"]
+                return str(separator).join(str(resolve(part)) for part in parts)
+            return {key: resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        return value
+
+    return len(json.dumps(resolve(document), separators=(",", ":")))
+
+
+@dataclass(frozen=True)
+class MemberTemplate:
+    """The synthesized member template, and what cdk-nag said about it (to be reported on the StackSet)."""
+
+    template: dict[str, Any]
+    errors: list[str]
+    warnings: list[str]
+    asset_count: int
+
+    @property
+    def body(self) -> str:
+        return json.dumps(self.template, separators=(",", ":"), sort_keys=True)
+
+
+def synthesize_member_template(
+    settings: StackSettings, org: OrgSettings, *, context: Mapping[str, Any]
+) -> MemberTemplate:
+    """The member stack synthesized in an app of its own (same context and the same checks as the main app), in a
+    directory of its own: the main app's cloud assembly is left alone."""
+    with tempfile.TemporaryDirectory(prefix="ecs-remediate-member-") as outdir:
+        app = cdk.App(context=dict(context), outdir=outdir)
+        stack = MemberStack(app, MEMBER_STACK_ID, settings=settings, org=org)
+        cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+        cdk.Aspects.of(app).add(CheckovSuppressions())
+        artifact = app.synth().get_stack_by_name(stack.stack_name)
+        messages = [(str(m.level), f"{m.id}: {m.entry.data}") for m in artifact.messages]
+        template = artifact.template  # read from the directory, before it goes
+        asset_count = len(artifact.assets)
+    return MemberTemplate(
+        template=template,
+        errors=[text for level, text in messages if level.endswith("ERROR")],
+        warnings=[text for level, text in messages if level.endswith("WARNING")],
+        asset_count=asset_count,
+    )

@@ -1,0 +1,157 @@
+"""Organization settings: the context keys of the hub stack (`-c organization=true`), validated in one place.
+
+Read once in app.py through `OrgSettings.from_context`; a bad or missing value raises ContextError naming the key,
+which fails `cdk synth` before anything is built (as infra/settings.py does for the stack's other keys).
+
+  organization          true selects the hub stack (absent or false: the single-account stack, unchanged)
+  organizationId        o-xxxxxxxxxx: the bus policy admits this organization, the member role trusts it
+  targetOus             OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx) the member StackSet deploys to
+  regions               Region names of the member rules (the member role is created in the first one)
+  excludedAccounts      account ids in those OUs that get no member stack
+  memberRoleName        the member role's name (default ecs-remediate-member)
+  stackSetCallAs        SELF (hub in the management account, default) or DELEGATED_ADMIN
+  guardrail             off (default), print (writes the SCP at synth), attach (creates it, attached to targetOus)
+  breakGlassPrincipals  principal ARN patterns the guardrail lets register privileged task definitions
+  exemptionApprovers    principal ARN patterns the guardrail lets set or remove exemption tags
+  memberTemplate        true also synthesizes the member template as a plain stack (for the management account)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ecs_remediate.accounts import DEFAULT_MEMBER_ROLE_NAME, check_role_name
+from ecs_remediate.guardrail import GuardrailError, build_guardrail, member_role_pattern
+
+from .settings import ContextError, _boolean, _choice, _string_list
+
+CTX_ORGANIZATION = "organization"
+CTX_ORGANIZATION_ID = "organizationId"
+CTX_TARGET_OUS = "targetOus"
+CTX_REGIONS = "regions"
+CTX_EXCLUDED_ACCOUNTS = "excludedAccounts"
+CTX_MEMBER_ROLE_NAME = "memberRoleName"
+CTX_STACK_SET_CALL_AS = "stackSetCallAs"
+CTX_GUARDRAIL = "guardrail"
+CTX_BREAK_GLASS = "breakGlassPrincipals"
+CTX_APPROVERS = "exemptionApprovers"
+CTX_MEMBER_TEMPLATE = "memberTemplate"
+ORG_CONTEXT_KEYS = (
+    CTX_ORGANIZATION_ID,
+    CTX_TARGET_OUS,
+    CTX_REGIONS,
+    CTX_EXCLUDED_ACCOUNTS,
+    CTX_MEMBER_ROLE_NAME,
+    CTX_STACK_SET_CALL_AS,
+    CTX_GUARDRAIL,
+    CTX_BREAK_GLASS,
+    CTX_APPROVERS,
+    CTX_MEMBER_TEMPLATE,
+)
+GUARDRAIL_MODES = ("off", "print", "attach")
+CALL_AS = ("SELF", "DELEGATED_ADMIN")
+# StackSets take at most 50 OUs in one CreateStackInstances call.
+MAX_TARGET_OUS = 50
+
+# The patterns of the Organizations and IAM APIs.
+_ORGANIZATION_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+_OU_ID_RE = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+
+def organization_selected(get: Callable[[str], Any]) -> bool:
+    """True when the context asks for the hub stack (`organization=true`)."""
+    value = get(CTX_ORGANIZATION)
+    return value is not None and _boolean({CTX_ORGANIZATION: value}, CTX_ORGANIZATION)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgSettings:
+    organization_id: str
+    target_ous: tuple[str, ...]
+    regions: tuple[str, ...]
+    excluded_accounts: tuple[str, ...] = ()
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    stack_set_call_as: str = "SELF"
+    guardrail: str = "off"
+    break_glass_principals: tuple[str, ...] = ()
+    exemption_approvers: tuple[str, ...] = ()
+    member_template: bool = False
+
+    @property
+    def member_role_region(self) -> str:
+        """IAM is global: the member role is created once per account, by the stack instance of this Region."""
+        return self.regions[0]
+
+    def guardrail_policy(self, tag_prefix: str) -> dict[str, Any]:
+        """The guardrail SCP for these settings (the same document `ecs-remediate guardrail` prints)."""
+        return build_guardrail(
+            tag_prefix=tag_prefix,
+            break_glass=self.break_glass_principals,
+            approvers=self.exemption_approvers,
+            remediation_roles=[member_role_pattern(self.member_role_name)],
+        )
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any], *, tag_prefix: str) -> OrgSettings:
+        raw = {key: get(key) for key in ORG_CONTEXT_KEYS}
+        return cls.from_mapping({k: v for k, v in raw.items() if v is not None}, tag_prefix=tag_prefix)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, tag_prefix: str) -> OrgSettings:
+        organization_id = values.get(CTX_ORGANIZATION_ID)
+        if not isinstance(organization_id, str) or not _ORGANIZATION_ID_RE.match(organization_id.strip()):
+            raise ContextError(
+                f"{CTX_ORGANIZATION_ID}: expected an organization id (o- and 10-32 lowercase letters or digits), "
+                f"got {organization_id!r}"
+            )
+        ous = _required_list(values, CTX_TARGET_OUS, _OU_ID_RE, "an OU id (ou-xxxx-xxxxxxxx) or the root id (r-xxxx)")
+        if len(ous) > MAX_TARGET_OUS:
+            raise ContextError(f"{CTX_TARGET_OUS}: at most {MAX_TARGET_OUS} OUs (a StackSets limit), got {len(ous)}")
+        regions = _required_list(values, CTX_REGIONS, _REGION_RE, "a Region name such as us-east-1")
+        excluded = _list(values, CTX_EXCLUDED_ACCOUNTS, _ACCOUNT_RE, "a 12-digit account id")
+        role_name = values.get(CTX_MEMBER_ROLE_NAME, DEFAULT_MEMBER_ROLE_NAME)
+        try:
+            role_name = check_role_name(str(role_name).strip())
+        except ValueError as error:
+            raise ContextError(f"{CTX_MEMBER_ROLE_NAME}: {error}") from None
+        settings = cls(
+            organization_id=organization_id.strip(),
+            target_ous=ous,
+            regions=regions,
+            excluded_accounts=excluded,
+            member_role_name=role_name,
+            stack_set_call_as=_choice(values, CTX_STACK_SET_CALL_AS, CALL_AS, "SELF", upper=True),
+            guardrail=_choice(values, CTX_GUARDRAIL, GUARDRAIL_MODES, "off"),
+            break_glass_principals=tuple(_string_list(values, CTX_BREAK_GLASS)),
+            exemption_approvers=tuple(_string_list(values, CTX_APPROVERS)),
+            member_template=_boolean(values, CTX_MEMBER_TEMPLATE),
+        )
+        try:  # the guardrail's inputs are checked whatever the mode, so that print and attach never fail later
+            settings.guardrail_policy(tag_prefix)
+        except GuardrailError as error:
+            message = str(error)
+            key = CTX_BREAK_GLASS if message.startswith("break-glass") else CTX_APPROVERS
+            if message.startswith("the guardrail SCP would be"):
+                key = f"{CTX_BREAK_GLASS}/{CTX_APPROVERS}"
+            raise ContextError(f"{key}: {message}") from None
+        return settings
+
+
+def _list(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = _string_list(values, key)
+    bad = [item for item in items if not pattern.match(item)]
+    if bad:
+        raise ContextError(f"{key}: {bad[0]!r} is not {what}")
+    return tuple(dict.fromkeys(items))
+
+
+def _required_list(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = _list(values, key, pattern, what)
+    if not items:
+        raise ContextError(f"{key}: required with organization=true: one or more of {what}, comma-separated")
+    return items

@@ -1,0 +1,124 @@
+"""The synthesized member StackSet deployed by moto's CloudFormation into an emulated organization.
+
+What the hub template says (template body, permission model, capabilities, auto-deployment, OU targets,
+Regions, parameters) is passed as it is to CreateStackSet / CreateStackInstances; the emulator creates the
+resources in each member account and Region (moto expands an OU to its direct child accounts, and does not
+exclude the management account as AWS does: none is in the OU here). Read back from each member: the member role
+exists once (no name clash between Regions), its ARN is the one `MemberAccounts` assumes, it trusts exactly the
+hub's function role, and its statements name that account in the target Regions; every Region has the forwarding
+rule on its default bus, targeting the hub's bus through a role of that Region's stack.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from test_infra_org import ORG_CONTEXT, stack_set, synth
+
+from ecs_remediate.accounts import MemberAccounts
+
+HUB = "123456789012"
+HUB_FUNCTION_ROLE = f"arn:aws:iam::{HUB}:role/EcsRemediateHub-RemediatorFunctionRole-EXAMPLE"
+
+
+@pytest.fixture(scope="module")
+def stack_set_props(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    _, template, _, _ = synth(
+        {**ORG_CONTEXT, "regions": "us-east-1,eu-west-1,ap-southeast-2"}, tmp_path_factory.mktemp("hub")
+    )
+    return stack_set(template)
+
+
+def session_in(account: str) -> boto3.session.Session:
+    issued = boto3.client("sts", "us-east-1").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="inspect"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+    )
+
+
+def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set_props: dict[str, Any]) -> None:
+    props = stack_set_props
+    (group,) = props["StackInstancesGroup"]
+    regions = group["Regions"]
+    with mock_aws():
+        organizations = boto3.client("organizations", "us-east-1")
+        organizations.create_organization(FeatureSet="ALL")
+        root = organizations.list_roots()["Roots"][0]["Id"]
+        ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+        members = []
+        for i in range(3):
+            status = organizations.create_account(AccountName=f"member-{i}", Email=f"member-{i}@example.com")
+            account = status["CreateAccountStatus"]["AccountId"]
+            organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
+            members.append(account)
+        bus_arn = boto3.client("events", "us-east-1").create_event_bus(Name="EcsRemediateHub-hub")["EventBusArn"]
+        resolved = {"HubEventBusArn": bus_arn, "HubFunctionRoleArns": HUB_FUNCTION_ROLE}  # the GetAtts, deployed
+        assert {p["ParameterKey"] for p in props["Parameters"]} == set(resolved)
+
+        cloudformation = boto3.client("cloudformation", "us-east-1")
+        cloudformation.create_stack_set(
+            StackSetName="EcsRemediateHub-member",
+            TemplateBody=props["TemplateBody"],
+            PermissionModel=props["PermissionModel"],
+            AutoDeployment=props["AutoDeployment"],
+            Capabilities=props["Capabilities"],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in resolved.items()],
+        )
+        cloudformation.create_stack_instances(
+            StackSetName="EcsRemediateHub-member",
+            DeploymentTargets={"OrganizationalUnitIds": [ou]},
+            Regions=regions,
+            OperationPreferences=props["OperationPreferences"],
+        )
+        instances = cloudformation.list_stack_instances(StackSetName="EcsRemediateHub-member")["Summaries"]
+        assert sorted((i["Account"], i["Region"]) for i in instances) == sorted(
+            (a, r) for a in members for r in regions
+        )
+        assert {i["StackInstanceStatus"]["DetailedStatus"] for i in instances} == {"SUCCEEDED"}
+
+        accounts = MemberAccounts("ecs-remediate-member", sts=boto3.client("sts", "us-east-1"))
+        for account in members:
+            session = session_in(account)
+            iam = session.client("iam")
+            names = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+            assert names.count("ecs-remediate-member") == 1
+            forwarders = [n for n in names if "ForwarderRole" in n]
+            assert len(forwarders) == len(regions)  # one per Region's stack, generated names: no clash
+            role = iam.get_role(RoleName="ecs-remediate-member")["Role"]
+            assert role["Arn"] == accounts.role_arn(account)
+            trust = role["AssumeRolePolicyDocument"]
+            trust = json.loads(trust) if isinstance(trust, str) else trust
+            assert trust["Statement"] == [
+                {
+                    "Sid": "HubFunctionRolesOfTheOrganizationOnly",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [HUB_FUNCTION_ROLE]},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}},
+                }
+            ]
+            (policy_name,) = iam.list_role_policies(RoleName="ecs-remediate-member")["PolicyNames"]
+            document = iam.get_role_policy(RoleName="ecs-remediate-member", PolicyName=policy_name)["PolicyDocument"]
+            if isinstance(document, str):  # moto stores a CloudFormation inline policy as the dict's repr
+                document = ast.literal_eval(document)
+            (register,) = [s for s in document["Statement"] if s["Sid"] == "RegisterFixedCopies"]
+            assert sorted(register["Resource"]) == sorted(
+                f"arn:aws:ecs:{region}:{account}:task-definition/*" for region in regions
+            )
+            for region in regions:
+                events = session.client("events", region)
+                (rule,) = events.list_rules()["Rules"]
+                assert rule.get("EventBusName", "default") == "default" and rule["State"] == "ENABLED"
+                (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+                assert target["Arn"] == bus_arn
+                assert target["RoleArn"].split(":")[4] == account
+                assert target["RoleArn"].split("/")[-1] in forwarders
