@@ -162,6 +162,23 @@ class Sandbox:
             "detail": detail,
         }
 
+    def tag_event(self, arn: str, tags: list[dict[str, str]], *, role: str, session: str = "s") -> dict[str, Any]:
+        """The EventBridge event CloudTrail would deliver for an ECS TagResource call by an assumed role."""
+        event = self.event_for({"family": "unused", "containerDefinitions": []}, None)
+        detail = event["detail"]
+        detail["eventName"] = "TagResource"
+        detail["userIdentity"] = {
+            "type": "AssumedRole",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}",
+            "accountId": ACCOUNT,
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}", "accountId": ACCOUNT}
+            },
+        }
+        detail["requestParameters"] = {"resourceArn": arn, "tags": tags}
+        detail["responseElements"] = None
+        return event
+
     def inbox(self) -> list[Note]:
         """Every notification delivered so far (drains the queue)."""
         notes: list[Note] = []

@@ -35,3 +35,14 @@ def remediation_detail() -> dict[str, Any]:
 
 SOURCES = [SOURCE]
 DETAIL_TYPES = [DETAIL_TYPE]
+
+
+def exemption_tags_detail(tag_prefix: str) -> dict[str, Any]:
+    """The `detail` of the TagResource calls that set an exemption tag (only with tagExemptions): the function
+    records an approver's (tag_approvals.py). EventBridge matches `key` inside the array of tag objects."""
+    return {
+        "eventSource": [EVENT_SOURCE],
+        "eventName": ["TagResource"],
+        "errorCode": [{"exists": False}],
+        "requestParameters": {"tags": {"key": [{"prefix": f"{tag_prefix}:exempt-"}]}},
+    }

@@ -249,6 +249,28 @@ class Remediator(Construct):
             ],
         )
 
+        if settings.tag_exemptions:
+            self.exemption_tags_rule = events.Rule(
+                self,
+                "ExemptionTagsRule",
+                event_bus=event_bus,
+                description="TagResource calls that set ecs-remediate exemption tags: the function records an "
+                "approver's (only approvers' tags can exempt)",
+                event_pattern=events.EventPattern(
+                    source=event_pattern.SOURCES,
+                    detail_type=event_pattern.DETAIL_TYPES,
+                    account=[Stack.of(self).account] if event_bus is None else None,
+                    detail=event_pattern.exemption_tags_detail(settings.tag_prefix),
+                ),
+                targets=[
+                    targets.LambdaFunction(
+                        self.function,
+                        dead_letter_queue=self.dead_letter_queue,
+                        retry_attempts=8,
+                        max_event_age=Duration.hours(2),
+                    )
+                ],
+            )
         self.alarms = self._alarms()
 
     def shared_function_props(self) -> dict[str, Any]:
@@ -284,6 +306,7 @@ class Remediator(Construct):
             env.ENV_EXEMPTION_MAX_DAYS: str(s.exemption_max_days),
             env.ENV_EXEMPT_FAMILIES_ACKNOWLEDGED: str(bool(s.exempt_families)).lower(),
             env.ENV_EXEMPTION_APPROVERS: ",".join(s.exemption_approvers),
+            env.ENV_TAG_EXEMPTIONS: str(s.tag_exemptions).lower(),
             env.ENV_TRUSTED_PRINCIPALS: Lazy.string(_RoleArns(self.trusted_roles)),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

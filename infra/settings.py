@@ -54,6 +54,7 @@ CTX_EXEMPT_FAMILIES_ACKNOWLEDGED = "exemptFamiliesAcknowledged"
 CTX_EXEMPTION_APPROVERS = "exemptionApprovers"
 CTX_EXEMPTION_MAX_DAYS = "exemptionMaxDays"
 CTX_SECURITY_HUB = "securityHub"
+CTX_TAG_EXEMPTIONS = "tagExemptions"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -69,6 +70,7 @@ CONTEXT_KEYS = (
     CTX_EXEMPTION_APPROVERS,
     CTX_EXEMPTION_MAX_DAYS,
     CTX_SECURITY_HUB,
+    CTX_TAG_EXEMPTIONS,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -130,6 +132,7 @@ class StackSettings:
     retire: bool = False  # deregister the privileged revision once replaced and unused
     exemption_approvers: tuple[str, ...] = ()  # role ARN patterns that may write the exemption registry
     exemption_max_days: int = 90
+    tag_exemptions: bool = False  # exemption tags count when an approver applied them (TagResource events)
     security_hub: bool = False  # import a finding per verdict into Security Hub (infra/security_hub.py)
 
     @property
@@ -175,6 +178,12 @@ class StackSettings:
                     f"{CTX_EXEMPTION_APPROVERS}: {approver!r} is not an IAM role ARN pattern "
                     "(arn:aws:iam::<account>:role/<name>, * and ? allowed)"
                 )
+        tag_exemptions = _boolean(values, CTX_TAG_EXEMPTIONS)
+        if tag_exemptions and not approvers:
+            raise ContextError(
+                f"{CTX_TAG_EXEMPTIONS}: tag exemptions count only when an approver applied them; "
+                f"set {CTX_EXEMPTION_APPROVERS}"
+            )
         max_days = _integer(values, CTX_EXEMPTION_MAX_DAYS, 90)
         if not 1 <= max_days <= 3650:
             raise ContextError(f"{CTX_EXEMPTION_MAX_DAYS}: expected 1 to 3650 days, got {max_days}")
@@ -206,6 +215,7 @@ class StackSettings:
             idempotency_ttl_seconds=ttl,
             exemption_approvers=tuple(dict.fromkeys(approvers)),
             exemption_max_days=max_days,
+            tag_exemptions=tag_exemptions,
         )
 
 

@@ -191,6 +191,7 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "EXEMPTION_MAX_DAYS": "90",
         "EXEMPT_FAMILIES_ACKNOWLEDGED": "false",
         "EXEMPTION_APPROVERS": "",
+        "TAG_EXEMPTIONS": "false",
         # the function's own role: what it registers can be the stack's copy (with the right content)
         "TRUSTED_PRINCIPALS": {"Fn::GetAtt": [role_id, "Arn"]},
         "POWERTOOLS_SERVICE_NAME": "ecs-remediate",

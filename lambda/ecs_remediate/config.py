@@ -114,6 +114,11 @@ class Config:
         max_days_text = _optional(env, ENV_EXEMPTION_MAX_DAYS) or str(DEFAULT_EXEMPTION_MAX_DAYS)
         if not max_days_text.isdigit() or not 1 <= int(max_days_text) <= 3650:
             raise ConfigError(f"{ENV_EXEMPTION_MAX_DAYS}: expected whole days from 1 to 3650, got {max_days_text!r}")
+        if _flag(env, ENV_TAG_EXEMPTIONS) and not _list(env, ENV_EXEMPTION_APPROVERS):
+            raise ConfigError(
+                f"{ENV_TAG_EXEMPTIONS}: tag exemptions count only when an approver applied them; "
+                f"set {ENV_EXEMPTION_APPROVERS} (approver role ARN patterns)"
+            )
         trusted = tuple(_list(env, ENV_TRUSTED_PRINCIPALS))
         for principal in trusted:
             if not principal.startswith("arn:"):

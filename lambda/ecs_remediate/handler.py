@@ -20,6 +20,7 @@ from .exemptions import ExemptionRegistry
 from .outcomes import SKIPPED
 from .remediate import RemediationFailed, Remediator
 from .rollout import ReferenceFinder
+from .tag_approvals import TAG_EVENT_NAME, approval, parse_tag_event
 
 # Whatever the function's log level, the SDK's own loggers stay at WARNING: at DEBUG botocore logs request and
 # response bodies (environment values, command lines, docker labels) into CloudWatch Logs.
@@ -74,6 +75,9 @@ def own_account(context: LambdaContext) -> str | None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if isinstance(detail, dict) and detail.get("eventName") == TAG_EVENT_NAME:
+        return _exemption_tags(event, context)
     parsed = parse_registration_event(
         event, expected_region=os.environ.get("AWS_REGION"), expected_account=own_account(context)
     )
@@ -98,6 +102,31 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {
         k: summary[k] for k in ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
     }
+
+
+def _exemption_tags(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """TagResource calls that set exemption tags (their own rule, only with TAG_EXEMPTIONS): an approver's are
+    recorded in the ledger (tag_approvals.py); anyone else's count for nothing, and are counted."""
+    if not CONFIG.tag_exemptions:
+        return {"outcome": SKIPPED, "reason": "tag exemptions are off"}
+    applied = parse_tag_event(
+        event,
+        tag_prefix=CONFIG.tag_prefix,
+        expected_account=own_account(context),
+        expected_region=os.environ.get("AWS_REGION"),
+    )
+    record = applied if isinstance(applied, Skip) else approval(applied, CONFIG.exemption_approvers)
+    if isinstance(record, Skip):
+        logger.info("exemption tags not recorded", extra={"outcome": SKIPPED, "reason": record.reason})
+        metrics.add_metric(name="ExemptionTagsNotApproved", unit=MetricUnit.Count, value=1)
+        return {"outcome": SKIPPED, "reason": record.reason}
+    remediator().ledger.record_tag_approval(record)
+    logger.info(
+        "exemption tags approved",
+        extra={"task_definition_arn": record.target, "approver": record.approver, "until": record.until},
+    )
+    metrics.add_metric(name="ExemptionTagsApproved", unit=MetricUnit.Count, value=1)
+    return {"outcome": "approval-recorded", "task_definition_arn": record.target, "approver": record.approver}
 
 
 def _record(result: dict[str, Any]) -> None:

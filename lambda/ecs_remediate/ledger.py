@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .aws import ClientError, is_transient
+from .exemptions import ExemptionRecord
 
 KEY_PREFIX = "ecs-remediate#copy#"
+APPROVAL_PREFIX = "ecs-remediate#tag-approval#"  # exemption tags an approver set (tag_approvals.py)
 ATTR_KEY = "id"  # the idempotency table's partition key (Powertools' default)
 
 
@@ -25,12 +27,17 @@ class Ledger(Protocol):
 
     def copy_of(self, source_arn: str) -> str | None: ...
 
+    def record_tag_approval(self, record: ExemptionRecord) -> None: ...
+
+    def tag_approval(self, task_definition_arn: str) -> ExemptionRecord | None: ...
+
 
 class MemoryLedger:
     """What this process registered (the CLI without the stack's table)."""
 
     def __init__(self) -> None:
         self._copies: dict[str, str] = {}
+        self._approvals: dict[str, ExemptionRecord] = {}
         self._lock = threading.Lock()
 
     def record_copy(self, source_arn: str, copy_arn: str, by: str) -> None:
@@ -40,6 +47,14 @@ class MemoryLedger:
     def copy_of(self, source_arn: str) -> str | None:
         with self._lock:
             return self._copies.get(source_arn)
+
+    def record_tag_approval(self, record: ExemptionRecord) -> None:
+        with self._lock:
+            self._approvals[record.target] = record
+
+    def tag_approval(self, task_definition_arn: str) -> ExemptionRecord | None:
+        with self._lock:
+            return self._approvals.get(task_definition_arn)
 
 
 class DynamoLedger:
@@ -87,3 +102,16 @@ class DynamoLedger:
             with self._lock:
                 self._cache[source_arn] = copy_arn
         return copy_arn if isinstance(copy_arn, str) else None
+
+    def record_tag_approval(self, record: ExemptionRecord) -> None:
+        """The exemption tags an approver set on a revision (replaces an earlier approval of it)."""
+        item = record.to_item()
+        item[ATTR_KEY] = {"S": APPROVAL_PREFIX + record.target}
+        self._client.put_item(TableName=self.table_name, Item=item)
+
+    def tag_approval(self, task_definition_arn: str) -> ExemptionRecord | None:
+        """Read afresh each time: an approval can be replaced (a later approver call) at any moment."""
+        item = self._client.get_item(
+            TableName=self.table_name, Key={ATTR_KEY: {"S": APPROVAL_PREFIX + task_definition_arn}}, ConsistentRead=True
+        ).get("Item")
+        return ExemptionRecord.from_item(item) if item else None

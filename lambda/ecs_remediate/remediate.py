@@ -79,7 +79,7 @@ class Remediator:
         self.ecs = ecs
         self.topic = topic
         self.ledger: Ledger = ledger or DynamoLedger.from_persistence(persistence) or MemoryLedger()
-        self.judge = Judge(config, registry, today=today)
+        self.judge = Judge(config, registry, tag_approvals=self.ledger.tag_approval, today=today)
         self.references = references
         self.recorded_by = recorded_by
         self._idempotency: list[IdempotencyConfig] = []

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from . import aws
 from .aws import BotoCoreError, ClientError
 from .config import Config
-from .exemptions import ExemptionRegistry, ExemptionSource, RegistryUnavailable, UnreadableRegistry
+from .exemptions import ExemptionRecord, ExemptionRegistry, ExemptionSource, RegistryUnavailable, UnreadableRegistry
 from .ledger import DynamoLedger
 from .policy import Judge
 from .remediate import Remediator
@@ -78,6 +78,10 @@ def build_remediator(
 
         references = References(aws.client("events", ecs.region), aws.client("scheduler", ecs.region))
     return Remediator(config, ecs, topic, persistence, registry=registry, references=references, recorded_by="sweep")
+
+
+def _approvals(ledger: DynamoLedger | None) -> Callable[[str], ExemptionRecord | None] | None:
+    return ledger.tag_approval if ledger is not None else None
 
 
 def exemption_snapshot(config: Config) -> ExemptionSource | None:
@@ -141,7 +145,7 @@ def sweep(
             remediator=remediator,
             concurrency=concurrency,
             progress=progress,
-            judge=remediator.judge if remediator is not None else Judge(config, registry),
+            judge=remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger)),
             ledger=remediator.ledger if remediator is not None else ledger,
         )
         findings = sweeper.run()
