@@ -391,6 +391,15 @@ def test_9_response_elements_null_without_a_match_notifies(sandbox: Sandbox, han
     )
 
 
+def test_9_an_event_naming_neither_revision_nor_family_still_notifies(sandbox: Sandbox, handler: ModuleType) -> None:
+    event = sandbox.event_for({"family": "web", "containerDefinitions": [container()]}, None)
+    del event["detail"]["requestParameters"]  # CloudTrail may omit them: the rule lets such events through
+    result = invoke(handler, event)
+    assert result["outcome"] == "unresolved"
+    [note] = sandbox.inbox()
+    assert note.payload["outcome"] == "unresolved" and note.attributes["family"] == "-"
+
+
 # 10. Notices state only what was checked ---------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from infra.bundling import LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
 
 PACKAGE_DIR = LAMBDA_SOURCE / PACKAGE
-CLI_ONLY = {"cli", "__main__", "iac_cli", "templates", "yaml_tree", "terraform"}
+CLI_ONLY = {"cli", "cli_fix", "cli_exempt", "__main__", "iac_cli", "templates", "yaml_tree", "terraform"}
 ENTRY_POINTS = {"handler"}  # what the Lambda function imports (ecs_remediate.handler.lambda_handler, .sweep_handler)
 
 
@@ -55,13 +55,14 @@ def test_the_function_never_loads_a_cli_only_module_or_ruamel() -> None:
 def test_only_the_yaml_tree_imports_ruamel_and_the_cli_loads_it_lazily() -> None:
     users = {path.stem for path in PACKAGE_DIR.glob("*.py") if "ruamel" in imports_of(path.stem)}
     assert users == {"yaml_tree"}
-    top_level = ast.parse((PACKAGE_DIR / "cli.py").read_text()).body
-    imported_at_start = {
-        alias.name for node in top_level if isinstance(node, ast.ImportFrom) for alias in node.names
-    } | {node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module}
-    assert "sweep" in imported_at_start  # the check reads the right statements
-    assert imported_at_start.isdisjoint({"iac_cli", "templates", "yaml_tree"})
-    assert "iac_cli" in imports_of("cli")  # imported, but inside a function
+    for module, known in (("cli", "sweep"), ("cli_fix", "taskdef")):
+        top_level = ast.parse((PACKAGE_DIR / f"{module}.py").read_text()).body
+        imported_at_start = {
+            alias.name for node in top_level if isinstance(node, ast.ImportFrom) for alias in node.names
+        } | {node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module}
+        assert known in imported_at_start  # the check reads the right statements
+        assert imported_at_start.isdisjoint({"iac_cli", "templates", "yaml_tree"}), module
+    assert "iac_cli" in imports_of("cli_fix")  # imported, but inside a function (`fix` only)
 
 
 def test_ruamel_is_a_cli_dependency_not_a_function_dependency() -> None:

@@ -128,7 +128,8 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         "nextCommands": [c for c in commands if not c.startswith("#")],
         **_camel(result.to_dict()),
     }
-    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
+    # SNS refuses an empty attribute value: a registration whose family is unknown is "-"
+    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256] or "-"}
     return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
 
 
