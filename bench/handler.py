@@ -130,7 +130,7 @@ def bench_per_event(iterations: int) -> dict[str, float]:
     def core() -> None:
         registration = parse_registration_event(ev)
         td, tags = body["taskDefinition"], body["tags"]
-        verdict = assess(td, tags, config, date(2026, 11, 29))
+        verdict = assess(td, arn=ARN, tags=tags, config=config, today=date(2026, 11, 29))
         fix = build_fixed_copy(Document("describe-response", td, tags), model, ("ecs-remediate:source-revision", "x"))
         result = Result(REMEDIATED, ARN, "payments-api", 1234, verdict.privileged, ARN, registration=registration)  # type: ignore[arg-type]
         build_message(result)
