@@ -34,6 +34,8 @@ KEYS = [
     "error",
     "hostEquivalents",
     "forged",
+    "source",
+    "attribution",
 ]
 
 
@@ -100,8 +102,21 @@ def test_json_rows_and_exit_1_while_findings_remain(box: Sandbox, proxy: Throttl
         "error": None,
         "hostEquivalents": [],
         "forged": None,
+        # Registered with the emulator's default credentials and no tags: nothing to recognise (the sweep has no event).
+        "source": "source not recognised",
+        "attribution": {
+            "tool": "unknown",
+            "evidence": ["no CloudTrail registration event (sweep): tags and registeredBy only"],
+            "stackName": "",
+            "logicalId": "",
+            "stackArn": "",
+            "principal": "arn:aws:sts::123456789012:user/moto",  # moto STS: the caller of the fake credentials
+            "product": "",
+            "copilot": {"application": "", "environment": "", "service": ""},
+        },
     }
     assert by_arn[arns["batch"]]["status"] == "PASS" and by_arn[arns["batch"]]["action"] == "none"
+    assert by_arn[arns["batch"]]["source"] is None  # compliant: nothing to fix at any source
     assert err.strip().endswith("s") and "2 PASS, 3 FAIL, 0 EXEMPT, 0 ERROR" in err
     assert "\r" not in err  # no progress bar: stderr is not a terminal
     assert proxy.calls["ListTaskDefinitionFamilies"] == 2
@@ -163,7 +178,7 @@ def test_persistent_throttling_gives_error_rows_and_exit_1(box: Sandbox, monkeyp
         code, out, err = scan("--scope", "active", "--output", "csv", *FAST)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 1
-    assert list(rows[0]) == KEYS
+    assert list(rows[0]) == [key for key in KEYS if key != "attribution"]  # csv: the one-line source only
     errors = {row["taskDefinitionArn"]: row for row in rows if row["status"] == "ERROR"}
     assert set(errors) == throttled
     assert all("ThrottlingException" in row["error"] for row in errors.values())
@@ -176,7 +191,7 @@ def test_table_output_and_progress_bar_on_a_terminal(box: Sandbox, proxy: Thrott
     code, out, err = scan(*FAST, tty=True)
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].split() == ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "ACTION", "NEW", "ERROR"]
+    assert lines[0].split() == ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
     assert any(line.startswith("FAIL") and "web:1" in line and "app" in line for line in lines)
     assert "\r[" in err and "revisions" in err
     _, out, err = scan(*FAST, "--quiet", tty=True)

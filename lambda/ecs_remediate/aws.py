@@ -26,6 +26,7 @@ from botocore.exceptions import (
 )
 
 from . import __version__
+from .attribution import CloudFormationStack, cloudformation_stack_of
 from .taskdef import TASK_DEFINITION_ARN_RE, RegisterModel
 
 # Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
@@ -287,20 +288,24 @@ class Ecs:
     # Rollout and retire (only called when those options are on; the stack grants these then).
 
     def services_using(self, task_definition_arn: str) -> list[Service]:
-        """Services in every cluster whose task definition is `task_definition_arn`.
-        ecs:ListClusters, ecs:ListServices, ecs:DescribeServices (all pages, 10 services per describe)."""
+        """Services in every cluster whose task definition is `task_definition_arn`, with the CloudFormation stack
+        each belongs to (its `aws:cloudformation:*` tags, which only AWS can set; rollout leaves those alone by
+        default). ecs:ListClusters, ecs:ListServices, ecs:DescribeServices (all pages, 10 services per describe)."""
         found: list[Service] = []
         for cluster_page in self._client.get_paginator("list_clusters").paginate():
             for cluster in cluster_page.get("clusterArns", []):
                 for page in self._client.get_paginator("list_services").paginate(cluster=cluster):
                     arns = page.get("serviceArns", [])
                     for start in range(0, len(arns), 10):
-                        described = self._client.describe_services(cluster=cluster, services=arns[start : start + 10])
+                        described = self._client.describe_services(
+                            cluster=cluster, services=arns[start : start + 10], include=["TAGS"]
+                        )
                         found += [
                             Service(
                                 cluster=cluster,
                                 name=str(svc["serviceName"]),
                                 controller=str((svc.get("deploymentController") or {}).get("type", "ECS")),
+                                stack=cloudformation_stack_of(svc.get("tags")),
                             )
                             for svc in described.get("services", [])
                             if svc.get("taskDefinition") == task_definition_arn
@@ -336,6 +341,7 @@ class Service:
     cluster: str  # cluster ARN
     name: str
     controller: str  # ECS | CODE_DEPLOY | EXTERNAL
+    stack: CloudFormationStack | None = None  # the CloudFormation stack that manages it (from its aws: tags)
 
     @property
     def cluster_name(self) -> str:

@@ -189,6 +189,7 @@ _COLUMNS = (
     "error",
     "hostEquivalents",
     "forged",
+    "source",
 )
 
 
@@ -280,7 +281,7 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
         json.dump(rows, stdout, indent=2)
         stdout.write("\n")
     elif output == "csv":
-        writer = csv.DictWriter(stdout, fieldnames=_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(stdout, fieldnames=_COLUMNS, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             lists = {name: ";".join(row[name]) for name in ("privilegedContainers", "hostEquivalents")}
@@ -291,7 +292,8 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
 
 def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
     regions = len(report.regions) > 1
-    header = ["STATUS", *(["REGION"] if regions else []), "TASK DEFINITION", "PRIVILEGED", "ACTION", "NEW", "ERROR"]
+    region = ["REGION"] if regions else []
+    header = ["STATUS", *region, "TASK DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
     lines = [header]
     for finding in report.findings:
         name = finding.task_definition_arn.split("task-definition/", 1)[-1]
@@ -302,6 +304,7 @@ def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
                 *([finding.region] if regions else []),
                 name,
                 ",".join(finding.privileged_containers) or "-",
+                one_line(finding.attribution.summary())[:60] if finding.attribution else "-",
                 one_line(finding.action)[:100],
                 new or "-",
                 one_line(finding.error or "-")[:160],

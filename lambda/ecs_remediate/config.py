@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .exemptions import ExemptionRules
 
@@ -37,6 +38,13 @@ ENV_EXEMPTION_MAX_DAYS = "EXEMPTION_MAX_DAYS"
 ENV_EXEMPT_FAMILIES_ACKNOWLEDGED = "EXEMPT_FAMILIES_ACKNOWLEDGED"
 ENV_TAG_EXEMPTIONS = "TAG_EXEMPTIONS"
 ENV_EXEMPTION_APPROVERS = "EXEMPTION_APPROVERS"
+# Issue 15 (IaC sources) and issue 14 (Security Hub): parsed in `_source_and_findings`.
+ENV_ESCALATE_AFTER = "ESCALATE_AFTER"
+ENV_ESCALATE_WINDOW_HOURS = "ESCALATE_WINDOW_HOURS"
+ENV_ROLLOUT_MANAGED = "ROLLOUT_MANAGED"
+ENV_SECURITY_HUB = "SECURITY_HUB"
+DEFAULT_ESCALATE_AFTER, ESCALATE_AFTER_RANGE = 3, (2, 100)
+DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE = 24, (1, 720)
 
 
 class ConfigError(ValueError):
@@ -60,6 +68,11 @@ class Config:
     exemption_max_days: int = DEFAULT_EXEMPTION_MAX_DAYS
     tag_exemptions: bool = False  # honour exemption tags, and then only those an approver applied
     exemption_approvers: tuple[str, ...] = ()  # principal ARN patterns (`*` wildcards)
+    # A family remediated this many times within the window: the notice escalates (repeats.py).
+    escalate_after: int = DEFAULT_ESCALATE_AFTER
+    escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
+    rollout_managed: bool = False  # rollout moves services that belong to a CloudFormation stack too (drift)
+    security_hub: bool = False  # import each verdict into Security Hub (securityhub.py)
 
     @property
     def marker_tag_key(self) -> str:
@@ -138,7 +151,28 @@ class Config:
             exemption_max_days=int(max_days_text),
             tag_exemptions=_flag(env, ENV_TAG_EXEMPTIONS),
             exemption_approvers=tuple(_list(env, ENV_EXEMPTION_APPROVERS)),
+            **_source_and_findings(env),
         )
+
+
+def _source_and_findings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Escalation of repeated remediations, rollout of stack-managed services, Security Hub."""
+    return {
+        "escalate_after": _whole(env, ENV_ESCALATE_AFTER, DEFAULT_ESCALATE_AFTER, ESCALATE_AFTER_RANGE, "remediations"),
+        "escalate_window_hours": _whole(
+            env, ENV_ESCALATE_WINDOW_HOURS, DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE, "hours"
+        ),
+        "rollout_managed": _flag(env, ENV_ROLLOUT_MANAGED),
+        "security_hub": _flag(env, ENV_SECURITY_HUB),
+    }
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int], unit: str) -> int:
+    text = _optional(env, name) or str(default)
+    low, high = bounds
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"{name}: expected whole {unit} from {low} to {high}, got {text!r}")
+    return int(text)
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:

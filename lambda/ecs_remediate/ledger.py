@@ -4,22 +4,33 @@ A marker tag on a revision is a claim anyone with tag-on-create can make; this r
 stack's roles (the idempotency table, which the policed cannot write), right after each registration, and never
 expires. It is one of the two proofs `provenance.verify_copy` accepts (the other: ECS's own `registeredBy`).
 
-Items live in the idempotency table under their own key prefix, without the TTL attribute, so DynamoDB keeps
-them. Without a table (the CLI run by hand) a `MemoryLedger` remembers the run's own registrations only.
+It also keeps each family's recent remediations (`record_remediation`): one item per family, written by the stack
+when it remediates a revision, read back in the same step, and expired by the table's TTL after the window. A
+family remediated again and again is a pipeline that still registers privileged: true (repeats.py).
+
+Copy records live in the idempotency table under their own key prefix, without the TTL attribute, so DynamoDB
+keeps them. Without a table (the CLI run by hand) a `MemoryLedger` remembers the run's own registrations only.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .aws import ClientError, is_transient
 from .exemptions import ExemptionRecord
+from .history import Remediation, within_window
 
 KEY_PREFIX = "ecs-remediate#copy#"
 APPROVAL_PREFIX = "ecs-remediate#tag-approval#"  # exemption tags an approver set (tag_approvals.py)
+HISTORY_PREFIX = "ecs-remediate#history#"
 ATTR_KEY = "id"  # the idempotency table's partition key (Powertools' default)
+ATTR_EXPIRY = "expiration"  # the table's TTL attribute (Powertools' default): epoch seconds
+WRITE_ATTEMPTS = 5  # optimistic writes of one family's history before giving up on this entry
+
+logger = logging.getLogger(__name__)
 
 
 class Ledger(Protocol):
@@ -30,6 +41,9 @@ class Ledger(Protocol):
     def record_tag_approval(self, record: ExemptionRecord) -> None: ...
 
     def tag_approval(self, task_definition_arn: str) -> ExemptionRecord | None: ...
+    def record_remediation(self, entry: Remediation, window: timedelta) -> list[Remediation]:
+        """Add `entry` to its family's history; returns the history within `window`, `entry` included."""
+        ...
 
 
 class MemoryLedger:
@@ -38,6 +52,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._copies: dict[str, str] = {}
         self._approvals: dict[str, ExemptionRecord] = {}
+        self._history: dict[str, list[Remediation]] = {}
         self._lock = threading.Lock()
 
     def record_copy(self, source_arn: str, copy_arn: str, by: str) -> None:
@@ -55,6 +70,12 @@ class MemoryLedger:
     def tag_approval(self, task_definition_arn: str) -> ExemptionRecord | None:
         with self._lock:
             return self._approvals.get(task_definition_arn)
+
+    def record_remediation(self, entry: Remediation, window: timedelta) -> list[Remediation]:
+        with self._lock:
+            history = within_window(self._history.get(entry.family_key, []), entry, window)
+            self._history[entry.family_key] = history
+            return list(history)
 
 
 class DynamoLedger:
@@ -115,3 +136,43 @@ class DynamoLedger:
             TableName=self.table_name, Key={ATTR_KEY: {"S": APPROVAL_PREFIX + task_definition_arn}}, ConsistentRead=True
         ).get("Item")
         return ExemptionRecord.from_item(item) if item else None
+
+    def record_remediation(self, entry: Remediation, window: timedelta) -> list[Remediation]:
+        """One GetItem and one conditional PutItem on the family's history item (the version attribute makes two
+        concurrent remediations of a family both count: the loser reads again and rewrites). The item expires
+        through the table's TTL once the window has passed since its newest entry."""
+        key = {ATTR_KEY: {"S": HISTORY_PREFIX + entry.family_key}}
+        history = [entry]
+        for _ in range(WRITE_ATTEMPTS):
+            item = self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item") or {}
+            version_text = (item.get("version") or {}).get("N", "0")
+            version = int(version_text) if str(version_text).isdigit() else 0
+            stored = [r for r in map(Remediation.from_item, (item.get("entries") or {}).get("L", [])) if r]
+            history = within_window(stored, entry, window)
+            expires = int((entry.at + window).timestamp())
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(#id)", "ExpressionAttributeNames": {"#id": ATTR_KEY}}
+                if not item
+                else {
+                    "ConditionExpression": "#version = :version",
+                    "ExpressionAttributeNames": {"#version": "version"},
+                    "ExpressionAttributeValues": {":version": {"N": str(version)}},
+                }
+            )
+            try:
+                self._client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        **key,
+                        "entries": {"L": [r.to_item() for r in history]},
+                        "version": {"N": str(version + 1)},
+                        ATTR_EXPIRY: {"N": str(expires)},
+                    },
+                    **condition,
+                )
+                return history
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+        logger.warning("history of %s: %d concurrent writes, this entry not stored", entry.family_key, WRITE_ATTEMPTS)
+        return history

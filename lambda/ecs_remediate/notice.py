@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
+from .notice_source import escalated_title, escalation_lines, source_lines
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 CONTROL = "ECS.4"
@@ -33,6 +34,8 @@ def subject(result: Result) -> str:
     title = _TITLE.get(result.outcome, result.outcome)
     if result.outcome == SUPERSEDED and result.retired:
         title = "superseded privileged revision retired"
+    if result.escalation:
+        title = escalated_title(result)
     text = f"{head} {title}"
     names = ", ".join(result.privileged)
     if names:
@@ -106,9 +109,11 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         f"Account:         {account or 'unknown'}",
         f"Region:          {region or 'unknown'}",
         f"Source revision: {result.task_definition_arn or f'family {result.family} (revision unknown)'}",
+        *escalation_lines(result),
         *_who(result),
         *_changes(result),
         *_services(result),
+        *source_lines(result),
     ]
     if result.exemption:
         source = f" [{result.exemption_source}]" if result.exemption_source else ""
@@ -199,7 +204,11 @@ def _services(result: Result) -> list[str]:
     lines: list[str] = []
     if result.services_updated:
         lines += ["", "Services moved onto the fixed revision (rolling deployment, their own settings kept):"]
-        lines += [f"  - {s['cluster']}/{s['service']}: deployment {s['deploymentId']}" for s in result.services_updated]
+        lines += [
+            f"  - {s['cluster']}/{s['service']}: deployment {s['deploymentId']}"
+            + (f" [{s['note']}]" if "note" in s else "")
+            for s in result.services_updated
+        ]
     if result.services_manual:
         lines += ["", "Services still on the privileged revision (not moved automatically):"]
         lines += [
@@ -369,6 +378,8 @@ def _row_line(row: Mapping[str, Any]) -> str:
         text += f" [FORGED: {str(row['forged'])[:200]}]"
     if row.get("hostEquivalents"):
         text += f" [still host-equivalent: {', '.join(row['hostEquivalents'])[:200]}]"
+    if row.get("source"):
+        text += f" [source: {str(row['source'])[:200]}]"
     return text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .attribution import Attribution, Tool
 from .events import Registration
 
 COMPLIANT = "compliant"  # no privileged container: nothing to do (the remediation's own copies land here)
@@ -64,10 +65,15 @@ class Result:
     restored_from: str | None = None
     race_note: str = ""
     exemption_source: str = ""
+    # Where the revision came from (a hint: never a reason to skip or exempt), and the family's remediations
+    # within the escalation window (the stack's ledger); `escalation` says why the notice escalates, "" if not.
+    attribution: Attribution | None = None
+    repeats: list[dict[str, str]] = field(default_factory=list)
+    escalation: str = ""
 
     @property
     def severity(self) -> str:
-        if self.forged_copies:
+        if self.forged_copies or self.escalation:
             return "HIGH"
         return SEVERITY.get(self.outcome, "INFO")
 
@@ -80,4 +86,19 @@ class Result:
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("registration"), dict):
             values["registration"] = Registration(**values["registration"])
+        if isinstance(values.get("attribution"), dict):
+            values["attribution"] = _attribution(values["attribution"])
         return cls(**values)
+
+
+def _attribution(data: dict[str, Any]) -> Attribution:
+    """From `asdict` output, snake_case or camelCase (a notice's JSON payload camel-cases nested keys)."""
+    by_name = {key.replace("_", "").lower(): value for key, value in data.items()}
+    values: dict[str, Any] = {}
+    for item in fields(Attribution):
+        value = by_name.get(item.name.replace("_", "").lower())
+        if value is not None:
+            values[item.name] = value
+    values["tool"] = Tool(values.get("tool", Tool.UNKNOWN))
+    values["evidence"] = tuple(values.get("evidence", ()))
+    return Attribution(**values)

@@ -28,7 +28,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as IdempotencyError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from . import rollout
+from . import repeats, rollout
+from .attribution import attribute
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
 from .copies import find_verified_copy, holds_exact_copy, read_back
@@ -133,6 +134,10 @@ class Remediator:
             result.reason = f"the revision is {source.status or 'not ACTIVE'}"
             return result
         result.registered_by = source.registered_by
+        # Where it came from, for the notice (issue 15): a hint only, never a reason to skip or exempt.
+        result.attribution = attribute(
+            source.tags, registration if registration.event_id else None, source.registered_by
+        )
         if source.unknown_members:
             fields = ", ".join(source.unknown_members[:10])
             self._fail(
@@ -206,6 +211,7 @@ class Remediator:
                 result.reason = "the fixed copy was registered by an earlier attempt"
         result.outcome, result.new_task_definition_arn = REMEDIATED, copy.arn
         self._read_back(result, copy, source)
+        repeats.note_remediation(self.ledger, self.config, result)  # escalates a family fixed again and again
         return self._notify(self._follow_up(result))
 
     def _register_copy(self, request: dict[str, Any], source: Described, restore: bool = True) -> dict[str, Any]:

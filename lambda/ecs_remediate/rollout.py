@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import managed
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Service, error_code, is_transient
 from .config import Config
 from .ledger import Ledger
@@ -79,7 +80,7 @@ def finish(
         services = ecs.services_using(source_arn) if followup.services_checked else []
     still_using: list[Service] = []
     for service in services:
-        if config.rollout and service.controller == "ECS":
+        if config.rollout and service.controller == "ECS" and managed.moves(service, config.rollout_managed):
             # Re-described just before the update: a deploy made since the lookup is never overwritten.
             now_on = ecs.service_task_definition(service)
             if now_on != source_arn:
@@ -103,12 +104,14 @@ def finish(
                     _manual(service, new_ref, ecs.region, f"UpdateService failed: {error_code(error)}")
                 )
                 continue
-            followup.services_updated.append(
-                {"cluster": service.cluster_name, "service": service.name, "deploymentId": deployment}
-            )
+            moved = {"cluster": service.cluster_name, "service": service.name, "deploymentId": deployment}
+            if service.stack is not None:
+                moved["note"] = managed.moved_note(service.stack)
+            followup.services_updated.append(moved)
         else:
             still_using.append(service)
-            followup.services_manual.append(_manual(service, new_ref, ecs.region))
+            note = managed.not_moved_note(service.stack, config.rollout) if service.stack is not None else ""
+            followup.services_manual.append(_manual(service, new_ref, ecs.region, note))
 
     if config.retire:
         if still_using:
@@ -189,12 +192,12 @@ def _family_of(arn: str) -> str:
 
 
 def _manual(service: Service, new_ref: str, region: str, note: str = "") -> dict[str, Any]:
-    entry = {
-        "cluster": service.cluster_name,
-        "service": service.name,
-        "controller": service.controller,
-        "step": manual_step(service, new_ref, region),
-    }
+    step = (
+        managed.stack_step(service.stack, region)
+        if service.stack is not None
+        else manual_step(service, new_ref, region)
+    )
+    entry = {"cluster": service.cluster_name, "service": service.name, "controller": service.controller, "step": step}
     if note:
         entry["note"] = note
     return entry
@@ -275,6 +278,14 @@ def finish_superseded(
             outcome.retired, outcome.followup = followup.retired, followup
         return outcome
     if not config.rollout:
+        return outcome
+    if not any(managed.moves(s, config.rollout_managed) for s in outcome.services):
+        stacks = ", ".join(sorted({s.stack.name for s in outcome.services if s.stack is not None}))
+        outcome.skipped = (
+            f"not copied: every service that uses it belongs to a CloudFormation stack ({stacks}); moving them would "
+            "give the stack drift: fix Privileged in the template and update the stack (rolloutManaged=true moves "
+            "them anyway)"
+        )
         return outcome
     if copy_arn is not None:
         try:

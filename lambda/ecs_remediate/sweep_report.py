@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from .attribution import Attribution
 from .aws import Described, error_code
 from .exemptions import Exemption
 from .outcomes import Result
@@ -48,6 +49,7 @@ class Finding:
     by_family_glob: str | None = None  # EXEMPT through a configured family glob (listed in every summary)
     described: Described | None = field(default=None, repr=False, compare=False)  # kept for provenance checks
     exemption: Exemption | None = field(default=None, repr=False)  # the claim judged (reason, expiry) for reports
+    attribution: Attribution | None = None  # where a privileged revision came from (a hint: never a reason to skip)
 
     @property
     def open(self) -> bool:
@@ -77,6 +79,8 @@ class Finding:
             "error": self.error,
             "hostEquivalents": list(self.host_equivalents),
             "forged": self.forged,
+            "source": self.attribution.summary() if self.attribution else None,
+            "attribution": self.attribution.to_json() if self.attribution else None,
         }
 
 
@@ -172,7 +176,12 @@ def services_text(updated: Sequence[Mapping[str, str]], manual: Sequence[Mapping
     parts = []
     if updated:
         parts.append(
-            "moved " + ", ".join(f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})" for s in updated)
+            "moved "
+            + ", ".join(
+                f"{s['cluster']}/{s['service']} (deployment {s['deploymentId']})"
+                + (f" [{s['note']}]" if "note" in s else "")
+                for s in updated
+            )
         )
     if manual:
         parts.append(

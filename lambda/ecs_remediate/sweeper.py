@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as IdempotencyError
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from .attribution import attribute
 from .aws import BotoCoreError, ClientError, RevisionNotFound
 from .config import Config
 from .events import Registration
@@ -207,6 +208,8 @@ class Sweeper:
         if assessment.exemption is not None:
             finding.exemption = assessment.exemption
             self._exemption_action(finding, assessment.exemption)
+        if assessment.privileged:  # where it came from (tags and registeredBy: the sweep has no CloudTrail event)
+            finding.attribution = attribute(described.tags, None, described.registered_by)
         return finding
 
     def _exemption_action(self, finding: Finding, exemption: Exemption) -> None:
@@ -260,6 +263,8 @@ class Sweeper:
             finding.action, finding.new_task_definition_arn = ACTION_REMEDIATED, result.new_task_definition_arn
             if result.services_checked:
                 finding.action += f": {followup_text(result)}"
+            if result.escalation:
+                finding.action += f"; ESCALATED: {result.escalation}"
         elif result.outcome == COMPLIANT:
             finding.status, finding.privileged_containers = PASS, []
         elif result.outcome == OUTCOME_EXEMPT:

@@ -130,8 +130,23 @@ def _product_fields(row: Row, commands: list[str]) -> dict[str, str]:
         "ExemptionReason": row.exemption_reason or "",
         "ExemptUntil": row.exemption_until or "",
         "FixCommands": "\n".join(commands),
+        **_source_fields(row),
     }
     return {FIELD_PREFIX + key: _cut(value, FIELD_MAX) for key, value in fields.items() if value.strip()}
+
+
+def _source_fields(row: Row) -> dict[str, str]:
+    """Where the revision came from (attribution.py: names and ARNs only)."""
+    found = row.attribution
+    if found is None:
+        return {}
+    return {
+        "Source": row.source,
+        "SourceTool": found.tool.value,
+        "SourceStack": found.stack_name,
+        "SourceLogicalId": found.logical_id,
+        "SourceStackArn": found.stack_arn,
+    }
 
 
 def _resource(row: Row, account: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .rows import TITLE, Row, rows_from_report
 STATUSES = (PASS, FAIL, EXEMPT, ERROR)
 STATUS_RANK = {ERROR: 0, FAIL: 1, EXEMPT: 2, PASS: 3}  # what needs a person first
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-COLUMNS = ("Status", "Account", "Region", "Task definition", "Privileged containers", "Action", "Fix command")
+COLUMNS = ("Status", "Account", "Region", "Task definition", "Privileged containers", "Action", "Fix command", "Source")
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fff}
@@ -158,7 +158,7 @@ def _counts_table(groups: dict[tuple[str, str], Counts], total: Counts) -> str:
 
 
 def _findings_table(rows: Sequence[Row]) -> str:
-    types = ("number", "text", "text", "text", "text", "text", "text")
+    types = ("number", "text", "text", "text", "text", "text", "text", "text")
     lines = ['<table id="findings"><thead><tr>']
     lines += [f'<th data-type="{t}" scope="col">{_e(c)}</th>' for c, t in zip(COLUMNS, types, strict=True)]
     lines.append("</tr></thead><tbody>")
@@ -178,6 +178,7 @@ def _findings_table(rows: Sequence[Row]) -> str:
             (containers, _e(containers)),
             (row.action, f"<pre>{_e(details)}</pre>"),
             (commands, f"<pre>{_e(commands)}</pre>" if commands else "-"),
+            (row.source, _e(row.source or "-")),
         ]
         classes = "fixed" if row.fixed else ""
         lines.append(f'<tr class="{classes}" data-status="{_e(row.status)}" data-uid="{_e(row.uid)}">')

@@ -86,6 +86,7 @@ def detection_finding(row: Row, *, now: datetime, scan_id: str) -> dict[str, Any
                 "exemption_reason": row.exemption_reason,
                 "exemption_until": row.exemption_until,
                 "fix_commands": commands,
+                "source": row.attribution.to_json() if row.attribution is not None else None,
             },
         },
         "activity_name": "Create",

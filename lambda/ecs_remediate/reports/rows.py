@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..attribution import Attribution
 from ..notice import CONTROL, next_commands
-from ..outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, Result
+from ..outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, Result
 from ..policy import ERROR, FAIL, PASS
 from ..policy import EXEMPT as EXEMPT_STATUS
 
@@ -56,6 +57,12 @@ class Row:
     exemption_reason: str | None = None
     exemption_until: str | None = None  # YYYY-MM-DD
     scope: str = "latest"
+    attribution: Attribution | None = None  # where a privileged revision came from (a hint)
+
+    @property
+    def source(self) -> str:
+        """One line naming the revision's source (tool, stack, logical id), or "" when not recognised."""
+        return self.attribution.summary() if self.attribution is not None else ""
 
     @classmethod
     def from_finding(cls, finding: Any, *, scope: str = "latest", default_account: str = "") -> Row:
@@ -82,6 +89,7 @@ class Row:
             exemption_reason=reason,
             exemption_until=until,
             scope=scope,
+            attribution=getattr(finding, "attribution", None),
         )
 
     @classmethod
@@ -100,9 +108,10 @@ class Row:
             "revision": result.revision,
             "privileged_containers": tuple(result.privileged),
             "new_task_definition_arn": result.new_task_definition_arn,
+            "attribution": result.attribution,
         }
         if result.outcome == COMPLIANT:
-            return cls(status=PASS, **{**common, "privileged_containers": ()})
+            return cls(status=PASS, **{**common, "privileged_containers": (), "attribution": None})
         if result.outcome == EXEMPT:
             why = result.exemption or "exempt"
             return cls(
@@ -116,6 +125,9 @@ class Row:
             return cls(status=FAIL, action="reported", **common)
         if result.outcome == REMEDIATED:
             action = f"retired: {result.retire_note}" if result.retired else "remediated"
+            return cls(status=FAIL, action=action, **common)
+        if result.outcome == SUPERSEDED:  # privileged, ACTIVE, no longer the family's latest
+            action = f"retired: {result.retire_note}" if result.retired else f"superseded: {result.reason}"
             return cls(status=FAIL, action=action, **common)
         if result.outcome == FAILED:
             error = f"{result.error_code}: {result.error_message}" if result.error_code else result.error_message
