@@ -19,9 +19,13 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 
 from ecs_remediate.config import (
+    DEFAULT_ESCALATE_AFTER,
+    DEFAULT_ESCALATE_WINDOW_HOURS,
     DEFAULT_NOTIFY_ON,
     DEFAULT_TAG_PREFIX,
     ENV_TAG_PREFIX,
+    ESCALATE_AFTER_RANGE,
+    ESCALATE_WINDOW_RANGE,
     MODES,
     NOTIFIABLE_OUTCOMES,
     Config,
@@ -55,6 +59,9 @@ CTX_EXEMPTION_APPROVERS = "exemptionApprovers"
 CTX_EXEMPTION_MAX_DAYS = "exemptionMaxDays"
 CTX_SECURITY_HUB = "securityHub"
 CTX_TAG_EXEMPTIONS = "tagExemptions"
+CTX_ESCALATE_AFTER = "escalateAfter"
+CTX_ESCALATE_WINDOW_HOURS = "escalateWindowHours"
+CTX_ROLLOUT_MANAGED = "rolloutManaged"
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -71,6 +78,9 @@ CONTEXT_KEYS = (
     CTX_EXEMPTION_MAX_DAYS,
     CTX_SECURITY_HUB,
     CTX_TAG_EXEMPTIONS,
+    CTX_ESCALATE_AFTER,
+    CTX_ESCALATE_WINDOW_HOURS,
+    CTX_ROLLOUT_MANAGED,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -134,6 +144,9 @@ class StackSettings:
     exemption_max_days: int = 90
     tag_exemptions: bool = False  # exemption tags count when an approver applied them (TagResource events)
     security_hub: bool = False  # import a finding per verdict into Security Hub (infra/security_hub.py)
+    escalate_after: int = DEFAULT_ESCALATE_AFTER  # remediations of a family within the window that escalate
+    escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
+    rollout_managed: bool = False  # rollout moves CloudFormation-managed services too (the stack then has drift)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -201,7 +214,22 @@ class StackSettings:
         ttl = _integer(values, CTX_IDEMPOTENCY_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS)
         if ttl < 60:
             raise ContextError(f"{CTX_IDEMPOTENCY_TTL_SECONDS}: must be at least 60 seconds, got {ttl}")
+        escalate_after = _integer(values, CTX_ESCALATE_AFTER, DEFAULT_ESCALATE_AFTER)
+        window = _integer(values, CTX_ESCALATE_WINDOW_HOURS, DEFAULT_ESCALATE_WINDOW_HOURS)
+        for key, value, (low, high), unit in (
+            (CTX_ESCALATE_AFTER, escalate_after, ESCALATE_AFTER_RANGE, "remediations"),
+            (CTX_ESCALATE_WINDOW_HOURS, window, ESCALATE_WINDOW_RANGE, "hours"),
+        ):
+            if not low <= value <= high:
+                raise ContextError(f"{key}: expected {low} to {high} {unit}, got {value}")
+        if _boolean(values, CTX_ROLLOUT_MANAGED) and not _boolean(values, CTX_ROLLOUT):
+            raise ContextError(
+                f"{CTX_ROLLOUT_MANAGED}: moves stack-managed services during rollout; needs -c rollout=true"
+            )
         return cls(
+            escalate_after=escalate_after,
+            escalate_window_hours=window,
+            rollout_managed=_boolean(values, CTX_ROLLOUT_MANAGED),
             rollout=_boolean(values, CTX_ROLLOUT),
             retire=_boolean(values, CTX_RETIRE),
             security_hub=_boolean(values, CTX_SECURITY_HUB),

@@ -11,6 +11,7 @@ from .bundling import function_code
 from .exemptions import ExemptionRegistry
 from .notifications import Notifications
 from .remediator import RUNTIME, Remediator
+from .security_hub import grant_security_hub_import
 from .settings import StackSettings
 from .sweep_schedule import SweepSchedule, SweepSettings
 
@@ -47,6 +48,14 @@ class EcsRemediateStack(Stack):
         )
         if self.sweep is not None:
             self.remediator.trust(self.sweep.role)
+        if settings.security_hub:  # one finding per verdict, under this account's default product
+            self.security_hub_policies = [
+                grant_security_hub_import(self.remediator.role, scope=self.remediator),
+                *([grant_security_hub_import(self.sweep.role, scope=self.sweep)] if self.sweep is not None else []),
+            ]
+            self.remediator.function.node.add_dependency(self.security_hub_policies[0])
+            if self.sweep is not None:
+                self.sweep.function.node.add_dependency(self.security_hub_policies[1])
         # What the README's commands need after a deploy.
         remediator = self.remediator
         for output_id, value, description in (

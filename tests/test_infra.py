@@ -194,6 +194,11 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "TAG_EXEMPTIONS": "false",
         # the function's own role: what it registers can be the stack's copy (with the right content)
         "TRUSTED_PRINCIPALS": {"Fn::GetAtt": [role_id, "Arn"]},
+        # a family remediated 3 times in 24 hours escalates; stack-managed services stay; no Security Hub
+        "ESCALATE_AFTER": "3",
+        "ESCALATE_WINDOW_HOURS": "24",
+        "ROLLOUT_MANAGED": "false",
+        "SECURITY_HUB": "false",
         "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
         "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
         "POWERTOOLS_LOG_LEVEL": "INFO",

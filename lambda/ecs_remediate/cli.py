@@ -3,8 +3,8 @@
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a (daemon) task definition, fix
                                       a CloudFormation template in place, or check a Terraform plan
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
-ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout] [--retire]]
-                   [--output table|json|csv|ocsf|asff|html]
+ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout [--rollout-managed]] [--retire]]
+                   [--output table|json|csv|ocsf|asff|html] [--security-hub]
                                       sweep the task definitions that exist; exit 1 while findings remain
 ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN ...] [--member-role NAME]
                                       print the guardrail SCP (the hub stack's guardrail=print|attach)
@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import cli_exempt, guardrail, reports, sweep
+from . import cli_exempt, cli_securityhub, guardrail, reports, sweep
 from .accounts import DEFAULT_MEMBER_ROLE_NAME
 from .aws import BotoCoreError, ClientError
 from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         "registered again right after, so it keeps its content)",
     )
     scan.add_argument(
+        "--rollout-managed",
+        action="store_true",
+        help="with --rollout: move services that belong to a CloudFormation stack too (left alone by default: the "
+        "stack then has drift, and its next update moves them back until its template is fixed)",
+    )
+    scan.add_argument(
         "--retire",
         action="store_true",
         help="with --remediate: deregister a privileged revision once its fixed copy exists and no service uses "
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stdout format: table, json, csv, ocsf (OCSF Detection Findings, as Prowler writes), asff (AWS Security "
         "Finding Format) or html (one self-contained page)",
     )
+    cli_securityhub.add_argument(scan)
     scan.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan.add_argument(
         "--rate",
@@ -204,15 +211,24 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         rates = sweep.parse_rates([os.environ.get(ENV_SWEEP_RATES, ""), *args.rate])
     except (ConfigError, sweep.SweepError) as error:
         raise UsageError(str(error)) from None
+    if args.rollout_managed and not args.rollout:
+        raise UsageError("--rollout-managed needs --rollout")
     changes = [flag for flag, on in (("--rollout", args.rollout), ("--retire", args.retire)) if on]
     if changes and not args.remediate:
         # They change services and revisions: never implied by a read-only scan.
         raise UsageError(f"{' and '.join(changes)} need --remediate (without it the scan changes nothing)")
     # The flags decide for the scan (ROLLOUT/RETIRE in the environment are the function's settings). The caller's own
     # principal is trusted as a registrant of copies: what it registers with --remediate is its own.
+    caller = _caller()
     config = replace(
-        config, rollout=args.rollout, retire=args.retire, trusted_principals=(*config.trusted_principals, *_caller())
+        config,
+        rollout=args.rollout,
+        retire=args.retire,
+        rollout_managed=args.rollout_managed,
+        trusted_principals=(*config.trusted_principals, *caller),
     )
+    if args.security_hub:
+        cli_securityhub.account_of(caller[0] if caller else "")  # before the scan: an unknown account stops here
     if args.remediate and not config.idempotency_table and not args.quiet:
         print(
             "note: no IDEMPOTENCY_TABLE: revisions registered in the last 30 minutes are left to the function; "
@@ -241,6 +257,8 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             bar.close()
     write_findings(report, args.output, stdout)
     print(report.summary(), file=stderr)
+    if args.security_hub and (failed := cli_securityhub.publish(report, caller[0], stderr)) is not None:
+        return failed
     return EXIT_FINDINGS if report.open else EXIT_OK
 
 

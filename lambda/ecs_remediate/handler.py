@@ -17,7 +17,7 @@ from . import aws
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
 from .events import Skip, Unidentified, parse_registration_event
 from .exemptions import ExemptionRegistry
-from .outcomes import SKIPPED
+from .outcomes import SKIPPED, Result
 from .remediate import RemediationFailed, Remediator
 from .rollout import ReferenceFinder
 from .tag_approvals import TAG_EVENT_NAME, approval, parse_tag_event
@@ -96,9 +96,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             result = remediator().process(parsed)
     except RemediationFailed as failure:
         _record(failure.result.to_dict())
+        security_hub_verdict(failure.result, context, raise_on_failure=False)  # the failure itself is raised
         raise
     summary = result.to_dict()
     _record(summary)
+    security_hub_verdict(result, context)  # after the notice: a failed import never hides the verdict
     return {
         k: summary[k] for k in ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
     }
@@ -147,6 +149,38 @@ def _record(result: dict[str, Any]) -> None:
     extra["forged_copies"] = [f.get("arn") for f in result.get("forged_copies") or []]
     logger.info("revision processed", extra=extra)
     metrics.add_metric(name=str(result["outcome"]).capitalize(), unit=MetricUnit.Count, value=1)
+
+
+# Security Hub (SECURITY_HUB=true): each verdict becomes a finding, after its notice was sent. A failed import is
+# logged, counted (SecurityHubImportFailed) and raised, so that Lambda retries the event (the copy and the notice
+# are idempotent, so a retry repeats only the import) and, once the retries are spent, the event goes to the
+# dead-letter queue and the errors alarm fires: a verdict missing from Security Hub is never silent.
+
+
+def security_hub_verdict(result: Result, context: LambdaContext, *, raise_on_failure: bool = True) -> None:
+    if not CONFIG.security_hub:
+        return
+    from . import securityhub  # noqa: PLC0415 - only functions with Security Hub on load it
+
+    region = os.environ.get("AWS_REGION") or aws.client("ecs").meta.region_name
+    client = aws.client("securityhub", region)
+    _import_findings(
+        lambda: securityhub.import_result(result, client=client, region=region, account=own_account(context) or ""),
+        raise_on_failure,
+    )
+
+
+def _import_findings(importing: Any, raise_on_failure: bool = True) -> Any:
+    from .securityhub import SecurityHubImportFailed  # noqa: PLC0415
+
+    try:
+        return importing()
+    except (SecurityHubImportFailed, aws.ClientError, aws.BotoCoreError, ValueError) as error:
+        logger.error("Security Hub import failed", extra={"error": f"{aws.error_code(error)}: {error}"[:1000]})
+        metrics.add_metric(name="SecurityHubImportFailed", unit=MetricUnit.Count, value=1)
+        if raise_on_failure:
+            raise
+        return None
 
 
 ENV_SWEEP_RATES = "SWEEP_RATES"
@@ -230,10 +264,20 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         )
         aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
         notified = True
-    return {
+    response: dict[str, Any] = {
         "scope": scope,
         "counts": counts,
         "remediated": len(remediated_rows),
         "open": len(open_rows),
         "notified": notified,
     }
+    if CONFIG.security_hub:  # after the summary notice, as in lambda_handler; a failure raises (the errors alarm)
+        from . import securityhub  # noqa: PLC0415
+
+        imported = _import_findings(
+            lambda: securityhub.import_sweep(
+                report, client_for=lambda _account, r: aws.client("securityhub", r), account=own_account(context) or ""
+            )
+        )
+        response["securityHub"] = {"imported": imported.imported, "archived": imported.archived}
+    return response

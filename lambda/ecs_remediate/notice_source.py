@@ -26,7 +26,7 @@ def source_lines(result: Result) -> list[str]:
     if attribution.stack_arn:
         lines.append(f"Stack:           {attribution.stack_arn}")
     if result.outcome in FIX_AT_SOURCE:
-        lines += ["", "Fix it at the source:"]
+        lines += ["", "What to change at the source:"]
         lines += [f"  {line}" if line else "" for line in attribution.snippet(result.privileged).splitlines()]
     return lines
 
@@ -48,7 +48,7 @@ def escalation_lines(result: Result) -> list[str]:
         source = f" [{entry['source']}]" if entry.get("source") else ""
         lines.append(f"  - {entry.get('at', '?')} {entry.get('revision', '?')} -> {entry.get('copy', '?')}")
         lines.append(f"    registered by {who}{source}")
-    return lines
+    return [*lines, ""]
 
 
 def escalated_title(result: Result) -> str:
