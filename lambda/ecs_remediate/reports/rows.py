@@ -114,10 +114,12 @@ class Row:
             return cls(status=PASS, **{**common, "privileged_containers": (), "attribution": None})
         if result.outcome == EXEMPT:
             why = result.exemption or "exempt"
+            # `why` reads "exempt until <date>: <reason> (approved by ...)"; the row keeps the reason part
+            reason = why.removeprefix(f"exempt until {result.exemption_until}: ") if result.exemption_until else why
             return cls(
                 status=EXEMPT_STATUS,
                 action=f"none: {why}" if why.startswith("exempt") else f"none: exempt: {why}",
-                exemption_reason=why,
+                exemption_reason=reason,
                 exemption_until=result.exemption_until,
                 **common,
             )
