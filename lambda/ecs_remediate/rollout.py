@@ -262,8 +262,9 @@ def finish_superseded(
       family's previous latest is registered again right after so that the family's latest content does not
       change, then ECS-controlled services move onto the copy (the others are listed with the manual step) and,
       with `retire`, it is deregistered once nothing uses it.
-    - The previous latest must be free of privileged containers (the copy of it is registered unchanged);
-      otherwise nothing is copied and `skipped` says why.
+    - The previous latest must be free of privileged containers (the copy of it is registered unchanged), and some
+      service must be movable (not all CloudFormation-managed, unless rollout_managed: managed.py); otherwise
+      nothing is copied and `skipped` says why.
 
     Safe to repeat: a rerun finds the copy (pass it as `copy_arn`), moved services and INACTIVE revisions.
     ClientError/BotoCoreError from the service lookup propagate (the caller keeps the revision ERROR)."""
