@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from .aws import ClientError, is_transient
+from .aws import BotoCoreError, ClientError
 from .config import Config
 from .history import Remediation
 from .ledger import Ledger
@@ -28,8 +28,9 @@ def note_remediation(
 ) -> None:
     """Record a REMEDIATED result in its family's history and set `result.repeats` and `result.escalation`.
 
-    Transient errors propagate (the caller's retry finds the copy and records again: an entry per revision, so
-    a retry is not counted twice); a permanent one (AccessDenied) leaves the notice unescalated, logged."""
+    The history only decides how loud the notice is, so it never stands in the notice's way: when it cannot be
+    written (after botocore's own retries of a throttled or failing call, or AccessDenied) the notice goes out
+    unescalated and the failure is logged. An entry is per revision, so a retried event is not counted twice."""
     if result.outcome != REMEDIATED or not result.task_definition_arn or not result.new_task_definition_arn:
         return
     registration = result.registration
@@ -42,10 +43,8 @@ def note_remediation(
     )
     try:
         history = ledger.record_remediation(entry, timedelta(hours=config.escalate_window_hours))
-    except ClientError as error:
-        if is_transient(error):
-            raise
-        logger.warning("the remediation history of %s could not be written: %s", result.family, error)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("the remediation history of %s could not be written (not escalated): %s", result.family, error)
         return
     result.repeats = [item.to_json() for item in history]
     result.escalation = escalation_text(len(history), config, result.family)
