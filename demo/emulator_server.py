@@ -8,6 +8,9 @@ resets both. Test hooks, over HTTP so that a server in another thread or process
     POST /moto-api/ecs-daemons/next-deployment   {"daemonArn": ..., "outcome": "ROLLBACK_SUCCESSFUL"}
     POST /moto-api/ecs-daemons/finish-deployment {"daemonArn": ..., "outcome": "SUCCESSFUL"}
     POST /moto-api/ecs-daemons/finish-delete     {"daemonArn": ...}
+
+AWS Config's advanced query (X-Amz-Target StarlingDoveService.Select*ResourceConfig) is answered by `ConfigQueries`
+from the same moto state (demo/config_queries.py); its hooks are under /moto-api/config-queries/.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
+from demo import config_queries
+from demo.config_queries import ConfigQueries
 from demo.daemon_api import ApiError, Caller, target_prefix
 from demo.daemon_emulator import DaemonEmulator
 
@@ -35,19 +40,29 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 class DaemonMiddleware:
     """WSGI middleware: the daemon operations to the emulator, the rest to moto."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], emulator: DaemonEmulator) -> None:
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], emulator: DaemonEmulator, queries: ConfigQueries | None = None
+    ) -> None:
         self.app = app
         self.emulator = emulator
         self.prefix = target_prefix()
+        self.queries = queries
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if method == "POST" and path == "/moto-api/reset":
             self.emulator.reset()
+            if self.queries is not None:
+                self.queries.reset()
             return self.app(environ, start_response)
         if path.startswith(HOOK_PREFIX):
             return self._hook(path[len(HOOK_PREFIX) :], _body(environ), start_response)
         prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if self.queries is not None and (
+            path.startswith(config_queries.HOOK_PREFIX)
+            or (prefix == config_queries.target_prefix() and operation in self.queries.OPERATIONS)
+        ):
+            return self._config(environ, path, operation, start_response)
         if method != "POST" or prefix != self.prefix or operation not in self.emulator.OPERATIONS:
             return self.app(environ, start_response)
         body = _body(environ)
@@ -81,6 +96,29 @@ class DaemonMiddleware:
         except (ValueError, KeyError, TypeError) as error:
             return _json(start_response, "400 Bad Request", {"error": str(error)})
         return _json(start_response, "200 OK", {"ok": True})
+
+    def _config(
+        self, environ: dict[str, Any], path: str, operation: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """AWS Config's advanced query, or one of its test hooks."""
+        assert self.queries is not None
+        try:
+            request = json.loads(_body(environ) or b"{}")
+        except ValueError:
+            return _error(start_response, ApiError("SerializationException", "the request body is not JSON"))
+        if path.startswith(config_queries.HOOK_PREFIX):
+            try:
+                return _json(
+                    start_response, "200 OK", self.queries.hook(path[len(config_queries.HOOK_PREFIX) :], request)
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                return _json(start_response, "400 Bad Request", {"error": str(error)})
+        try:
+            return _json(start_response, "200 OK", self.queries.dispatch(operation, request, caller_of(environ)))
+        except ApiError as error:
+            return _error(start_response, error)
+        except AssertionError as error:  # an answer that breaks the output shape: our bug, loudly
+            return _error(start_response, ApiError("ServerException", f"emulator bug: {error}"[:2000], 500))
 
 
 def caller_of(environ: dict[str, Any]) -> Caller:
@@ -141,9 +179,10 @@ class EmulatorServer(ThreadedMotoServer):
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=verbose)
         self.emulator = DaemonEmulator()
+        self.config_queries = ConfigQueries()
 
     def _server_entry(self) -> None:  # moto 5.2.5's own entry, with the middleware around the app
-        app = DaemonMiddleware(DomainDispatcherApplication(create_backend_app), self.emulator)
+        app = DaemonMiddleware(DomainDispatcherApplication(create_backend_app), self.emulator, self.config_queries)
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()

@@ -9,6 +9,10 @@ Context (read once in `SweepSettings.from_context`):
   sweepSchedule   an EventBridge schedule expression, `rate(...)` or `cron(...)`; `off` builds nothing
   sweepScope      `active` (every ACTIVE revision, as Prowler judges: no privileged revision is left unseen;
                   default) or `latest` (newest ACTIVE revision of each family, as Security Hub ECS.4 judges)
+  sweepInventory  `describe` (default), `config` or `auto`: with the active scope, judge from AWS Config's records
+                  of the account's recorder and describe only what Config cannot vouch for (docs/sweep-config.md);
+                  grants config:SelectResourceConfig. `config` needs sweepScope active and notifies when Config
+                  could not be used.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.sweep import ACTIVE, SCOPES
+from ecs_remediate.sweep import ACTIVE, DESCRIBE, SCOPES, SweepError, check_inventory
 
 from .remediator import Remediator
 from .settings import ContextError
 
 CTX_SWEEP_SCHEDULE = "sweepSchedule"
 CTX_SWEEP_SCOPE = "sweepScope"
+CTX_SWEEP_INVENTORY = "sweepInventory"
 DEFAULT_SWEEP_SCHEDULE = "rate(1 day)"
 SWEEP_HANDLER = "ecs_remediate.handler.sweep_handler"
 # A sweep at ECS's read rate (20 describes a second) judges about 15,000 revisions in 15 minutes.
@@ -49,6 +54,12 @@ _OFF = ("off", "none", "disabled", "false")
 class SweepSettings:
     schedule: str | None = DEFAULT_SWEEP_SCHEDULE  # None: no scheduled sweep
     scope: str = ACTIVE
+    inventory: str = DESCRIBE
+
+    @property
+    def input(self) -> dict[str, str]:
+        """The schedule's event for sweep_handler (inventory only when it is not the default)."""
+        return {"scope": self.scope} | ({"inventory": self.inventory} if self.inventory != DESCRIBE else {})
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any], default_schedule: str = DEFAULT_SWEEP_SCHEDULE) -> SweepSettings:
@@ -60,14 +71,19 @@ class SweepSettings:
         scope = get(CTX_SWEEP_SCOPE) or ACTIVE
         if scope not in SCOPES:
             raise ContextError(f"{CTX_SWEEP_SCOPE}: expected one of {', '.join(SCOPES)}, got {scope!r}")
+        inventory = get(CTX_SWEEP_INVENTORY) or DESCRIBE
+        try:
+            check_inventory(inventory, scope)
+        except SweepError as error:
+            raise ContextError(f"{CTX_SWEEP_INVENTORY}: {error}") from None
         if schedule.lower() in _OFF:
-            return cls(schedule=None, scope=scope)
+            return cls(schedule=None, scope=scope, inventory=inventory)
         if not (_RATE_RE.match(schedule) or _CRON_RE.match(schedule)):
             raise ContextError(
                 f"{CTX_SWEEP_SCHEDULE}: expected an EventBridge schedule such as 'rate(1 day)', 'rate(6 hours)' "
                 f"or 'cron(0 3 * * ? *)', or 'off'; got {schedule!r}"
             )
-        return cls(schedule=schedule, scope=scope)
+        return cls(schedule=schedule, scope=scope, inventory=inventory)
 
 
 class SweepSchedule(Construct):
@@ -110,6 +126,10 @@ class SweepSchedule(Construct):
             ],
         )
 
+        policies: list[iam.Policy] = [list_policy]
+        if settings.inventory != DESCRIBE:
+            policies.append(self._config_query_policy())
+
         self.function = lambda_.Function(
             self,
             "SweepFunction",
@@ -136,7 +156,7 @@ class SweepSchedule(Construct):
             ],
             apply_to_children=True,
         )
-        self.function.node.add_dependency(runtime_policy, list_policy)
+        self.function.node.add_dependency(runtime_policy, *policies)
 
         self.rule = events.Rule(
             self,
@@ -146,7 +166,7 @@ class SweepSchedule(Construct):
             targets=[
                 targets.LambdaFunction(
                     self.function,
-                    event=events.RuleTargetInput.from_object({"scope": settings.scope}),
+                    event=events.RuleTargetInput.from_object(settings.input),
                     retry_attempts=2,
                     max_event_age=Duration.hours(1),
                 )
@@ -166,3 +186,30 @@ class SweepSchedule(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(notifications.topic))
+
+    def _config_query_policy(self) -> iam.Policy:
+        """The sweep's Config plan asks the account's recorder (SelectResourceConfig). AWS Config gives that action no
+        resource-level permission: "*" is the only valid resource, and it can read every recorded configuration of
+        the account and Region, which is why sweepInventory is opt-in."""
+        policy = iam.Policy(
+            self,
+            "SweepConfigQueryPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SelectResourceConfig", actions=["config:SelectResourceConfig"], resources=["*"]
+                )
+            ],
+        )
+        policy.attach_to_role(self.role)
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=["Resource::*"],
+                    reason="SweepConfigQueryPolicy: config:SelectResourceConfig supports only '*' as its resource "
+                    "(the advanced query of the account's recorder); granted only when sweepInventory asks for it.",
+                )
+            ],
+        )
+        return policy

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import cli_exempt, cli_securityhub, guardrail, reports, sweep
+from . import cli_exempt, cli_inventory, cli_securityhub, guardrail, reports, sweep
 from .accounts import DEFAULT_MEMBER_ROLE_NAME
 from .aws import BotoCoreError, ClientError
 from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=sweep.DEFAULT_MAX_ATTEMPTS,
         help=f"attempts per call before a revision is ERROR (default {sweep.DEFAULT_MAX_ATTEMPTS})",
     )
+    cli_inventory.add_arguments(scan)
     scan.set_defaults(run=run_scan)
     cli_exempt.add_parser(commands, _Parser)
     _add_guardrail_parser(commands)
@@ -229,6 +230,10 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     )
     if args.security_hub:
         cli_securityhub.account_of(caller[0] if caller else "")  # before the scan: an unknown account stops here
+    try:
+        inventory = cli_inventory.options(args, caller)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     if args.remediate and not config.idempotency_table and not args.quiet:
         print(
             "note: no IDEMPOTENCY_TABLE: revisions registered in the last 30 minutes are left to the function; "
@@ -249,6 +254,7 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             concurrency=args.concurrency,
             max_attempts=args.max_attempts,
             progress=bar,
+            **inventory,
         )
     except sweep.SweepError as error:
         raise UsageError(str(error)) from None

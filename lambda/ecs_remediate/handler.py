@@ -202,6 +202,12 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     scope = event.get("scope", sweep.ACTIVE) if isinstance(event, dict) else sweep.ACTIVE
     if scope not in sweep.SCOPES:
         raise ConfigError(f"sweep input 'scope': expected one of {', '.join(sweep.SCOPES)}, got {scope!r}")
+    # {"inventory": "describe" | "config" | "auto"} (default describe): judge from Config's records (sweep_inventory).
+    inventory = event.get("inventory", sweep.DESCRIBE) if isinstance(event, dict) else sweep.DESCRIBE
+    try:
+        sweep.check_inventory(inventory, scope)
+    except sweep.SweepError as error:
+        raise ConfigError(f"sweep input 'inventory': {error}") from None
     if CONFIG.idempotency_table is None:
         raise ConfigError(f"{ENV_IDEMPOTENCY_TABLE}: required by the function (the idempotency table name)")
     try:
@@ -218,8 +224,12 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         rates=rates,
         persistence=persistence,
         lambda_context=context,
+        inventory=inventory,
     )
     counts = report.counts()
+    # A Config plan that fell back to describes is said in every notice; with "config" it is a notice of its own.
+    inventory_lines = [outcome.text() for outcome in report.inventory]
+    config_fell_back = inventory == sweep.CONFIG and any(outcome.fallback for outcome in report.inventory)
     open_rows = [f.to_json() for f in report.findings if f.open]
     remediated_rows = [f.to_json() for f in report.findings if f.remediated]
     retired_rows = [f.to_json() for f in report.findings if f.retired]
@@ -230,6 +240,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     metrics.add_metric(name="SweepRemediated", unit=MetricUnit.Count, value=len(remediated_rows))
     metrics.add_metric(name="SweepRetired", unit=MetricUnit.Count, value=len(retired_rows))
     metrics.add_metric(name="SweepExemptionsExpiring", unit=MetricUnit.Count, value=len(expiring_rows))
+    metrics.add_metric(name="SweepConfigFallback", unit=MetricUnit.Count, value=int(config_fell_back))
     logger.info(
         "sweep finished",
         extra={
@@ -242,11 +253,13 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             "calls": report.stats.calls,
             "throttles": report.stats.throttles,
             "seconds": round(report.seconds, 1),
+            "inventory": inventory_lines,
         },
     )
     notified = False
     # Every exemption is something found (listed in every summary), and so is one about to run out.
-    if CONFIG.topic_arn and (open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs):
+    found = open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs
+    if CONFIG.topic_arn and (found or config_fell_back):
         account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
         message = build_sweep_summary(
             region=region,
@@ -261,6 +274,8 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             expiring_rows=expiring_rows,
             exempt_rows=exempt_rows,
             family_globs=report.family_globs,
+            inventory=inventory_lines,
+            inventory_fallback=config_fell_back,
         )
         aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
         notified = True

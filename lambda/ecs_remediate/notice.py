@@ -255,6 +255,8 @@ def build_sweep_summary(
     expiring_rows: Sequence[Mapping[str, Any]] = (),
     exempt_rows: Sequence[Mapping[str, Any]] = (),
     family_globs: Sequence[str] = (),
+    inventory: Sequence[str] = (),
+    inventory_fallback: bool = False,
 ) -> Message:
     """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR), those fixed, the
     older privileged revisions deregistered (retire), and the exemptions that expire within 7 days.
@@ -278,6 +280,8 @@ def build_sweep_summary(
         parts.append(f"{len(forged_rows)} FORGED copy marker(s)")
     if errors:
         parts.append(f"{errors} ERROR")
+    if inventory_fallback:
+        parts.append("AWS Config not used (fell back to describes)")
     title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
     severity = "HIGH" if left else "MEDIUM"
     if family_globs:
@@ -298,6 +302,7 @@ def build_sweep_summary(
         f"Verdicts:        {', '.join(f'{counts.get(s, 0)} {s}' for s in ('PASS', 'FAIL', 'EXEMPT', 'ERROR'))}"
         f" ({fails} FAIL includes the {len(remediated_rows)} remediated)",
         f"Duration:        {seconds:.0f} s",
+        *(f"AWS Config:      {line}" for line in inventory),  # where the sweep judged from Config, or why not
     ]
     if errors:
         lines += [
@@ -340,6 +345,7 @@ def build_sweep_summary(
         "exempt": len(exempt_rows),
         "exemptFindings": [_trim(row) for row in exempt_rows[:SUMMARY_ROWS]],
         "familyGlobExemptions": list(family_globs),
+        "inventory": list(inventory),
         "truncated": max(0, left - SUMMARY_ROWS)
         + max(0, len(remediated_rows) - SUMMARY_ROWS)
         + max(0, len(retired_rows) - SUMMARY_ROWS)

@@ -32,10 +32,12 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from . import aws
 from .aws import BotoCoreError, ClientError
 from .config import Config
+from .config_inventory import ConfigSource
 from .exemptions import ExemptionRecord, ExemptionRegistry, ExemptionSource, RegistryUnavailable, UnreadableRegistry
 from .ledger import DynamoLedger
 from .policy import Judge
 from .remediate import Remediator
+from .sweep_inventory import AUTO, CONFIG, DESCRIBE, INVENTORIES, InventoryOutcome, check_inventory, config_plan
 from .sweep_listing import SweepEcs
 from .sweep_rates import (
     DEFAULT_CONCURRENCY,
@@ -116,12 +118,17 @@ def sweep(
     make_client: Callable[[str | None], Any] | None = None,
     persistence: BasePersistenceLayer | None = None,
     lambda_context: Any = None,
+    inventory: str = DESCRIBE,
+    config_source: ConfigSource | None = None,
+    make_config_client: Callable[[str | None], Any] | None = None,
 ) -> SweepReport:
     """Sweep each Region (in parallel: ECS throttles each Region separately). `remediate` registers fixed
     copies through the Remediator (the Config's mode is set to remediate); otherwise nothing is written
-    and no notice is sent."""
+    and no notice is sent. `inventory` config (or auto, in the active scope) judges from AWS Config's records
+    where they vouch for a revision and describes the rest (sweep_inventory.py)."""
     if not 1 <= max_attempts <= 20:
         raise SweepError(f"max attempts: expected 1-20, got {max_attempts}")
+    check_inventory(inventory, scope)
     if remediate and config.mode != "remediate":
         config = replace(config, mode="remediate")
     started = time.monotonic()
@@ -129,6 +136,8 @@ def sweep(
     registry = exemption_snapshot(config)
     # Proofs of provenance for a read-only sweep: the stack's ledger when its table is named.
     ledger = DynamoLedger(aws.client("dynamodb"), config.idempotency_table) if config.idempotency_table else None
+
+    outcomes: list[InventoryOutcome] = []
 
     def one_region(region: str | None) -> tuple[str, list[Finding]]:
         limiter = RateLimiter(rates)
@@ -138,6 +147,18 @@ def sweep(
         remediator = build_remediator(config, ecs, persistence, registry) if remediate else None
         if remediator is not None and lambda_context is not None:
             remediator.register_lambda_context(lambda_context)
+        judge = remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger))
+        plan = config_plan(
+            inventory,
+            scope,
+            ecs,
+            judge,
+            config,
+            source=config_source,
+            limiter=limiter,
+            max_attempts=max_attempts,
+            make_client=make_config_client,
+        )
         sweeper = Sweeper(
             ecs,
             config,
@@ -145,11 +166,14 @@ def sweep(
             remediator=remediator,
             concurrency=concurrency,
             progress=progress,
-            judge=remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger)),
+            judge=judge,
             ledger=remediator.ledger if remediator is not None else ledger,
+            plan=plan,
         )
         findings = sweeper.run()
         stats.merge(limiter.stats)
+        if plan is not None:
+            outcomes.append(plan.outcome)
         return ecs.region, findings
 
     if len(regions) == 1:
@@ -166,19 +190,25 @@ def sweep(
         seconds=time.monotonic() - started,
         remediate=remediate,
         family_globs=list(config.exempt_families),
+        inventory=sorted(outcomes, key=lambda outcome: outcome.region),
     )
 
 
 __all__ = [
     "ACTIVE",
+    "AUTO",
+    "CONFIG",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_RATES",
+    "DESCRIBE",
+    "INVENTORIES",
     "LATEST",
     "RATE_ALIASES",
     "SCOPES",
     "STATUSES",
     "CallStats",
+    "ConfigSource",
     "Finding",
     "Progress",
     "Rate",
@@ -189,6 +219,7 @@ __all__ = [
     "Sweeper",
     "TokenBucket",
     "build_remediator",
+    "check_inventory",
     "ecs_client",
     "enabled_regions",
     "parse_rates",

@@ -22,6 +22,8 @@ DESCRIBE = "DescribeTaskDefinition"
 LIST_REVISIONS = "ListTaskDefinitions"
 LIST_FAMILIES = "ListTaskDefinitionFamilies"
 REGISTER = "RegisterTaskDefinition"
+SELECT = "SelectResourceConfig"  # AWS Config advanced queries (the sweep's Config plan)
+SELECT_AGGREGATE = "SelectAggregateResourceConfig"
 
 DEFAULT_CONCURRENCY = 16
 # Attempts per call, the first included. Backoff doubles up to 20 s with full jitter: a describe that is
@@ -49,17 +51,22 @@ class Rate:
 # (the Describe*/List* family); RegisterTaskDefinition is observed at about 1 per second sustained.
 # The client keeps 5 of the 50 burst tokens in reserve: calls that leave at the exact rate can arrive
 # bunched (scheduling, network), and the reserve absorbs 250 ms of that at 20/s for 0.25 s of run time.
+# AWS Config publishes no rate for its Select operations (docs/sweep-config.md#rates): the client assumes 2 per second
+# with a burst of 4, below the 2/s burst 5 the benchmark emulates; a throttling answer lowers it as for ECS.
 # Override with --rate or SWEEP_RATES when your account's quotas differ or others share the bucket.
 DEFAULT_RATES: dict[str, Rate] = {
     DESCRIBE: Rate(20.0, 45),
     LIST_REVISIONS: Rate(20.0, 45),
     LIST_FAMILIES: Rate(20.0, 45),
     REGISTER: Rate(1.0, 1),
+    SELECT: Rate(2.0, 4),
+    SELECT_AGGREGATE: Rate(2.0, 4),
 }
 RATE_ALIASES: dict[str, tuple[str, ...]] = {
     "describe": (DESCRIBE,),
     "list": (LIST_REVISIONS, LIST_FAMILIES),
     "register": (REGISTER,),
+    "config": (SELECT, SELECT_AGGREGATE),
 }
 
 
@@ -169,7 +176,8 @@ class CallStats:
 
 
 class RateLimiter:
-    """One token bucket per operation in front of a botocore client, counting calls and throttles."""
+    """One token bucket per operation in front of botocore clients (ECS, and Config for its queries), counting calls
+    and throttles."""
 
     def __init__(self, rates: Mapping[str, Rate] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.rates = dict(rates if rates is not None else DEFAULT_RATES)
@@ -178,8 +186,9 @@ class RateLimiter:
 
     def attach(self, client: Any) -> Any:
         events = client.meta.events
-        events.register("before-send.ecs", self._before_send, unique_id="ecs-remediate-rate-limit")
-        events.register("needs-retry.ecs", self._after_attempt, unique_id="ecs-remediate-throttle-count")
+        service = client.meta.service_model.service_id.hyphenize()  # "ecs", "config-service"
+        events.register(f"before-send.{service}", self._before_send, unique_id="ecs-remediate-rate-limit")
+        events.register(f"needs-retry.{service}", self._after_attempt, unique_id="ecs-remediate-throttle-count")
         return client
 
     def _before_send(self, event_name: str = "", **_: Any) -> None:

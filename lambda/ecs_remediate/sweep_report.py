@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .attribution import Attribution
 from .aws import Described, error_code
@@ -13,6 +13,9 @@ from .exemptions import Exemption
 from .outcomes import Result
 from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS
 from .sweep_rates import CallStats
+
+if TYPE_CHECKING:
+    from .sweep_inventory import InventoryOutcome
 
 STATUSES = (PASS, FAIL, EXEMPT, ERROR)
 
@@ -93,6 +96,7 @@ class SweepReport:
     seconds: float
     remediate: bool = False
     family_globs: list[str] = field(default_factory=list)  # configured family-glob exemptions (acknowledged)
+    inventory: list[InventoryOutcome] = field(default_factory=list)  # per Region where AWS Config was asked
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
@@ -125,6 +129,7 @@ class SweepReport:
             f"{len(self.findings)} revision(s), {self.scope} scope, {', '.join(self.regions)}: {statuses}; "
             f"{self.remediated} remediated; {retired}{self.open} left to fix; {self.seconds:.1f}s"
         )
+        text += "".join(f"\n{outcome.text()}" for outcome in self.inventory)
         expiring = self.expiring
         if expiring:
             text += f"\n{len(expiring)} exemption(s) expire within {EXPIRY_WARNING_DAYS} days:"

@@ -31,6 +31,7 @@ from .rollout import (
     restore_if_rolled_back,
     short_ref,
 )
+from .sweep_inventory import ConfigPlan, Decision
 from .sweep_listing import SweepEcs, family_revision
 from .sweep_provenance import verify_marked_rows
 from .sweep_rates import DEFAULT_CONCURRENCY, LIST_FAMILIES, LIST_REVISIONS, SweepError
@@ -76,6 +77,7 @@ class Sweeper:
         judge: Judge | None = None,
         ledger: Ledger | None = None,
         references: ReferenceFinder | None = None,
+        plan: ConfigPlan | None = None,
     ) -> None:
         if scope not in SCOPES:
             raise SweepError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
@@ -89,6 +91,7 @@ class Sweeper:
         self.judge = judge or (remediator.judge if remediator is not None else Judge(config, today=today))
         self.ledger: Ledger = ledger or (remediator.ledger if remediator is not None else MemoryLedger())
         self._references = references or (remediator.references if remediator is not None else None)
+        self.plan = plan  # active scope: judge from AWS Config's records where they vouch for a revision
 
     def run(self) -> list[Finding]:
         findings: list[Finding] = []
@@ -97,9 +100,9 @@ class Sweeper:
             futures: list[tuple[str, Future[Finding | None]]] = []
             listing_error: Finding | None = None
             try:
-                for ref in self._refs():
+                for ref, ready in self._decisions():
                     self.progress.add_total(1)
-                    future = pool.submit(self._judge, ref)
+                    future = pool.submit(self._judge, ref) if ready is None else _completed(ready)
                     future.add_done_callback(self._advance)
                     futures.append((ref, future))
             except (ClientError, BotoCoreError) as error:
@@ -157,6 +160,12 @@ class Sweeper:
 
     def _advance(self, _: Future[Finding | None]) -> None:
         self.progress.advance()
+
+    def _decisions(self) -> Iterator[Decision]:
+        """Each revision to judge: None to describe it, or its row already judged from AWS Config's record."""
+        if self.plan is None or self.scope != ACTIVE:
+            return ((ref, None) for ref in self._refs())
+        return self.plan.decisions(self._refs())
 
     def _refs(self) -> Iterator[str]:
         """Families (latest scope) or revision ARNs (active scope), every page."""
@@ -379,6 +388,12 @@ class Sweeper:
             region=self.ecs.region,
             family="~",  # sorts last
         )
+
+
+def _completed(finding: Finding) -> Future[Finding | None]:
+    future: Future[Finding | None] = Future()
+    future.set_result(finding)
+    return future
 
 
 def _result_or_error(future: Future[Finding | None], ref: str, region: str) -> Finding | None:
