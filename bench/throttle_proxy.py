@@ -1,7 +1,8 @@
 """A small HTTP proxy in front of a moto server that behaves like ECS at its limits.
 
 - Per-operation token buckets keyed on X-Amz-Target (ECS throttles per account and Region, per action):
-  when a bucket is empty the proxy answers HTTP 400 `ThrottlingException`, as ECS does.
+  when a bucket is empty the proxy answers HTTP 400 `ThrottlingException`, as ECS does. AWS Config's advanced
+  query (SelectResourceConfig, SelectAggregateResourceConfig) gets a bucket too; the emulator behind pages it.
 - Pages ListTaskDefinitions / ListTaskDefinitionFamilies at 100 items (or maxResults when smaller) with
   a nextToken, which moto 5.2.5 does not do. The first page snapshots moto's full answer; later pages
   slice that snapshot, so a paging client sees one consistent listing.
@@ -25,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+CONFIG_TARGET_PREFIX = "StarlingDoveService."
+TARGET_PREFIXES = (ECS_TARGET_PREFIX, CONFIG_TARGET_PREFIX)
 PAGE_SIZE = 100
 LIST_KEYS = {"ListTaskDefinitions": "taskDefinitionArns", "ListTaskDefinitionFamilies": "families"}
 
@@ -41,6 +44,9 @@ DEFAULT_LIMITS: dict[str, BucketRate] = {
     "ListTaskDefinitions": BucketRate(20.0, 50),
     "ListTaskDefinitionFamilies": BucketRate(20.0, 50),
     "RegisterTaskDefinition": BucketRate(1.0, 1),
+    # AWS Config publishes no rate for its queries: assumed (docs/sweep-config.md#rates).
+    "SelectResourceConfig": BucketRate(2.0, 5),
+    "SelectAggregateResourceConfig": BucketRate(2.0, 5),
 }
 
 # inject(operation, request body) -> None to go on, or (status, error type, message) to answer with.
@@ -153,10 +159,11 @@ class ThrottleProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         target = handler.headers.get("X-Amz-Target", "")
-        if not target.startswith(ECS_TARGET_PREFIX):
+        prefix = next((p for p in TARGET_PREFIXES if target.startswith(p)), None)
+        if prefix is None:
             self._forward(handler, body)
             return
-        operation = target[len(ECS_TARGET_PREFIX) :]
+        operation = target[len(prefix) :]
         self._count(self.calls, operation)
         try:
             request = json.loads(body or b"{}")

@@ -402,6 +402,10 @@ def validate_request(operation: str, params: Any) -> JSON:
             low, high = member.metadata.get("min", 0), member.metadata.get("max", 100)
             if not low <= int(value) <= high:
                 raise ApiError("InvalidLimitException", f"{name} must be between {low} and {high}.")
+    for name, member in shape.members.items():  # ParamValidator leaves out patterns ([\w\-]+ for the aggregator)
+        pattern, value = member.metadata.get("pattern"), params.get(name)
+        if pattern and isinstance(value, str) and re.fullmatch(pattern, value) is None:
+            raise ApiError("ValidationException", f"{name} must satisfy the pattern {pattern}")
     expression = params.get("Expression", "")
     maximum = shape.members["Expression"].metadata.get("max", 4096)
     if len(expression) > maximum:
@@ -416,3 +420,21 @@ def validate_response(operation: str, body: JSON) -> JSON:
     report = ParamValidator().validate(body, shape)
     assert not report.has_errors(), (operation, report.generate_report())
     return body
+
+
+def start_recorder(
+    config: Any, s3: Any, bucket: str = "config-delivery", resource_types: list[str] | None = None
+) -> None:
+    """What an account that records its task definitions has: a recorder (every supported type, or `resource_types`),
+    a delivery channel (moto requires one to start), recording. `config` and `s3` are boto3 clients."""
+    s3.create_bucket(Bucket=bucket)
+    group = {"allSupported": False, "resourceTypes": resource_types} if resource_types else {"allSupported": True}
+    config.put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": "default",
+            "roleARN": "arn:aws:iam::123456789012:role/config",
+            "recordingGroup": group,
+        }
+    )
+    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": bucket})
+    config.start_configuration_recorder(ConfigurationRecorderName="default")

@@ -10,7 +10,17 @@ from pathlib import Path
 from infra.bundling import LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
 
 PACKAGE_DIR = LAMBDA_SOURCE / PACKAGE
-CLI_ONLY = {"cli", "cli_fix", "cli_exempt", "cli_inventory", "__main__", "iac_cli", "templates", "yaml_tree", "terraform"}
+CLI_ONLY = {
+    "cli",
+    "cli_fix",
+    "cli_exempt",
+    "cli_inventory",
+    "__main__",
+    "iac_cli",
+    "templates",
+    "yaml_tree",
+    "terraform",
+}
 ENTRY_POINTS = {"handler"}  # what the Lambda function imports (ecs_remediate.handler.lambda_handler, .sweep_handler)
 
 
