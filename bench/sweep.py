@@ -1,12 +1,15 @@
 """Sweep benchmark: `ecs-remediate scan` (both scopes), Prowler and Cloud Custodian against the same ECS
 emulator: a moto server behind `throttle_proxy` (per-operation token buckets, 100-item pages).
 
-  python -m bench [--sizes 1000,5000] [--families 1000] [--prowler] [--custodian] [--json FILE]
+  python -m bench [--sizes 1000,5000] [--families 1000] [--inventories describe,config] [--config-limit 2/5]
+                  [--prowler] [--custodian] [--json FILE]
 
 Seeds N ACTIVE revisions in F families straight into moto (not through the proxy), every 10th revision
-privileged, then for each size runs each tool with full buckets and prints, per run: wall time, the floor
-the emulated rates set for the describes that run needs, the ratio, calls and throttles per operation,
-ERROR rows, and verdicts present / expected / wrong.
+privileged, with AWS Config recording them (its advanced query answered by demo/config_queries.py), then for each
+size runs each tool with full buckets and prints, per run: wall time, the floor the emulated rates set for the
+describes the describe path needs, the ratio, calls and throttles per operation, ERROR rows, and verdicts present /
+expected / wrong. `--inventories config` adds the active-scope scan with `--inventory config` (ratio to the same
+describe floor); `--config-limit` sets the emulated (and the client's) Config query rate.
 
 Prowler (pins boto3 1.40.61) and Custodian run from their own virtualenvs, `.venv-prowler` and `.venv-c7n`
 (`make bench-prowler` creates them); they are skipped with a note when absent.
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import boto3
 
-from bench.throttle_proxy import DEFAULT_LIMITS, ThrottleProxy
+from bench.throttle_proxy import DEFAULT_LIMITS, BucketRate, ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -127,30 +130,38 @@ def pages_for(items: int) -> int:
     return max(1, -(-items // 100))
 
 
-def run_ours(proxy: ThrottleProxy, truth: Truth, size: int, scope: str) -> Run:
+CONFIG_QUERIES = ("SelectResourceConfig", "SelectAggregateResourceConfig")
+
+
+def run_ours(
+    proxy: ThrottleProxy, truth: Truth, size: int, scope: str, inventory: str = "describe", config_rate: str = ""
+) -> Run:
     from ecs_remediate import aws, sweep
     from ecs_remediate.config import Config
 
     proxy.reset()
     os.environ["AWS_ENDPOINT_URL"] = proxy.url
     aws.reset_clients()
-    report = sweep.sweep([REGION], Config(), scope=scope)
+    rates = sweep.parse_rates([f"config={config_rate}"] if config_rate else [])
+    report = sweep.sweep([REGION], Config(), scope=scope, inventory=inventory, rates=rates)
     expected = truth.expected(scope)
     got = {f.task_definition_arn: f.status for f in report.findings if f.status != "ERROR"}
     judged = len(truth.latest) if scope == "latest" else len(truth.privileged)
     listed = len(truth.latest) if scope == "latest" else len(truth.privileged)
+    note = "; ".join(outcome.text().split(": ", 1)[1] for outcome in report.inventory)
     return Run(
-        "ecs-remediate scan",
+        "ecs-remediate scan" + ("" if inventory == "describe" else f" --inventory {inventory}"),
         size,
         scope,
         report.seconds,
-        floor_seconds(judged, pages_for(listed)),
+        floor_seconds(judged, pages_for(listed)),  # the describe path's floor, whichever path ran
         dict(proxy.calls),
         dict(proxy.throttles),
         report.counts()["ERROR"],
         sum(1 for arn in expected if arn in got),
         len(expected),
         sum(1 for arn, status in got.items() if expected.get(arn) != status),
+        note,
     )
 
 
@@ -267,9 +278,11 @@ def print_table(runs: list[Run]) -> None:
         "ListTaskDefinitionFamilies": "ListFam",
         "ListTaskDefinitions": "ListTD",
         "DescribeTaskDefinition": "Describe",
+        "SelectResourceConfig": "Select",
     }
+    width = max([20, *(len(r.tool) for r in runs)])
     print(
-        f"{'tool':<20} {'revisions':>9} {'scope':<7} {'wall s':>7} {'floor s':>7} {'ratio':>6} "
+        f"{'tool':<{width}} {'revisions':>9} {'scope':<7} {'wall s':>7} {'floor s':>7} {'ratio':>6} "
         f"{'ERROR':>5} {'verdicts':>12} {'wrong':>5}  calls (throttled)"
     )
     for r in runs:
@@ -279,7 +292,7 @@ def print_table(runs: list[Run]) -> None:
             if op in short
         )
         print(
-            f"{r.tool:<20} {r.size:>9} {r.scope:<7} {r.seconds:>7.1f} {r.floor:>7.1f} {r.ratio:>5.2f}x "
+            f"{r.tool:<{width}} {r.size:>9} {r.scope:<7} {r.seconds:>7.1f} {r.floor:>7.1f} {r.ratio:>5.2f}x "
             f"{'-' if r.errors is None else r.errors:>5} {f'{r.present}/{r.expected}':>12} {r.wrong:>5}  {calls}"
             + (f"  [{r.note}]" if r.note else "")
         )
@@ -292,6 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prowler", action="store_true", help="also run Prowler from .venv-prowler")
     parser.add_argument("--custodian", action="store_true", help="also run Cloud Custodian from .venv-c7n")
     parser.add_argument("--scopes", default="latest,active")
+    parser.add_argument(
+        "--inventories", default="describe,config", help="describe, config: the latter in the active scope only"
+    )
+    parser.add_argument(
+        "--config-limit",
+        default="",
+        metavar="PER_SECOND/BURST",
+        help="emulated AWS Config query rate (default 2/5); the client runs at the same rate with one less burst",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per external tool run")
     parser.add_argument("--json", help="write the runs as JSON here too")
     args = parser.parse_args(argv)
@@ -299,22 +321,34 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(FAKE_ENV)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from moto.server import ThreadedMotoServer
-
     from demo import moto_fidelity
+    from demo.config_queries import start_recorder
+    from demo.emulator_server import EmulatorServer
 
     moto_fidelity.apply()
+    limits = dict(DEFAULT_LIMITS)
+    config_rate = ""
+    if args.config_limit:
+        per_second, _, burst = args.config_limit.partition("/")
+        emulated = BucketRate(float(per_second), int(burst or 1))
+        limits.update({op: emulated for op in CONFIG_QUERIES})
+        config_rate = f"{emulated.per_second:g}/{max(1, emulated.burst - 1)}"
+    inventories = args.inventories.split(",")
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     moto = f"http://{host}:{port}"
-    limits = ", ".join(f"{op} {r.burst} burst / {r.per_second:g} per s" for op, r in DEFAULT_LIMITS.items())
-    print(f"emulated ECS limits: {limits}; pages of 100", file=sys.stderr)
+    text = ", ".join(f"{op} {r.burst} burst / {r.per_second:g} per s" for op, r in limits.items())
+    print(f"emulated limits: {text}; pages of 100", file=sys.stderr)
+    start_recorder(
+        boto3.client("config", region_name=REGION, endpoint_url=moto),
+        boto3.client("s3", region_name=REGION, endpoint_url=moto),
+    )
     runs: list[Run] = []
     truth = Truth()
     try:
-        with ThrottleProxy(moto) as proxy:
+        with ThrottleProxy(moto, limits) as proxy:
             for size in sizes:
                 started = time.monotonic()
                 seed(moto, truth, min(args.families, size), size)
@@ -323,8 +357,11 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 for scope in args.scopes.split(","):
-                    runs.append(run_ours(proxy, truth, size, scope))
-                    print_table(runs[-1:])
+                    for inventory in inventories:
+                        if inventory != "describe" and scope != "active":
+                            continue  # the Config plan is for the active scope
+                        runs.append(run_ours(proxy, truth, size, scope, inventory, config_rate))
+                        print_table(runs[-1:])
                 if args.prowler:
                     if PROWLER.exists():
                         runs.append(run_prowler(proxy, truth, size, args.timeout))

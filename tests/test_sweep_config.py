@@ -283,38 +283,26 @@ def test_inventory_settings_are_checked() -> None:
         sweep.sweep([REGION], CONFIG, scope="latest", inventory=sweep.CONFIG)
 
 
-def test_the_scheduled_sweep_says_when_config_was_not_used(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """inventory=config on the schedule: a clean sweep from Config's records sends nothing; the same sweep when Config
-    refuses sends a notice of its own, with the reason (the verdicts are the describes')."""
-    import importlib
+def test_a_listing_that_fails_part_way_is_an_error_row_on_the_config_path_too(
+    estate: Estate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(estate.moto, "/moto-api/config-queries/reset")
+    post(estate.moto, "/moto-api/config-queries/forget", {"arns": sorted(estate.forgotten)})
 
-    from demo.sandbox import LambdaContext, Sandbox
-    from ecs_remediate.config import ConfigError
+    def second_page_fails(operation: str, request: dict[str, Any]) -> tuple[int, str, str] | None:
+        if operation == "ListTaskDefinitions" and request.get("nextToken"):
+            return 400, "AccessDeniedException", "denied"
+        return None
 
-    post(moto_server, "/moto-api/reset")
-    box = Sandbox(endpoint_url=moto_server).create()
-    box.register({"family": "web", "containerDefinitions": [PLAIN]})
-    start_recorder(box.client("config"), box.client("s3"))
     limits = {op: BucketRate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}
-    with ThrottleProxy(moto_server, limits) as proxy:
+    reports = {}
+    with ThrottleProxy(estate.moto, limits, inject=second_page_fails) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        monkeypatch.setenv("SWEEP_RATES", "describe=1000/1000,list=1000/1000,register=1000/1000,config=1000/1000")
-        for name, value in box.env(MODE="report").items():
-            monkeypatch.setenv(name, value)
         aws.reset_clients()
-        import ecs_remediate.handler as module
-
-        handler = importlib.reload(module)
-        quiet = handler.sweep_handler({"scope": "active", "inventory": "config"}, LambdaContext())
-        assert quiet["counts"]["PASS"] == 1 and quiet["notified"] is False
-        assert proxy.calls["SelectResourceConfig"] == 2 and "DescribeTaskDefinition" not in proxy.calls
-        fail_config(moto_server, "AccessDeniedException", message="not allowed")
-        loud = handler.sweep_handler({"scope": "active", "inventory": "config"}, LambdaContext())
-        assert loud["counts"]["PASS"] == 1 and loud["notified"] is True
-        with pytest.raises(ConfigError, match="inventory"):
-            handler.sweep_handler({"scope": "latest", "inventory": "config"}, LambdaContext())
+        for inventory in (sweep.DESCRIBE, sweep.CONFIG):
+            reports[inventory] = sweep.sweep([REGION], CONFIG, scope="active", rates=FAST, inventory=inventory)
     aws.reset_clients()
-    [note] = [n for n in box.inbox() if n.attributes.get("outcome") == "sweep"]
-    assert "AWS Config not used" in note.subject
-    [line] = note.payload["inventory"]
-    assert "AccessDeniedException" in line and "1 of 1 revision(s) described" in line
+    assert rows(reports[sweep.CONFIG]) == rows(reports[sweep.DESCRIBE])
+    errors = [f for f in reports[sweep.CONFIG].findings if f.status == ERROR]
+    assert len(errors) == 1 and "ListTaskDefinitions failed, the sweep is incomplete" in (errors[0].error or "")
+    assert len(reports[sweep.CONFIG].findings) == 100 + 1  # the first page's revisions, and the ERROR row
