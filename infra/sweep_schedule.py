@@ -34,6 +34,7 @@ from constructs import Construct
 
 from ecs_remediate.sweep import ACTIVE, DESCRIBE, SCOPES, SweepError, check_inventory
 
+from .config_queries import config_query_policy
 from .remediator import Remediator
 from .settings import ContextError
 
@@ -128,7 +129,8 @@ class SweepSchedule(Construct):
 
         policies: list[iam.Policy] = [list_policy]
         if settings.inventory != DESCRIBE:
-            policies.append(self._config_query_policy())
+            # The Config plan asks the account's recorder; that read can see every recorded configuration, hence opt-in.
+            policies.append(config_query_policy(self, "SweepConfigQueryPolicy", self.role))
 
         self.function = lambda_.Function(
             self,
@@ -186,30 +188,3 @@ class SweepSchedule(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(notifications.topic))
-
-    def _config_query_policy(self) -> iam.Policy:
-        """The sweep's Config plan asks the account's recorder (SelectResourceConfig). AWS Config gives that action no
-        resource-level permission: "*" is the only valid resource, and it can read every recorded configuration of
-        the account and Region, which is why sweepInventory is opt-in."""
-        policy = iam.Policy(
-            self,
-            "SweepConfigQueryPolicy",
-            statements=[
-                iam.PolicyStatement(
-                    sid="SelectResourceConfig", actions=["config:SelectResourceConfig"], resources=["*"]
-                )
-            ],
-        )
-        policy.attach_to_role(self.role)
-        NagSuppressions.add_resource_suppressions(
-            policy,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    applies_to=["Resource::*"],
-                    reason="SweepConfigQueryPolicy: config:SelectResourceConfig supports only '*' as its resource "
-                    "(the advanced query of the account's recorder); granted only when sweepInventory asks for it.",
-                )
-            ],
-        )
-        return policy

@@ -245,3 +245,30 @@ def test_the_schedule_grants_config_queries_only_when_asked(tmp_path: Path) -> N
     ):
         with pytest.raises(ContextError, match=message):
             SweepSettings.from_context(context.get)
+
+
+def test_config_query_policies_are_nag_clean_and_the_aggregator_one_is_narrow(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra.config_queries import config_query_policy
+
+    stack = stack_of(build_app({**SKIP_BUNDLING, "sweepInventory": "auto"}, outdir=str(tmp_path / "auto")))
+    annotations = Annotations.from_stack(stack)
+    assert [e.entry.data for e in annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))] == []
+    assert [w.entry.data for w in annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))] == []
+
+    hub = cdk.Stack(cdk.App(), "Hub")
+    role = iam.Role(hub, "Item", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    arn = "arn:aws:config:us-east-1:111122223333:config-aggregator/config-aggregator-abcd1234"
+    config_query_policy(hub, "ItemConfigQueryPolicy", role, aggregator_arn=arn)
+    [policy] = Template.from_stack(hub).find_resources("AWS::IAM::Policy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {
+            "Action": "config:SelectAggregateResourceConfig",
+            "Effect": "Allow",
+            "Resource": arn,
+            "Sid": "SelectAggregateResourceConfig",
+        }
+    ]
