@@ -39,7 +39,7 @@ from .policy import PASS, Judge
 from .sweep_listing import SweepEcs, family_revision
 from .sweep_rates import RateLimiter, SweepError
 from .sweep_report import Finding, error_text
-from .taskdef import tag_value
+from .taskdef import privileged_containers, tag_value
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +175,10 @@ class ConfigPlan:
             elif kind == "records":
                 for record in value:
                     self.outcome.records += 1
-                    state.records[record.arn] = record
+                    state.records[record.arn] = self._verdict(record)
                     if record.arn in state.pending:
                         del state.pending[record.arn]
-                        yield self._decide_one(record.arn, record)
+                        yield self._decide_one(record.arn, state.records[record.arn])
             elif kind in ("config-done", "config-failed"):
                 state.config_open, state.failed = False, kind == "config-failed"
                 if state.failed:
@@ -217,38 +217,50 @@ class ConfigPlan:
         else:
             state.pending[arn] = None
 
-    def _decide_one(self, arn: str, record: ConfigRecord | None) -> Decision:
-        """A row from Config's record of exactly `arn`, or None (describe) when the record cannot vouch for it."""
-        outcome = self.outcome
-        if record is None:
-            outcome.unknown += 1
-            return arn, None
+    def _verdict(self, record: ConfigRecord) -> _Verdict:
+        """What Config's record of exactly `record.arn` says: a PASS row, or why a describe must decide. Computed when
+        the record arrives, so only this (not the record) is kept until the listing reaches the revision."""
         if record.problem is not None:
-            outcome.unreadable += 1
-            return arn, None
+            return _Verdict(UNREADABLE)
         if tag_value(record.tags, self.config.marker_tag_key) is not None:
-            outcome.marked += 1
-            return arn, None
-        try:
-            assessment = self.judge.assess(arn, record.task_definition, record.tags)
+            return _Verdict(MARKED)
+        if privileged_containers(record.task_definition):
+            return _Verdict(PRIVILEGED)  # a container the privileged query did not name: the describe decides
+        try:  # not privileged: the judge reads no exemption source, only the record
+            assessment = self.judge.assess(record.arn, record.task_definition, record.tags)
         except Exception:  # fail-closed: whatever the judge makes of the record, a describe decides
-            logger.exception("judging Config's record of %s failed", arn)
-            outcome.unreadable += 1
-            return arn, None
+            logger.exception("judging Config's record of %s failed", record.arn)
+            return _Verdict(UNREADABLE)
         if assessment.verdict != PASS or assessment.privileged:
-            # The record shows a privileged container the privileged query did not name: the describe decides.
-            outcome.privileged += 1
-            return arn, None
-        family, revision = family_revision(arn)
-        outcome.from_config += 1
-        return arn, Finding(
-            arn,
+            return _Verdict(PRIVILEGED)
+        family, revision = family_revision(record.arn)
+        row = Finding(
+            record.arn,
             PASS,
             region=self.outcome.region,
             family=family,
             revision=revision,
             host_equivalents=assessment.host_equivalents,
         )
+        return _Verdict(FROM_CONFIG, row)
+
+    def _decide_one(self, arn: str, verdict: _Verdict | None) -> Decision:
+        """The row Config's record vouches for, or None (describe), counted in the outcome."""
+        reason = UNKNOWN if verdict is None else verdict.reason
+        setattr(self.outcome, reason, getattr(self.outcome, reason) + 1)
+        if verdict is None or verdict.row is None:
+            return arn, None
+        row, verdict.row = verdict.row, None  # each row is handed out once
+        return arn, row
+
+
+FROM_CONFIG, PRIVILEGED, MARKED, UNKNOWN, UNREADABLE = "from_config", "privileged", "marked", "unknown", "unreadable"
+
+
+@dataclass
+class _Verdict:
+    reason: str  # an InventoryOutcome counter
+    row: Finding | None = None  # the PASS row (FROM_CONFIG only)
 
 
 @dataclass
@@ -256,7 +268,7 @@ class _State:
     """What the decisions know so far."""
 
     privileged: set[str] | None = None  # the privileged query's answer, once complete
-    records: dict[str, ConfigRecord] = field(default_factory=dict)
+    records: dict[str, _Verdict] = field(default_factory=dict)  # by ARN, from Config's records
     pending: dict[str, None] = field(default_factory=dict)  # listed, waiting for Config (in listing order)
     seen: set[str] = field(default_factory=set)
     config_open: bool = True
