@@ -121,10 +121,12 @@ class Sandbox:
         user_arn: str = DEFAULT_USER,
         invoked_by: str | None = None,
         error_code: str | None = None,
+        account: str = ACCOUNT,
     ) -> dict[str, Any]:
-        """The EventBridge event CloudTrail would deliver for a RegisterTaskDefinition call."""
+        """The EventBridge event CloudTrail would deliver for a RegisterTaskDefinition call in `account` (in an
+        organization, a member's event reaches the hub's bus with its own `account` and `region`)."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        identity: dict[str, Any] = {"type": "AssumedRole", "arn": user_arn, "accountId": ACCOUNT}
+        identity: dict[str, Any] = {"type": "AssumedRole", "arn": user_arn, "accountId": account}
         if invoked_by:
             identity["invokedBy"] = invoked_by
         detail: dict[str, Any] = {
@@ -143,7 +145,7 @@ class Sandbox:
             "readOnly": False,
             "eventType": "AwsApiCall",
             "managementEvent": True,
-            "recipientAccountId": ACCOUNT,
+            "recipientAccountId": account,
             "eventCategory": "Management",
         }
         if error_code:
@@ -155,7 +157,7 @@ class Sandbox:
             "id": str(uuid.uuid4()),
             "detail-type": "AWS API Call via CloudTrail",
             "source": "aws.ecs",
-            "account": ACCOUNT,
+            "account": account,
             "time": now,
             "region": self.region,
             "resources": [],

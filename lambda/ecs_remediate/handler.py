@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
+from .accounts import ENV_MEMBER_ROLE_NAME
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
 from .events import Skip, Unidentified, parse_registration_event
 from .exemptions import ExemptionRegistry
@@ -21,6 +22,9 @@ from .outcomes import SKIPPED, Result
 from .remediate import RemediationFailed, Remediator
 from .rollout import ReferenceFinder
 from .tag_approvals import TAG_EVENT_NAME, approval, parse_tag_event
+
+if TYPE_CHECKING:
+    from .hub import HubRuntime
 
 # Whatever the function's log level, the SDK's own loggers stay at WARNING: at DEBUG botocore logs request and
 # response bodies (environment values, command lines, docker labels) into CloudWatch Logs.
@@ -34,6 +38,8 @@ tracer = Tracer(patch_modules=["botocore"])  # only what the function uses: patc
 
 # Parsed once per cold start: a bad value stops the function here, with the variable's name.
 CONFIG = Config.from_env(os.environ)
+# The organization hub (hub_stack.py sets MEMBER_ROLE_NAME): each event is handled in its member account (hub.py).
+HUB_MODE = bool(os.environ.get(ENV_MEMBER_ROLE_NAME, "").strip())
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +56,13 @@ def remediator() -> Remediator:
         registry=exemption_registry(CONFIG),
         references=reference_finder(CONFIG),
     )
+
+
+@lru_cache(maxsize=1)
+def hub_runtime() -> HubRuntime:
+    from .hub import HubRuntime  # noqa: PLC0415 - the single-account function never loads it
+
+    return HubRuntime.from_env(CONFIG)
 
 
 def exemption_registry(config: Config) -> ExemptionRegistry | None:
@@ -75,6 +88,8 @@ def own_account(context: LambdaContext) -> str | None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if HUB_MODE:
+        return hub_runtime().handle(event, context, _record)
     detail = event.get("detail") if isinstance(event, dict) else None
     if isinstance(detail, dict) and detail.get("eventName") == TAG_EVENT_NAME:
         return _exemption_tags(event, context)
