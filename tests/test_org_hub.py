@@ -20,12 +20,15 @@ import pytest
 from moto import mock_aws
 from org_support import HUB, MEMBER_ROLE, Clock, RequestLog, compliant, leave_hub, load_hub, privileged
 
+from conftest import load_handler
 from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.accounts import MemberAccounts, regional_sts_client
+from ecs_remediate.events import Registration
 from ecs_remediate.hub import HubRuntime
 from ecs_remediate.org_accounts import AccountNames
+from ecs_remediate.provenance import is_trusted_principal
 from infra import event_pattern
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -172,3 +175,84 @@ def test_assume_role_at_most_once_per_account_per_credential_lifetime_over_1000_
         org.accounts, 2
     )
     assert len(sandbox.inbox()) == MEMBERS
+
+
+def test_the_member_role_is_the_stack_s_own_registrant_in_its_account_only(
+    org: Organization, hub: ModuleType, sandbox: Sandbox
+) -> None:
+    """Without the ledger's record (lost, or written by another stack), the copy still counts: ECS says the member
+    role registered it, and that account's Remediator trusts that role, in that account only."""
+    account, other = org.accounts[0], org.accounts[1]
+    response = org.register(account, "us-east-1", privileged())
+    event = org.event_for(account, "us-east-1", privileged(), response)
+    assert deliver(hub, event) is not None
+    source = response["taskDefinition"]["taskDefinitionArn"]
+    sandbox.client("dynamodb").delete_item(
+        TableName=sandbox.table_name, Key={"id": {"S": f"ecs-remediate#copy#{source}"}}
+    )
+    hub.hub_runtime.cache_clear()  # a new instance of the function: nothing remembered
+
+    remediator = hub.hub_runtime().remediator(account, "us-east-1")
+    remediator.register_lambda_context(LambdaContext())
+    result = remediator.process(Registration(task_definition_arn=source))
+    assert result.outcome == "remediated" and result.new_task_definition_arn == source[:-1] + "2"
+    assert result.copy_proof == (
+        f"registered by the stack's principal arn:aws:sts::{account}:assumed-role/{MEMBER_ROLE}/ecs-remediate"
+    )
+    assert len(org.task_definitions(account, "us-east-1")) == 2
+    trusted = hub.hub_runtime().config_for(account).trusted_principals
+    assert trusted == (f"arn:aws:iam::{account}:role/{MEMBER_ROLE}",)
+    assert not is_trusted_principal(f"arn:aws:sts::{other}:assumed-role/{MEMBER_ROLE}/ecs-remediate", trusted)
+
+
+def test_retire_looks_up_rules_and_schedules_in_the_member_account(
+    org: Organization, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = load_hub(sandbox, monkeypatch, RETIRE="true")
+    try:
+        account = org.accounts[3]
+        response = org.register(account, "eu-west-1", privileged())
+        requests = RequestLog(monkeypatch)
+        result = deliver(hub, org.event_for(account, "eu-west-1", privileged(), response))
+        requests.stop()
+    finally:
+        leave_hub(hub)
+    assert result is not None and result["outcome"] == "remediated"
+    assert org.task_definitions(account, "eu-west-1") == [f"arn:aws:ecs:eu-west-1:{account}:task-definition/web:2"]
+    looked_up = {r.service for r in requests.of("events", "scheduler")}
+    assert looked_up == {"events", "scheduler"}
+    assert {requests.account_of(r.key) for r in requests.of("ecs", "events", "scheduler")} == {account}
+    requests.assert_each_account_used_only_its_own_credentials()
+
+
+def test_notice_names_the_account_by_id_when_organizations_cannot_be_read(sandbox: Sandbox, hub: ModuleType) -> None:
+    """A hub that cannot read Organizations (not the management account nor a delegated administrator; here no
+    organization at all): the account id alone, no failure, and one DescribeAccount per account."""
+    org = Organization()  # accounts of no organization: moto's STS still acts in them
+    asked: list[str] = []
+    from ecs_remediate import aws
+
+    aws.client("organizations").meta.events.register(
+        "provide-client-params.organizations.DescribeAccount", lambda params, **_: asked.append(params["AccountId"])
+    )
+    account = "210000000042"
+    for family in ("web", "worker"):
+        response = org.register(account, "us-east-1", privileged(family))
+        assert deliver(hub, org.event_for(account, "us-east-1", privileged(family), response)) is not None
+    notes = sandbox.inbox()
+    assert len(notes) == 2 and asked == [account]
+    for note in notes:
+        assert note.payload["account"] == account and note.payload["accountName"] == ""
+        assert note.subject.startswith(f"[ECS.4] {account}/us-east-1 ")
+
+
+def test_without_member_role_name_the_function_is_the_single_account_one(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEMBER_ROLE_NAME", raising=False)
+    module = load_handler(sandbox, monkeypatch)
+    assert module.HUB_MODE is False
+    response = sandbox.register(privileged())
+    result = module.lambda_handler(sandbox.event_for(privileged(), response), LambdaContext())
+    assert result["outcome"] == "remediated" and "account" not in result  # today's answer, unchanged
+    assert result["new_task_definition_arn"] == f"arn:aws:ecs:us-east-1:{HUB}:task-definition/web:2"

@@ -55,8 +55,8 @@ metrics = Metrics()
 NOTICE_KEY_PREFIX = "ecs-remediate-hub-notice"  # a refusal or an unusable role is notified once per event
 _ACCOUNT_RE = re.compile(r"^\d{12}\Z", re.ASCII)
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z", re.ASCII)
-# parse_registration_event's reasons for a revision outside the sending account or Region (events.py).
-_REFUSED = ("foreign account", "revision is in ")
+# parse_registration_event's reason for a revision outside the sending account (events.py).
+_FOREIGN_ACCOUNT = "foreign account"
 
 Record = Callable[[dict[str, Any]], None]
 
@@ -122,19 +122,20 @@ class HubRuntime:
         sender, region = envelope.get("account"), envelope.get("region")
         valid_sender = isinstance(sender, str) and bool(_ACCOUNT_RE.match(sender))
         valid_region = isinstance(region, str) and bool(_REGION_RE.match(region))
-        parsed = parse_registration_event(
-            event,
-            expected_region=region if valid_region else None,
-            expected_account=sender if valid_sender else None,
-        )
+        # The sending account is checked against the revision's by the parser; the Region here.
+        parsed = parse_registration_event(event)
         if isinstance(parsed, Skip):
-            if parsed.reason.startswith(_REFUSED):
+            if parsed.reason.startswith(_FOREIGN_ACCOUNT):
                 return self._refuse(event, parsed.reason, context)
             logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
             metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
             return {"outcome": SKIPPED, "reason": parsed.reason}
         if not (valid_sender and valid_region):
             return self._refuse(event, "the envelope names no valid sending account and Region", context)
+        arn = TASK_DEFINITION_ARN_RE.match(parsed.task_definition_arn) if isinstance(parsed, Registration) else None
+        if arn is not None and arn["region"] != region:
+            reason = f"foreign Region: the revision is in {arn['region']}, not the sending Region {region}"
+            return self._refuse(event, reason, context)
         assert isinstance(sender, str) and isinstance(region, str)
         logger.append_keys(account=sender, region=region)
         try:
@@ -232,7 +233,7 @@ class HubRuntime:
         logger.warning("refused event", extra={"outcome": SKIPPED, "reason": reason, "account": sender})
         metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="Refused", unit=MetricUnit.Count, value=1)
-        if reason.startswith("foreign account"):
+        if reason.startswith(_FOREIGN_ACCOUNT):
             metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
         # Described as if nobody had sent it (no account or Region to match): only to say what it claimed.
         described = parse_registration_event({**envelope, "account": "", "region": ""}) if envelope else None
