@@ -5,6 +5,7 @@ ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a 
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout [--rollout-managed]] [--retire]]
                    [--output table|json|csv|ocsf|asff|html] [--security-hub]
+                   [--accounts ID[,ID...]|org [--role-name NAME]]
                                       sweep the task definitions that exist; exit 1 while findings remain
 ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN ...] [--member-role NAME]
                                       print the guardrail SCP (the hub stack's guardrail=print|attach)
@@ -13,13 +14,9 @@ ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import re
 import sys
-import threading
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,11 +24,12 @@ from typing import Any, TextIO
 
 import boto3
 
-from . import cli_exempt, cli_inventory, cli_securityhub, guardrail, reports, sweep
+from . import cli_accounts, cli_exempt, cli_inventory, cli_securityhub, guardrail, reports, sweep
 from .accounts import DEFAULT_MEMBER_ROLE_NAME
 from .aws import BotoCoreError, ClientError
-from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, one_line
+from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
 from .cli_fix import run_fix
+from .cli_output import ProgressBar, isatty, write_findings
 from .config import DEFAULT_TAG_PREFIX, Config, ConfigError
 
 
@@ -141,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attempts per call before a revision is ERROR (default {sweep.DEFAULT_MAX_ATTEMPTS})",
     )
     cli_inventory.add_arguments(scan)
+    cli_accounts.add_arguments(scan)
     scan.set_defaults(run=run_scan)
     cli_exempt.add_parser(commands, _Parser)
     _add_guardrail_parser(commands)
@@ -188,17 +187,6 @@ def run_guardrail(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> i
 
 ENV_SWEEP_RATES = "SWEEP_RATES"
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_COLUMNS = (
-    "taskDefinitionArn",
-    "status",
-    "privilegedContainers",
-    "action",
-    "newTaskDefinitionArn",
-    "error",
-    "hostEquivalents",
-    "forged",
-    "source",
-)
 
 
 def _rate_text(operation: str) -> str:
@@ -234,6 +222,10 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         inventory = cli_inventory.options(args, caller)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.role_name and not args.accounts:
+        raise UsageError("--role-name needs --accounts")
+    if args.accounts and (args.inventory != sweep.DESCRIBE or args.config_aggregator):
+        raise UsageError("--inventory and --config-aggregator judge the caller's own account: not with --accounts")
     if args.remediate and not config.idempotency_table and not args.quiet:
         print(
             "note: no IDEMPOTENCY_TABLE: revisions registered in the last 30 minutes are left to the function; "
@@ -243,19 +235,22 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     regions = _regions(args.region or [])
     # Idempotency warns that it has no Lambda context to take a timeout from; a terminal has none.
     warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
-    bar = ProgressBar(stderr) if not args.quiet and _isatty(stderr) else None
+    bar = ProgressBar(stderr) if not args.quiet and isatty(stderr) else None
     try:
-        report = sweep.sweep(
-            regions,
-            config,
-            scope=args.scope,
-            remediate=args.remediate,
-            rates=rates,
-            concurrency=args.concurrency,
-            max_attempts=args.max_attempts,
-            progress=bar,
-            **inventory,
-        )
+        if args.accounts:  # member accounts, through their member role (cli_accounts.py)
+            report = cli_accounts.sweep_members(args, config, rates, regions, bar)
+        else:
+            report = sweep.sweep(
+                regions,
+                config,
+                scope=args.scope,
+                remediate=args.remediate,
+                rates=rates,
+                concurrency=args.concurrency,
+                max_attempts=args.max_attempts,
+                progress=bar,
+                **inventory,
+            )
     except sweep.SweepError as error:
         raise UsageError(str(error)) from None
     finally:
@@ -294,99 +289,6 @@ def _regions(requested: Sequence[str]) -> list[str | None]:
     if bad:
         raise UsageError(f"--region: not a Region name: {', '.join(bad)}")
     return list(dict.fromkeys(names))
-
-
-def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> None:
-    if output in reports.FORMATS:
-        reports.write_report(report, output, stdout)
-        return
-    rows = [finding.to_json() for finding in report.findings]
-    if output == "json":
-        json.dump(rows, stdout, indent=2)
-        stdout.write("\n")
-    elif output == "csv":
-        writer = csv.DictWriter(stdout, fieldnames=_COLUMNS, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            lists = {name: ";".join(row[name]) for name in ("privilegedContainers", "hostEquivalents")}
-            writer.writerow({**row, **lists})
-    else:
-        _table(report, stdout)
-
-
-def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
-    regions = len(report.regions) > 1
-    region = ["REGION"] if regions else []
-    header = ["STATUS", *region, "TASK DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
-    lines = [header]
-    for finding in report.findings:
-        name = finding.task_definition_arn.split("task-definition/", 1)[-1]
-        new = (finding.new_task_definition_arn or "").split("task-definition/", 1)[-1]
-        lines.append(
-            [
-                finding.status,
-                *([finding.region] if regions else []),
-                name,
-                ",".join(finding.privileged_containers) or "-",
-                one_line(finding.attribution.summary())[:60] if finding.attribution else "-",
-                one_line(finding.action)[:100],
-                new or "-",
-                one_line(finding.error or "-")[:160],
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    for line in lines:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        stdout.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class ProgressBar:
-    """`[#####-----] 512/1000  20.1/s  ETA 24s` on one stderr line, redrawn at most 10 times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._total = self._done = 0
-        self._started = time.monotonic()
-        self._drawn = 0.0
-        self._lock = threading.Lock()
-
-    def add_total(self, count: int) -> None:
-        with self._lock:
-            self._total += count
-            self._draw()
-
-    def advance(self, count: int = 1) -> None:
-        with self._lock:
-            self._done += count
-            self._draw(force=self._done == self._total)
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._drawn < 0.1:
-            return
-        self._drawn = now
-        total, done = max(self._total, 1), self._done
-        filled = int(self.WIDTH * done / total)
-        rate = done / max(now - self._started, 1e-6)
-        eta = f"ETA {int((self._total - done) / rate)}s" if rate > 0 and done < self._total else ""
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self._stream.write(f"\r[{bar}] {done}/{self._total} revisions  {rate:.1f}/s  {eta}".ljust(72))
-        self._stream.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._drawn:
-                self._stream.write("\r" + " " * 72 + "\r")
-                self._stream.flush()
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

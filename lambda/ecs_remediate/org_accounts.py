@@ -64,13 +64,14 @@ class AccountListingFailed(Exception):
     """The organization's accounts could not be listed (the message says why and what to do)."""
 
 
-def active_accounts(organizations: Any) -> list[str]:
-    """organizations:ListAccounts over every page: the ids of the ACTIVE accounts, sorted. Raises
-    AccountListingFailed when the call fails or lists nothing (only the management account or a delegated
-    administrator can list the organization's accounts)."""
+def active_accounts(organizations: Any, *, page_size: int | None = None) -> list[str]:
+    """organizations:ListAccounts over every page (of `page_size`, default the API's 20): the ids of the ACTIVE
+    accounts, sorted. Raises AccountListingFailed when the call fails or lists nothing (only the management account
+    or a delegated administrator can list the organization's accounts)."""
     found: list[str] = []
+    paging = {"PageSize": page_size} if page_size else {}
     try:
-        for page in organizations.get_paginator("list_accounts").paginate():
+        for page in organizations.get_paginator("list_accounts").paginate(PaginationConfig=paging):
             for account in page.get("Accounts", []):
                 # `State` replaces the deprecated `Status`; either says ACTIVE for a usable account.
                 state = account.get("State") or account.get("Status")

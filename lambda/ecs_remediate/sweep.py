@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -34,9 +34,10 @@ from .aws import BotoCoreError, ClientError
 from .config import Config
 from .config_inventory import ConfigSource
 from .exemptions import ExemptionRecord, ExemptionRegistry, ExemptionSource, RegistryUnavailable, UnreadableRegistry
-from .ledger import DynamoLedger
+from .ledger import DynamoLedger, Ledger
 from .policy import Judge
 from .remediate import Remediator
+from .rollout import ReferenceFinder
 from .sweep_inventory import AUTO, CONFIG, DESCRIBE, INVENTORIES, InventoryOutcome, check_inventory, config_plan
 from .sweep_listing import SweepEcs
 from .sweep_rates import (
@@ -63,26 +64,28 @@ def build_remediator(
     ecs: SweepEcs,
     persistence: BasePersistenceLayer | None = None,
     registry: ExemptionSource | None = None,
+    *,
+    references: ReferenceFinder | None = None,
+    topic: aws.Topic | None = None,
 ) -> Remediator:
     """The function's Remediator on the sweep's rate-limited ECS adapter, with the shared idempotency table
     (IDEMPOTENCY_TABLE, which also holds the stack's ledger of copies), the notice topic (TOPIC_ARN) when
-    configured, the exemption registry and, with retire, the lookup of schedules that name a revision."""
+    configured, the exemption registry and, with retire, the lookup of schedules that name a revision.
+    `references` and `topic` replace the caller's own (a member account's lookups, the hub's topic for it)."""
     if persistence is None and config.idempotency_table:
         persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table, boto3_client=aws.client("dynamodb"))
-    topic = None
-    if config.topic_arn:
+    if topic is None and config.topic_arn:
         parts = config.topic_arn.split(":")
         region = parts[3] if len(parts) > 3 and parts[3] else None
         topic = aws.Topic(aws.client("sns", region), config.topic_arn)
-    references = None
-    if config.retire:
+    if references is None and config.retire:
         from .references import References  # noqa: PLC0415 - only retiring sweeps need it
 
         references = References(aws.client("events", ecs.region), aws.client("scheduler", ecs.region))
     return Remediator(config, ecs, topic, persistence, registry=registry, references=references, recorded_by="sweep")
 
 
-def _approvals(ledger: DynamoLedger | None) -> Callable[[str], ExemptionRecord | None] | None:
+def _approvals(ledger: Ledger | None) -> Callable[[str], ExemptionRecord | None] | None:
     return ledger.tag_approval if ledger is not None else None
 
 
@@ -140,41 +143,28 @@ def sweep(
     outcomes: list[InventoryOutcome] = []
 
     def one_region(region: str | None) -> tuple[str, list[Finding]]:
-        limiter = RateLimiter(rates)
         client = (make_client or (lambda r: ecs_client(r, max_attempts=max_attempts, pool=concurrency)))(region)
-        limiter.attach(client)
-        ecs = SweepEcs(client)
-        remediator = build_remediator(config, ecs, persistence, registry) if remediate else None
-        if remediator is not None and lambda_context is not None:
-            remediator.register_lambda_context(lambda_context)
-        judge = remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger))
-        plan = config_plan(
-            inventory,
-            scope,
-            ecs,
-            judge,
-            config,
-            source=config_source,
-            limiter=limiter,
-            max_attempts=max_attempts,
-            make_client=make_config_client,
-        )
-        sweeper = Sweeper(
-            ecs,
+        unit = sweep_unit(
+            client,
             config,
             scope=scope,
-            remediator=remediator,
+            remediate=remediate,
+            rates=rates,
             concurrency=concurrency,
             progress=progress,
-            judge=judge,
-            ledger=remediator.ledger if remediator is not None else ledger,
-            plan=plan,
+            persistence=persistence,
+            registry=registry,
+            ledger=ledger,
+            lambda_context=lambda_context,
+            inventory=inventory,
+            config_source=config_source,
+            max_attempts=max_attempts,
+            make_config_client=make_config_client,
         )
-        findings = sweeper.run()
-        stats.merge(limiter.stats)
-        if plan is not None:
-            outcomes.append(plan.outcome)
-        return ecs.region, findings
+        stats.merge(unit.stats)
+        if unit.inventory is not None:
+            outcomes.append(unit.inventory)
+        return unit.region, unit.findings
 
     if len(regions) == 1:
         results = [one_region(regions[0])]
@@ -192,6 +182,86 @@ def sweep(
         family_globs=list(config.exempt_families),
         inventory=sorted(outcomes, key=lambda outcome: outcome.region),
     )
+
+
+@dataclass
+class UnitReport:
+    """One account and Region swept: its rows (each naming the account when one was given), calls and time."""
+
+    account: str
+    region: str
+    findings: list[Finding]
+    stats: CallStats
+    seconds: float
+    inventory: InventoryOutcome | None = None  # what AWS Config answered, when it was asked
+
+
+def sweep_unit(
+    ecs_client: Any,
+    config: Config,
+    *,
+    account: str = "",
+    scope: str = ACTIVE,
+    remediate: bool = False,
+    rates: Mapping[str, Rate] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    persistence: BasePersistenceLayer | None = None,
+    registry: ExemptionSource | None = None,
+    ledger: Ledger | None = None,
+    references: ReferenceFinder | None = None,
+    topic: aws.Topic | None = None,
+    lambda_context: Any = None,
+    inventory: str = DESCRIBE,
+    config_source: ConfigSource | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    make_config_client: Callable[[str | None], Any] | None = None,
+) -> UnitReport:
+    """Sweep one account and Region through `ecs_client`: a client of its own (this attaches the rate limiter to
+    it, at `rates`: each account and Region has its own ECS buckets) acting in that account and Region, e.g.
+    `ecs_client(region)` for the caller's own account or `MemberAccounts.new_client("ecs", account, region,
+    ecs_client_config())` for a member. `registry` and `ledger` are read once for a whole sweep (shared by its
+    units); with `remediate`, fixes go through `build_remediator` (`references`, `topic`: see there); `inventory`
+    config or auto asks AWS Config first (sweep_inventory.py). The rows name `account` when given ("" leaves them
+    as a single-account sweep's)."""
+    started = time.monotonic()
+    limiter = RateLimiter(rates)
+    limiter.attach(ecs_client)
+    ecs = SweepEcs(ecs_client)
+    remediator = (
+        build_remediator(config, ecs, persistence, registry, references=references, topic=topic) if remediate else None
+    )
+    if remediator is not None and lambda_context is not None:
+        remediator.register_lambda_context(lambda_context)
+    judge = remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger))
+    plan = config_plan(
+        inventory,
+        scope,
+        ecs,
+        judge,
+        config,
+        source=config_source,
+        limiter=limiter,
+        max_attempts=max_attempts,
+        make_client=make_config_client,
+    )
+    sweeper = Sweeper(
+        ecs,
+        config,
+        scope=scope,
+        remediator=remediator,
+        concurrency=concurrency,
+        progress=progress,
+        judge=judge,
+        ledger=remediator.ledger if remediator is not None else ledger,
+        plan=plan,
+    )
+    findings = sweeper.run()
+    if account:
+        for finding in findings:
+            finding.account = account
+    outcome = plan.outcome if plan is not None else None
+    return UnitReport(account, ecs.region, findings, limiter.stats, time.monotonic() - started, outcome)
 
 
 __all__ = [
@@ -218,6 +288,7 @@ __all__ = [
     "SweepReport",
     "Sweeper",
     "TokenBucket",
+    "UnitReport",
     "build_remediator",
     "check_inventory",
     "ecs_client",

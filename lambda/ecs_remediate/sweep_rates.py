@@ -212,12 +212,17 @@ class RateLimiter:
             bucket.succeeded()
 
 
-def ecs_client(region: str | None, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, pool: int = DEFAULT_CONCURRENCY) -> Any:
-    """A fresh ECS client for one sweep: the function's botocore Config with standard retries (exponential
-    backoff with jitter, `max_attempts` in total) and a connection pool as large as the thread pool. The
-    rate adapts in RateLimiter, per operation. Endpoint and credentials come from the standard chain
-    (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
-    config = aws.BOTO_CONFIG.merge(
+def ecs_client_config(*, max_attempts: int = DEFAULT_MAX_ATTEMPTS, pool: int = DEFAULT_CONCURRENCY) -> BotoConfig:
+    """The botocore Config of a sweep's ECS client: the function's, with standard retries (exponential backoff
+    with jitter, `max_attempts` in total) and a connection pool as large as the thread pool. The rate adapts in
+    RateLimiter, per operation."""
+    return aws.BOTO_CONFIG.merge(
         BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=pool + 4)
     )
+
+
+def ecs_client(region: str | None, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, pool: int = DEFAULT_CONCURRENCY) -> Any:
+    """A fresh ECS client for one sweep (`ecs_client_config`). Endpoint and credentials come from the standard
+    chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
+    config = ecs_client_config(max_attempts=max_attempts, pool=pool)
     return boto3.session.Session().client("ecs", region_name=region, config=config)

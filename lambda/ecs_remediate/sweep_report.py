@@ -53,6 +53,7 @@ class Finding:
     described: Described | None = field(default=None, repr=False, compare=False)  # kept for provenance checks
     exemption: Exemption | None = field(default=None, repr=False)  # the claim judged (reason, expiry) for reports
     attribution: Attribution | None = None  # where a privileged revision came from (a hint: never a reason to skip)
+    account: str = ""  # the member account of an organization sweep ("": the caller's own account)
 
     @property
     def open(self) -> bool:
@@ -97,6 +98,7 @@ class SweepReport:
     remediate: bool = False
     family_globs: list[str] = field(default_factory=list)  # configured family-glob exemptions (acknowledged)
     inventory: list[InventoryOutcome] = field(default_factory=list)  # per Region where AWS Config was asked
+    accounts: list[str] = field(default_factory=list)  # an organization sweep's member accounts ([]: one account)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

@@ -1,0 +1,125 @@
+"""What `ecs-remediate scan` writes: its rows as a table, JSON or CSV (or a report format of reports.py), and the
+progress bar on a terminal's stderr."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from typing import TextIO
+
+from . import reports, sweep
+from .cli_common import one_line
+
+_COLUMNS = (
+    "taskDefinitionArn",
+    "status",
+    "privilegedContainers",
+    "action",
+    "newTaskDefinitionArn",
+    "error",
+    "hostEquivalents",
+    "forged",
+    "source",
+)
+
+
+def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> None:
+    if output in reports.FORMATS:
+        reports.write_report(report, output, stdout)
+        return
+    # An organization sweep's rows name their account and Region first.
+    rows = [
+        {**({"account": f.account, "region": f.region} if report.accounts else {}), **f.to_json()}
+        for f in report.findings
+    ]
+    if output == "json":
+        json.dump(rows, stdout, indent=2)
+        stdout.write("\n")
+    elif output == "csv":
+        columns = ("account", "region", *_COLUMNS) if report.accounts else _COLUMNS
+        writer = csv.DictWriter(stdout, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            lists = {name: ";".join(row[name]) for name in ("privilegedContainers", "hostEquivalents")}
+            writer.writerow({**row, **lists})
+    else:
+        _table(report, stdout)
+
+
+def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
+    accounts = bool(report.accounts)
+    regions = accounts or len(report.regions) > 1
+    where = [*(["ACCOUNT"] if accounts else []), *(["REGION"] if regions else [])]
+    header = ["STATUS", *where, "TASK DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
+    lines = [header]
+    for finding in report.findings:
+        name = finding.task_definition_arn.split("task-definition/", 1)[-1]
+        new = (finding.new_task_definition_arn or "").split("task-definition/", 1)[-1]
+        lines.append(
+            [
+                finding.status,
+                *([finding.account] if accounts else []),
+                *([finding.region] if regions else []),
+                name,
+                ",".join(finding.privileged_containers) or "-",
+                one_line(finding.attribution.summary())[:60] if finding.attribution else "-",
+                one_line(finding.action)[:100],
+                new or "-",
+                one_line(finding.error or "-")[:160],
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        stdout.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
+
+
+def isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """`[#####-----] 512/1000  20.1/s  ETA 24s` on one stderr line, redrawn at most 10 times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._total = self._done = 0
+        self._started = time.monotonic()
+        self._drawn = 0.0
+        self._lock = threading.Lock()
+
+    def add_total(self, count: int) -> None:
+        with self._lock:
+            self._total += count
+            self._draw()
+
+    def advance(self, count: int = 1) -> None:
+        with self._lock:
+            self._done += count
+            self._draw(force=self._done == self._total)
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._drawn < 0.1:
+            return
+        self._drawn = now
+        total, done = max(self._total, 1), self._done
+        filled = int(self.WIDTH * done / total)
+        rate = done / max(now - self._started, 1e-6)
+        eta = f"ETA {int((self._total - done) / rate)}s" if rate > 0 and done < self._total else ""
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done}/{self._total} revisions  {rate:.1f}/s  {eta}".ljust(72))
+        self._stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._drawn:
+                self._stream.write("\r" + " " * 72 + "\r")
+                self._stream.flush()
