@@ -123,6 +123,17 @@ class HubStack(Stack):
             service="iam", region="", account="*", resource="role", resource_name=self.org.member_role_name
         )
 
+    def member_account_arns(self) -> str:
+        """Every account of the organization as Organizations names it (`account/<org id>/<account id>`; the ARN's
+        account field is the management account's, which a delegated administrator's hub need not know)."""
+        return self.format_arn(
+            service="organizations",
+            region="",
+            account="*",
+            resource="account",
+            resource_name=f"{self.org.organization_id}/*",
+        )
+
     def _grant_member_access(self, roles: Sequence[iam.IRole]) -> iam.Policy:
         policy = iam.Policy(
             self,
@@ -133,7 +144,14 @@ class HubStack(Stack):
                     actions=["sts:AssumeRole"],
                     resources=[self.member_role_arns()],
                     conditions={"StringEquals": {"aws:ResourceOrgID": self.org.organization_id}},
-                )
+                ),
+                # A notice names the member account by its name too (ecs_remediate.org_accounts.AccountNames);
+                # read-only, this organization's accounts only. Without it a notice shows the account id alone.
+                iam.PolicyStatement(
+                    sid="NameMemberAccountsInNotices",
+                    actions=["organizations:DescribeAccount"],
+                    resources=[self.member_account_arns()],
+                ),
             ],
         )
         for role in roles:
@@ -143,10 +161,15 @@ class HubStack(Stack):
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
-                    applies_to=[f"Resource::arn:<AWS::Partition>:iam::*:role/{self.org.member_role_name}"],
+                    applies_to=[
+                        f"Resource::arn:<AWS::Partition>:iam::*:role/{self.org.member_role_name}",
+                        f"Resource::arn:<AWS::Partition>:organizations::*:account/{self.org.organization_id}/*",
+                    ],
                     reason="MemberAccessPolicy: the member role of whichever account sent the event (any account "
                     "of the organization, aws:ResourceOrgID); which one is known only at run time, and the member "
-                    "role trusts only these function roles",
+                    "role trusts only these function roles. organizations:DescribeAccount on the accounts of this "
+                    "organization only (account/<org id>/*; the management account's id in the ARN is not "
+                    "known to a delegated administrator's hub), to name the account in a notice",
                 )
             ],
         )

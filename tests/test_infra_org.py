@@ -346,3 +346,21 @@ def test_cdk_nag_clean_on_hub_and_member(hub: tuple[Any, ...]) -> None:
                 assert named in logical_id and len(rule["reason"]) >= 60, (logical_id, rule)
                 if rule["id"] == "AwsSolutions-IAM5":
                     assert rule.get("applies_to")
+
+
+def test_the_hub_function_may_name_member_accounts_of_its_organization_only(hub: tuple[Any, ...]) -> None:
+    template = hub[1]
+    _, function = only(template, "AWS::Lambda::Function")
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (describe,) = [s for s in statements if "organizations:DescribeAccount" in as_list(s["Action"])]
+    assert describe["Action"] == "organizations:DescribeAccount"  # read one account, nothing else of Organizations
+    assert describe["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":organizations::*:account/o-abcdefghij/*"]]
+    }
+    assert not [a for s in statements for a in as_list(s["Action"]) if a.startswith("organizations:")][1:]
