@@ -640,6 +640,11 @@ def run(p: Printer) -> int:
         )
         p.line()
         demo.verdicts()
+        from demo.org_scene import run_org_scene
+
+        p.line()
+        p.line(s.bold("[org] An organization: a hub fixes a member's registration in that member, and nowhere else"))
+        demo.failures += run_org_scene(p, endpoint, sandbox, matches)
     privileged = [sc.family for sc in SCENARIOS if sc.privileged]
     compliant = [sc.family for sc in SCENARIOS if not sc.privileged]
     elapsed = time.monotonic() - started

@@ -185,3 +185,27 @@ def test_interrupted_demo_stops_the_emulator(signum: int) -> None:
     assert "interrupted" in rest
     assert "Traceback" not in stderr, stderr
     assert_nothing_left(process, port)
+
+
+def test_organization_scene_fixes_the_member_only_and_refuses_the_forged_event(demo: Run) -> None:
+    scene = demo.stdout.split("[org] An organization", 1)[1]
+    members = dict(re.findall(r"(\d{12}) (payments-prod|analytics-dev)", scene.split("\n", 2)[1]))
+    payments = next(account for account, name in members.items() if name == "payments-prod")
+    assert "outcome         REMEDIATED" in scene
+    assert f"new revision    arn:aws:ecs:eu-west-1:{payments}:task-definition/checkout:2" in scene
+    assert f"registered by arn:aws:sts::{payments}:assumed-role/ecs-remediate-member/ecs-remediate" in scene
+    assert "EventBridge     not matched: the member's rule forwards nothing" in scene
+    assert f"outcome         SKIPPED: foreign account: the revision is in {payments}" in scene
+    assert f"AssumeRole      1 call(s): {payments}" in scene
+    read_back = re.findall(r"^      (\S+)\s+(\S+)\s+(.+)$", scene, re.M)
+    assert read_back == [
+        ("hub", "us-east-1", "unchanged"),
+        ("hub", "eu-west-1", "unchanged"),
+        ("payments-prod", "us-east-1", "unchanged"),
+        ("payments-prod", "eu-west-1", "+ checkout:1, checkout:2"),
+        ("analytics-dev", "us-east-1", "+ reports:1"),
+        ("analytics-dev", "eu-west-1", "unchanged"),
+    ]
+    assert "notice          [ECS.4] payments-prod/eu-west-1 checkout:1 -> :2 privileged removed (app)" in scene
+    assert "notice          [ECS.4] analytics-dev/eu-west-1 checkout:1 remediation FAILED" in scene
+    assert "  OK: fixed in payments-prod eu-west-1 only" in scene and "PROBLEM" not in scene
