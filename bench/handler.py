@@ -197,12 +197,12 @@ STARTUP_HANDLER = "import ecs_remediate.handler as h; h.remediator()"
 STARTUP_BASELINE = "import boto3; s = boto3.session.Session(); [s.client(n) for n in ('ecs', 'sns', 'dynamodb')]"
 
 
-def time_fresh(code: str, runs: int) -> list[float]:
+def time_fresh(code: str, runs: int, env_overrides: dict[str, str] | None = None) -> list[float]:
     """CPU seconds (user + system) of `runs` fresh interpreters running `code`: on a shared machine,
     CPU time is far steadier than wall time, and a cold start is CPU-bound. Bytecode caching is on for
     both sides (boto3's modules were compiled when pip installed them; ours are compiled by the first run)
-    so that neither side pays for compiling what the other reads from its cache."""
-    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "lambda")}
+    so that neither side pays for compiling what the other reads from its cache. `env_overrides`: set last."""
+    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "lambda"), **(env_overrides or {})}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     samples = []
     for _ in range(runs):
@@ -213,12 +213,12 @@ def time_fresh(code: str, runs: int) -> list[float]:
     return samples
 
 
-def instructions(code: str) -> int | None:
+def instructions(code: str, env_overrides: dict[str, str] | None = None) -> int | None:
     """Instructions executed by a fresh interpreter running `code`, counted by valgrind's callgrind: the
     same count on every run, whatever else the machine is doing. None without valgrind."""
     if shutil.which("valgrind") is None:
         return None
-    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "lambda")}
+    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "lambda"), **(env_overrides or {})}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([sys.executable, "-c", code], env=env, check=True)  # writes our bytecode cache first
     done = subprocess.run(

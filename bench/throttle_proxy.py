@@ -3,6 +3,8 @@
 - Per-operation token buckets keyed on X-Amz-Target (ECS throttles per account and Region, per action):
   when a bucket is empty the proxy answers HTTP 400 `ThrottlingException`, as ECS does. AWS Config's advanced
   query (SelectResourceConfig, SelectAggregateResourceConfig) gets a bucket too; the emulator behind pages it.
+  By default one set of buckets for everything (one account, one Region); with `account_of` (access key ->
+  account) one set per (account, Region) of the signed request, as ECS keeps them for an organization's accounts.
 - Pages ListTaskDefinitions / ListTaskDefinitionFamilies at 100 items (or maxResults when smaller) with
   a nextToken, which moto 5.2.5 does not do. The first page snapshots moto's full answer; later pages
   slice that snapshot, so a paging client sees one consistent listing.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +32,7 @@ ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CONFIG_TARGET_PREFIX = "StarlingDoveService."
 TARGET_PREFIXES = (ECS_TARGET_PREFIX, CONFIG_TARGET_PREFIX)
 PAGE_SIZE = 100
+_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/([a-z0-9-]+)/")
 LIST_KEYS = {"ListTaskDefinitions": "taskDefinitionArns", "ListTaskDefinitionFamilies": "families"}
 
 
@@ -82,6 +86,7 @@ class ThrottleProxy:
         page_size: int = PAGE_SIZE,
         inject: Injector | None = None,
         throttle: bool = True,
+        account_of: Callable[[str], str] | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -89,9 +94,11 @@ class ThrottleProxy:
         self.page_size = page_size
         self.inject = inject
         self.throttle = throttle
+        self.account_of = account_of
         self.calls: dict[str, int] = {}
         self.throttles: dict[str, int] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self.throttles_by_place: dict[tuple[str, str], int] = {}  # (account, Region) -> throttled answers
+        self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._snapshots: dict[str, list[Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -147,8 +154,8 @@ class ThrottleProxy:
     def reset(self) -> None:
         """Full buckets, zero counters, no snapshots (between benchmark runs)."""
         with self._lock:
-            self._buckets = {op: _Bucket(rate) for op, rate in self.limits.items()}
-            self.calls, self.throttles, self._snapshots = {}, {}, {}
+            self._buckets = {}
+            self.calls, self.throttles, self._snapshots, self.throttles_by_place = {}, {}, {}, {}
 
     # -- request handling ----------------------------------------------------------------------------
     def _count(self, table: dict[str, int], operation: str) -> None:
@@ -177,15 +184,35 @@ class ThrottleProxy:
                     self._count(self.throttles, operation)
                 self._reply_error(handler, status, kind, message)
                 return
-        bucket = self._buckets.get(operation)
+        place = self._place(handler)
+        bucket = self._bucket(place, operation)
         if self.throttle and bucket is not None and not bucket.take():
             self._count(self.throttles, operation)
+            with self._lock:
+                self.throttles_by_place[place] = self.throttles_by_place.get(place, 0) + 1
             self._reply_error(handler, 400, "ThrottlingException", "Rate exceeded")
             return
         if operation in LIST_KEYS:
             self._page(handler, operation, request, body)
             return
         self._forward(handler, body)
+
+    def _place(self, handler: BaseHTTPRequestHandler) -> tuple[str, str]:
+        """(account, Region) of the signed request when buckets are per account; ("", "") otherwise."""
+        if self.account_of is None:
+            return "", ""
+        scope = _CREDENTIAL.search(handler.headers.get("Authorization", ""))
+        return (self.account_of(scope[1]), scope[2]) if scope else ("", "")
+
+    def _bucket(self, place: tuple[str, str], operation: str) -> _Bucket | None:
+        rate = self.limits.get(operation)
+        if rate is None:
+            return None
+        key = (*place, operation)
+        with self._lock:
+            if key not in self._buckets:  # full when first used, as an account's bucket is
+                self._buckets[key] = _Bucket(rate)
+            return self._buckets[key]
 
     def _page(self, handler: BaseHTTPRequestHandler, operation: str, request: dict[str, Any], body: bytes) -> None:
         key = LIST_KEYS[operation]

@@ -10,6 +10,7 @@ definitions) or from the hub's inbox queue, and the credentials of every request
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -256,3 +257,28 @@ def test_without_member_role_name_the_function_is_the_single_account_one(
     result = module.lambda_handler(sandbox.event_for(privileged(), response), LambdaContext())
     assert result["outcome"] == "remediated" and "account" not in result  # today's answer, unchanged
     assert result["new_task_definition_arn"] == f"arn:aws:ecs:us-east-1:{HUB}:task-definition/web:2"
+
+
+def test_account_names_are_shared_by_the_function_s_instances_through_the_hub_table(
+    org: Organization, hub: ModuleType, sandbox: Sandbox
+) -> None:
+    """Organizations' API rate is low and every instance would ask: the first instance's answer is kept in the hub's
+    table for a day (with the table's TTL), and later instances read it there."""
+    from ecs_remediate import aws
+
+    asked: list[str] = []
+    aws.client("organizations").meta.events.register(
+        "provide-client-params.organizations.DescribeAccount", lambda params, **_: asked.append(params["AccountId"])
+    )
+    account = org.accounts[5]
+    for family in ("web", "worker"):
+        hub.hub_runtime.cache_clear()  # a new instance of the function each time
+        response = org.register(account, "us-east-1", privileged(family))
+        assert deliver(hub, org.event_for(account, "us-east-1", privileged(family), response)) is not None
+    assert asked == [account]
+    assert [n.payload["accountName"] for n in sandbox.inbox()] == [org.members[account]] * 2
+    item = sandbox.client("dynamodb").get_item(
+        TableName=sandbox.table_name, Key={"id": {"S": f"ecs-remediate#account-name#{account}"}}
+    )["Item"]
+    assert item["name"]["S"] == org.members[account]
+    assert 0 < int(item["expiration"]["N"]) - time.time() <= 86_400  # DynamoDB's TTL removes it after a day

@@ -26,17 +26,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.loaders import Loader, create_loader
 
-from .aws import BOTO_CONFIG, error_code, is_transient
+from .aws import BOTO_CONFIG, data_loader, error_code, is_transient, new_client
 
 ENV_MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
 DEFAULT_MEMBER_ROLE_NAME = "ecs-remediate-member"
@@ -121,25 +120,24 @@ def check_role_name(name: str) -> str:
     return name
 
 
-@cache
-def shared_loader() -> Loader:
-    """One botocore data loader for every member session of the process: each account has a session of its own
-    (its own credentials), and a fresh session would parse the service models again (about 50 ms for ECS)."""
-    return create_loader()
-
-
 def _new_core_session() -> botocore.session.Session:
+    """A botocore session of its own (its own credentials) on the process session's data loader: each account has
+    a session, and a fresh loader would parse the service models and endpoint data again."""
     core = botocore.session.get_session()
-    core.register_component("data_loader", shared_loader())
+    core.register_component("data_loader", data_loader())
     return core
 
 
 def regional_sts_client(region: str | None = None) -> Any:
     """An STS client on the regional endpoint of `region` (default: the process's Region, as Lambda sets it),
-    whatever AWS_STS_REGIONAL_ENDPOINTS says, with the project's botocore Config."""
+    whatever AWS_STS_REGIONAL_ENDPOINTS says, with the project's botocore Config. From the process session (its
+    default is regional), or from a session of its own when the environment asks for the legacy global endpoint."""
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise ValueError("no Region for STS: set AWS_REGION")
+    client = new_client("sts", region)
+    if urlsplit(client.meta.endpoint_url).hostname != "sts.amazonaws.com":
+        return client
     session = _new_core_session()
     session.set_config_variable("sts_regional_endpoints", "regional")
     return boto3.session.Session(botocore_session=session).client("sts", region_name=region, config=BOTO_CONFIG)
@@ -166,7 +164,7 @@ class MemberAccounts:
     ) -> None:
         self.role_name = check_role_name(role_name)
         self.sts = sts if sts is not None else regional_sts_client()
-        self.partition = boto3.session.Session().get_partition_for_region(self.sts.meta.region_name)
+        self.partition = str(self.sts.meta.partition)
         self._clock = clock
         self._margin = refresh_margin
         self._session_seconds = session_seconds

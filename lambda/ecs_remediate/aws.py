@@ -116,6 +116,23 @@ def client(service: str, region: str | None = None) -> Any:
         return _clients[key]
 
 
+def new_client(service: str, region: str | None = None) -> Any:
+    """A client of its own (not cached: for a caller that registers handlers on it) from the process session."""
+    global _session  # noqa: PLW0603
+    with _clients_lock:
+        _session = _session or boto3.session.Session()
+        return _session.client(service, region_name=region, config=BOTO_CONFIG)
+
+
+def data_loader() -> Any:
+    """The botocore data loader of the process session: a session of other credentials (a member account's) that
+    uses it too parses no service model or endpoint data again (about 50 ms for ECS, 30 for the endpoints)."""
+    global _session  # noqa: PLW0603
+    with _clients_lock:
+        _session = _session or boto3.session.Session()
+        return _session._session.get_component("data_loader")
+
+
 def reset_clients() -> None:
     """Forget cached clients and the session (tests switch endpoints between cases)."""
     global _session  # noqa: PLW0603

@@ -109,7 +109,7 @@ class HubRuntime:
             MemberAccounts.from_env(environ),
             dynamodb=dynamodb,
             sns=aws.client("sns") if config.topic_arn else None,
-            names=AccountNames(lambda: aws.client("organizations")),
+            names=AccountNames(lambda: aws.client("organizations"), dynamodb=dynamodb, table=config.idempotency_table),
             registry=registry,
         )
 

@@ -8,6 +8,8 @@ cannot list them stops with the reason (an empty list would look like a clean or
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,25 +18,37 @@ from typing import Any
 from .accounts import check_account
 from .aws import BotoCoreError, ClientError
 
-# Names change rarely; an hour keeps DescribeAccount calls (Organizations' API rate is low) to one per account per
-# hour per function instance. A failure is not asked again for a while either: the answer would be the same.
+_ACCOUNT = re.compile(r"^\d{12}\Z", re.ASCII)
+
+# Names change rarely. A name read from Organizations is kept a day in the hub's table (shared by every instance of
+# the function: Organizations' API rate is low, and a cold start then needs no Organizations client) and an hour in
+# each instance's memory; a name that cannot be read is not asked again for a while either (the answer would be
+# the same).
 NAME_TTL = timedelta(hours=1)
+TABLE_TTL = timedelta(days=1)
 FAILURE_TTL = timedelta(minutes=15)
 NAME_LIMIT = 50  # Organizations' own limit on an account name
+KEY_PREFIX = "ecs-remediate#account-name#"
+EXPIRY_ATTRIBUTE = "expiration"  # the idempotency table's TTL attribute (Powertools' default): DynamoDB deletes it
 
 
 class AccountNames:
-    """organizations:DescribeAccount, cached per account; "" when the name cannot be read (never raises)."""
+    """organizations:DescribeAccount, cached per account in memory and, with `dynamodb` and `table`, in the hub's
+    table (dynamodb:GetItem / PutItem); "" when the name cannot be read. Never raises: a name is a courtesy."""
 
     def __init__(
         self,
         organizations: Callable[[], Any],
         *,
+        dynamodb: Any = None,
+        table: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         ttl: timedelta = NAME_TTL,
         failure_ttl: timedelta = FAILURE_TTL,
     ) -> None:
-        self._organizations = organizations  # built on first use: a function that never notifies never pays for it
+        self._organizations = organizations  # built on first use: a cold start that finds the name needs none
+        self._dynamodb: Any = dynamodb if table else None
+        self._table: str | None = table
         self._clock, self._ttl, self._failure_ttl = clock, ttl, failure_ttl
         self._names: dict[str, tuple[datetime, str]] = {}
         self._lock = threading.Lock()
@@ -45,19 +59,48 @@ class AccountNames:
             cached = self._names.get(account)
         if cached is not None and now < cached[0]:
             return cached[1]
-        name, ttl = self._describe(account)
+        if not _ACCOUNT.match(account):
+            return ""
+        stored = self._stored(account, now)
+        if stored is not None:
+            name, ttl = stored, self._ttl
+        else:
+            name, ttl = self._describe(account)
+            self._store(account, name, now + (TABLE_TTL if name else self._failure_ttl))
         with self._lock:
             self._names[account] = (now + ttl, name)
         return name
 
     def _describe(self, account: str) -> tuple[str, timedelta]:
         try:
-            check_account(account)
             described = self._organizations().describe_account(AccountId=account)
-        except (ClientError, BotoCoreError, ValueError):
+        except (ClientError, BotoCoreError):
             return "", self._failure_ttl
         name = described.get("Account", {}).get("Name")
         return (_printable(name)[:NAME_LIMIT], self._ttl) if isinstance(name, str) else ("", self._failure_ttl)
+
+    def _stored(self, account: str, now: datetime) -> str | None:
+        """The name another instance read (or "" for one that could not be read), unless expired; None: ask."""
+        if self._dynamodb is None:
+            return None
+        try:
+            item = self._dynamodb.get_item(TableName=self._table, Key={"id": {"S": KEY_PREFIX + account}}).get("Item")
+        except (ClientError, BotoCoreError):
+            return None
+        if not item or int(item.get(EXPIRY_ATTRIBUTE, {}).get("N", "0")) <= now.timestamp():
+            return None  # TTL deletion runs late: an expired item is a miss
+        return _printable(str(item.get("name", {}).get("S", "")))[:NAME_LIMIT]
+
+    def _store(self, account: str, name: str, until: datetime) -> None:
+        if self._dynamodb is None:
+            return
+        item = {
+            "id": {"S": KEY_PREFIX + account},
+            "name": {"S": name},
+            EXPIRY_ATTRIBUTE: {"N": str(int(until.timestamp()))},
+        }
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._dynamodb.put_item(TableName=self._table, Item=item)
 
 
 class AccountListingFailed(Exception):
