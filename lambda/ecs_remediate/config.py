@@ -45,6 +45,7 @@ ENV_ROLLOUT_MANAGED = "ROLLOUT_MANAGED"
 ENV_SECURITY_HUB = "SECURITY_HUB"
 DEFAULT_ESCALATE_AFTER, ESCALATE_AFTER_RANGE = 3, (2, 100)
 DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE = 24, (1, 720)
+ENV_DAEMON_ROLLOUT = "DAEMON_ROLLOUT"  # move daemons onto fixed daemon task definitions (its own opt-in)
 
 
 class ConfigError(ValueError):
@@ -73,6 +74,7 @@ class Config:
     escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
     rollout_managed: bool = False  # rollout moves services that belong to a CloudFormation stack too (drift)
     security_hub: bool = False  # import each verdict into Security Hub (securityhub.py)
+    daemon_rollout: bool = False  # UpdateDaemon onto the verified fixed copy (daemon_rollout.py); never services
 
     @property
     def marker_tag_key(self) -> str:
@@ -152,6 +154,7 @@ class Config:
             tag_exemptions=_flag(env, ENV_TAG_EXEMPTIONS),
             exemption_approvers=tuple(_list(env, ENV_EXEMPTION_APPROVERS)),
             **_source_and_findings(env),
+            daemon_rollout=_flag(env, ENV_DAEMON_ROLLOUT),
         )
 
 

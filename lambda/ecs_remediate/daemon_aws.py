@@ -14,13 +14,14 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .aws import (
     _AMBIGUOUS_NETWORK_ERRORS,
     AMBIGUOUS_REGISTER_ATTEMPTS,
     ClientError,
+    Described,
     RevisionNotFound,
     _AmbiguousRegistration,
     error_code,
@@ -49,29 +50,15 @@ class DaemonBusy(Exception):
 
 
 @dataclass(frozen=True)
-class DescribedDaemonTaskDefinition:
-    """A revision as DescribeDaemonTaskDefinition returned it, with its tags from ListTagsForResource."""
+class DescribedDaemonTaskDefinition(Described):
+    """A revision as DescribeDaemonTaskDefinition returned it, with its tags from ListTagsForResource. A `Described`
+    (family, revision, status, registeredBy alike), so the remediation path's copy and provenance code takes it."""
 
-    task_definition: dict[str, Any]
-    tags: list[dict[str, str]]
     tags_error: str | None = None  # why the tags could not be read (an error code); None when they were
-    unknown_members: list[str] = field(default_factory=list)  # in the raw body, not in the SDK model
 
     @property
     def arn(self) -> str:
         return str(self.task_definition.get("daemonTaskDefinitionArn", ""))
-
-    @property
-    def family(self) -> str:
-        return str(self.task_definition.get("family", ""))
-
-    @property
-    def revision(self) -> int:
-        return int(self.task_definition.get("revision", 0))
-
-    @property
-    def status(self) -> str:
-        return str(self.task_definition.get("status", ""))
 
     @property
     def tags_read(self) -> bool:
@@ -157,7 +144,8 @@ class DaemonEcs:
             raise
         definition = response["daemonTaskDefinition"]
         tags, tags_error = self.tags(str(definition.get("daemonTaskDefinitionArn", "")))
-        return DescribedDaemonTaskDefinition(definition, tags, tags_error, list(response.get(self._UNKNOWN_KEY) or []))
+        unknown = list(response.get(self._UNKNOWN_KEY) or [])
+        return DescribedDaemonTaskDefinition(definition, tags, unknown_members=unknown, tags_error=tags_error)
 
     def tags(self, arn: str) -> tuple[list[dict[str, str]], str | None]:
         """ecs:ListTagsForResource (resource "*": its documented resource types omit daemon task definitions).
@@ -239,6 +227,21 @@ class DaemonEcs:
                     except ClientError as error:
                         if error_code(error) != "DaemonNotFoundException":  # deleted since it was listed
                             raise
+        return self._with_revisions(details)
+
+    def daemon(self, daemon_arn: str) -> Daemon | None:
+        """One daemon as it is now (ecs:DescribeDaemon, ecs:DescribeDaemonRevisions), or None when it is gone.
+        DaemonLookupError when a current revision cannot be described."""
+        try:
+            detail = self._client.describe_daemon(daemonArn=daemon_arn)["daemon"]
+        except ClientError as error:
+            if error_code(error) == "DaemonNotFoundException":
+                return None
+            raise
+        [daemon] = self._with_revisions([detail])
+        return daemon
+
+    def _with_revisions(self, details: list[dict[str, Any]]) -> list[Daemon]:
         revisions = self._revisions([r["arn"] for d in details for r in d.get("currentRevisions", [])])
         return [
             Daemon(

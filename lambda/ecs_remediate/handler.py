@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from . import aws
 from .accounts import ENV_MEMBER_ROLE_NAME
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
+from .daemon_events import is_daemon_event
 from .events import Skip, Unidentified, parse_registration_event
 from .exemptions import ExemptionRegistry
 from .outcomes import SKIPPED, Result
@@ -93,6 +94,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     detail = event.get("detail") if isinstance(event, dict) else None
     if isinstance(detail, dict) and detail.get("eventName") == TAG_EVENT_NAME:
         return _exemption_tags(event, context)
+    if is_daemon_event(event):  # ECS Managed Daemons: daemon task definitions, daemons, daemon deployments
+        from .daemon_handler import handle_daemon_event  # noqa: PLC0415 - only daemon events pay for it
+
+        return handle_daemon_event(event, context, CONFIG, own_account(context))
     parsed = parse_registration_event(
         event, expected_region=os.environ.get("AWS_REGION"), expected_account=own_account(context)
     )

@@ -76,12 +76,17 @@ def register_projection(
     return projection
 
 
+def described_document(described: Described, model: RegisterModel) -> Document:
+    """A described revision as a document of `model`'s kind (a task definition, or a daemon task definition)."""
+    kind = "daemon-describe-response" if model.is_daemon else "describe-response"
+    return Document(kind, described.task_definition, described.tags)
+
+
 def content_matches(candidate: Described, source: Described, model: RegisterModel, marker: tuple[str, str]) -> bool:
     """True when `candidate` holds exactly the fixed copy of `source` (with `marker`), member for member."""
     try:
-        document = Document("describe-response", source.task_definition, source.tags)
         # Compared, not sent: ECS accepted the candidate already, so the model check would only cost time.
-        fix = build_fixed_copy(document, model, marker, validate=False)
+        fix = build_fixed_copy(described_document(source, model), model, marker, validate=False)
     except TaskDefinitionError:
         return False
     expected = dict(fix.register_input)

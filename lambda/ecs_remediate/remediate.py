@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from . import repeats, rollout
 from .attribution import attribute
-from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Topic, error_code, is_transient
+from .aws import BotoCoreError, ClientError, Described, Ecs, Message, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .events import Registration, Unidentified
@@ -41,9 +41,9 @@ from .notice import build_message
 from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, SUPERSEDED, UNRESOLVED, Result
 from .policy import EXEMPT as VERDICT_EXEMPT
 from .policy import Judge, today_utc
+from .provenance import described_document
 from .rollout import marker_value, short_ref
 from .taskdef import (
-    Document,
     TaskDefinitionError,
     build_fixed_copy,
     family_and_revision,
@@ -63,6 +63,11 @@ class RemediationFailed(Exception):
 
 
 class Remediator:
+    # The adapter seam (daemon_remediate.DaemonRemediator overrides these, on a daemon `ecs`): the result type, the
+    # Describe call named in failures, how an ARN names its family and revision, and the notice's text and key.
+    result_type: type[Result] = Result
+    describe_call = "DescribeTaskDefinition"
+
     def __init__(
         self,
         config: Config,
@@ -123,8 +128,8 @@ class Remediator:
         """Check one revision and act on it. Raises RemediationFailed (after notifying) on permanent failures and
         the AWS error itself on transient ones, so the caller retries."""
         arn = registration.task_definition_arn
-        family, revision = family_and_revision(arn)
-        result = Result(SKIPPED, arn, family, revision, registration=registration)
+        family, revision = self._family_and_revision(arn)
+        result = self.result_type(SKIPPED, arn, family, revision, registration=registration)
         try:
             source = self._describe(result, arn)
         except RevisionNotFound:
@@ -174,7 +179,7 @@ class Remediator:
         if found is not None:
             return self.process(replace(registration, task_definition_arn=found.arn))
         family = registration.family
-        result = Result(UNRESOLVED, "", family, 0, registration=registration)
+        result = self.result_type(UNRESOLVED, "", family, 0, registration=registration)
         result.reason = (
             "the CloudTrail event names no revision (responseElements is empty) and none of "
             + (f"family {family}'s newest ACTIVE revisions" if family else "the account's revisions (no family given)")
@@ -219,9 +224,7 @@ class Remediator:
         ledger, and (`restore`) make a revision registered meanwhile the family's latest again."""
         marker = self._marker(source)
         try:
-            fix = build_fixed_copy(
-                Document("describe-response", source.task_definition, source.tags), self.ecs.model, marker
-            )
+            fix = build_fixed_copy(described_document(source, self.ecs.model), self.ecs.model, marker)
         except TaskDefinitionError as error:
             raise _CopyFailed("InvalidTaskDefinition", str(error)) from None
         try:
@@ -341,7 +344,7 @@ class Remediator:
         except ClientError as error:
             if is_transient(error):
                 raise
-            self._fail(result, error_code(error), f"DescribeTaskDefinition failed: {error}")
+            self._fail(result, error_code(error), f"{self.describe_call} failed: {error}")
 
     def _fail(self, result: Result, code: str, message: str) -> NoReturn:
         result.outcome, result.error_code, result.error_message = FAILED, code, message[:1000]
@@ -351,16 +354,25 @@ class Remediator:
     def _notify(self, result: Result) -> Result:
         if self.topic is None or result.outcome not in self.config.notify_on:
             return result
+        self._publish_once(request={"key": self._notice_key(result)}, result=result)
+        return result
+
+    def _notice_key(self, result: Result) -> str:
         forged = ",".join(f["arn"] for f in result.forged_copies)
         event = result.registration.event_id if result.registration else ""
         arn, new = result.task_definition_arn or f"{result.family}@{event}", result.new_task_definition_arn
-        key = f"{result.outcome}|{arn}|{new}|{result.exemption}|{forged}"
-        self._publish_once(request={"key": key}, result=result)
-        return result
+        return f"{result.outcome}|{arn}|{new}|{result.exemption}|{forged}"
 
     def _publish(self, request: dict[str, Any], result: Result) -> dict[str, Any]:
         assert self.topic is not None
-        return {"messageId": self.topic.publish(build_message(result, region=self.ecs.region))}
+        return {"messageId": self.topic.publish(self._message(result))}
+
+    def _message(self, result: Result) -> Message:
+        return build_message(result, region=self.ecs.region)
+
+    @staticmethod
+    def _family_and_revision(arn: str) -> tuple[str, int]:
+        return family_and_revision(arn)
 
 
 class _CopyFailed(Exception):

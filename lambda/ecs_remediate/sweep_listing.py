@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .aws import Ecs
-from .taskdef import TASK_DEFINITION_ARN_RE
+from .taskdef import DAEMON_TASK_DEFINITION_ARN_RE, TASK_DEFINITION_ARN_RE
 
 # The adapter makes "latest ACTIVE revision of a family" exact (Ecs.latest_active); the name stays for callers.
 SweepEcs = Ecs
 
 
 def family_revision(arn: str) -> tuple[str, int]:
-    match = TASK_DEFINITION_ARN_RE.match(arn)
+    """(family, revision) of a task definition or daemon task definition ARN; ("", 0) for anything else."""
+    match = TASK_DEFINITION_ARN_RE.match(arn) or DAEMON_TASK_DEFINITION_ARN_RE.match(arn)
     return (match["family"], int(match["revision"])) if match else ("", 0)
