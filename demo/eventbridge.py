@@ -72,3 +72,34 @@ def _synthesized() -> tuple[dict[str, Any], str]:
         rule_id = stack.resolve(stack.remediator.rule.node.default_child.logical_id)  # type: ignore[union-attr]
         template = app.synth().get_stack_by_name(stack.stack_name).template
     return template, str(rule_id)
+
+
+def synthesized_daemon_rule_patterns(account: str = "123456789012") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the daemon rule's pattern, the daemon deployment-outcome rule's pattern), as synthesized with daemon rollout
+    on (the second rule exists only then) and resolved for `account`."""
+    template, rule_ids = _synthesized_daemon_rules()
+    patterns = []
+    for rule_id in rule_ids:
+        pattern = template["Resources"][rule_id]["Properties"]["EventPattern"]
+        patterns.append(
+            resolve_pseudo_parameters(
+                copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern), account
+            )
+        )
+    return patterns[0], patterns[1]
+
+
+@cache
+def _synthesized_daemon_rules() -> tuple[dict[str, Any], tuple[str, str]]:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from app import SKIP_BUNDLING, build_app, stack_of
+
+    with tempfile.TemporaryDirectory(prefix="ecs-remediate-synth-") as outdir:
+        app = build_app({**SKIP_BUNDLING, "daemonRollout": "true"}, outdir=outdir)
+        stack = stack_of(app)
+        rules = (stack.daemons.rule, stack.daemons.deployment_rule)
+        ids = tuple(str(stack.resolve(rule.node.default_child.logical_id)) for rule in rules if rule is not None)  # type: ignore[union-attr]
+        template = app.synth().get_stack_by_name(stack.stack_name).template
+    assert len(ids) == 2
+    return template, (ids[0], ids[1])

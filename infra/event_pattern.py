@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecs_remediate import daemon_events
 from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
 
 PRIVILEGED_CONTAINER: dict[str, Any] = {"requestParameters": {"containerDefinitions": {"privileged": [True]}}}
@@ -46,3 +47,44 @@ def exemption_tags_detail(tag_prefix: str) -> dict[str, Any]:
         "errorCode": [{"exists": False}],
         "requestParameters": {"tags": {"key": [{"prefix": f"{tag_prefix}:exempt-"}]}},
     }
+
+
+# --- ECS Managed Daemons (daemon_events.py, docs/daemons.md) -------------------------------------------------------
+#
+# A second rule, so the task-definition rule's pattern above stays as it is. It matches successful
+#   * RegisterDaemonTaskDefinition calls with a privileged container (the same array semantics), or without request
+#     parameters (the `family` leaf, as above): a compliant daemon task definition, the function's own fixed copy
+#     included, never invokes the function;
+#   * CreateDaemon and UpdateDaemon calls. Their events name a daemon task definition but carry none of its content,
+#     so no pattern can tell a privileged one: each invokes the function, which describes the revision and does
+#     nothing for a compliant one (no write, no notice). The stack's own UpdateDaemon (daemon rollout) points at a
+#     verified, compliant copy, so it ends there: one no-op invocation, never a loop.
+# The deployment rule matches ECS's own `ECS Daemon Deployment State Change` outcomes; the function reports only on
+# the deployments its ledger recorded starting.
+
+DAEMON_PRIVILEGED_REGISTRATION: dict[str, Any] = {
+    "eventName": [daemon_events.REGISTER_DAEMON_TASK_DEFINITION],
+    **PRIVILEGED_CONTAINER,
+}
+DAEMON_REGISTRATION_WITHOUT_REQUEST: dict[str, Any] = {
+    "eventName": [daemon_events.REGISTER_DAEMON_TASK_DEFINITION],
+    **NO_REQUEST_PARAMETERS,
+}
+DAEMON_ASSIGNMENTS: dict[str, Any] = {"eventName": [daemon_events.CREATE_DAEMON, daemon_events.UPDATE_DAEMON]}
+
+
+def daemon_detail() -> dict[str, Any]:
+    """The `detail` of the daemon rule (source and detail-type as the task-definition rule's)."""
+    return {
+        "eventSource": [EVENT_SOURCE],
+        "errorCode": [{"exists": False}],
+        "$or": [DAEMON_PRIVILEGED_REGISTRATION, DAEMON_REGISTRATION_WITHOUT_REQUEST, DAEMON_ASSIGNMENTS],
+    }
+
+
+DAEMON_DEPLOYMENT_DETAIL_TYPES = [daemon_events.DEPLOYMENT_DETAIL_TYPE]
+
+
+def daemon_deployment_detail() -> dict[str, Any]:
+    """The `detail` of the deployment-outcome rule: finished, stopped, or rolling back."""
+    return {"eventName": list(daemon_events.DEPLOYMENT_OUTCOME_EVENTS)}

@@ -32,6 +32,7 @@ from constructs import Construct
 
 from . import event_pattern
 from .checkov import CheckovSuppressions
+from .daemons import daemon_nag_applies_to
 from .org_settings import CTX_REGIONS, OrgSettings
 from .remediator import Remediator, RuntimeArns
 from .settings import ContextError, StackSettings
@@ -159,6 +160,7 @@ class MemberStack(Stack):
                     f"Resource::arn:<AWS::Partition>:events:{region}:<AWS::AccountId>:rule/*",
                     f"Resource::arn:<AWS::Partition>:scheduler:{region}:<AWS::AccountId>:schedule/*/*",
                 ]
+        applies_to += daemon_nag_applies_to(s, self.org.regions)  # the daemon statements (infra/daemons.py)
         return NagPackSuppression(
             id="AwsSolutions-IAM5",
             applies_to=applies_to,

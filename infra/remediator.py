@@ -35,6 +35,7 @@ from ecs_remediate import config as env
 from ecs_remediate import references
 
 from . import event_pattern
+from .daemons import DAEMON_NAG_REASON, DaemonArns, daemon_nag_applies_to, daemon_statements
 from .exemptions import ExemptionRegistry
 from .notifications import Notifications
 from .settings import (
@@ -83,6 +84,7 @@ class RuntimeArns:
     roles: str
     # what the retire step lists before deregistering (references.IAM_ACTIONS): (actions, resources), per Region
     scheduled_uses: list[tuple[list[str], list[str]]]
+    daemons: DaemonArns | None = None  # ECS Managed Daemons (infra/daemons.py)
 
     @classmethod
     def of_stack(cls, stack: Stack, regions: Sequence[str] | None = None) -> RuntimeArns:
@@ -115,6 +117,7 @@ class RuntimeArns:
             services=ecs("service", "*/*"),
             roles=stack.format_arn(service="iam", region="", resource="role", resource_name="*"),
             scheduled_uses=scheduled_uses,
+            daemons=DaemonArns.of_stack(stack, in_regions),
         )
 
 
@@ -302,6 +305,7 @@ class Remediator(Construct):
             env.ENV_NOTIFY_ON: ",".join(s.notify_on),
             env.ENV_ROLLOUT: str(s.rollout and s.remediates).lower(),
             env.ENV_RETIRE: str(s.retire and s.remediates).lower(),
+            env.ENV_DAEMON_ROLLOUT: str(s.daemon_rollout and s.remediates).lower(),
             env.ENV_EXEMPTIONS_TABLE: self.registry.table.table_name,
             env.ENV_EXEMPTION_MAX_DAYS: str(s.exemption_max_days),
             env.ENV_EXEMPT_FAMILIES_ACKNOWLEDGED: str(bool(s.exempt_families)).lower(),
@@ -384,6 +388,8 @@ class Remediator(Construct):
             for index, (actions, resources) in enumerate(arns.scheduled_uses, start=1):
                 statement = iam.PolicyStatement(sid=f"FindScheduledUses{index}", actions=actions, resources=resources)
                 statements.append(statement)
+        if arns.daemons is not None:  # daemon task definitions and daemons (infra/daemons.py)
+            statements += daemon_statements(settings, arns.daemons)
         return statements
 
     def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
@@ -427,6 +433,8 @@ class Remediator(Construct):
                 "iam:PassRole: the copy keeps whatever task/execution role the original names, so any role of "
                 "this account, only to ecs-tasks.amazonaws.com (iam:PassedToService)",
             ]
+        applies_to += daemon_nag_applies_to(self.settings)
+        reasons.append(DAEMON_NAG_REASON)
         NagSuppressions.add_resource_suppressions(
             policy,
             [

@@ -62,6 +62,7 @@ CTX_TAG_EXEMPTIONS = "tagExemptions"
 CTX_ESCALATE_AFTER = "escalateAfter"
 CTX_ESCALATE_WINDOW_HOURS = "escalateWindowHours"
 CTX_ROLLOUT_MANAGED = "rolloutManaged"
+CTX_DAEMON_ROLLOUT = "daemonRollout"  # ECS Managed Daemons: UpdateDaemon onto the fixed copy (docs/daemons.md)
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -81,6 +82,7 @@ CONTEXT_KEYS = (
     CTX_ESCALATE_AFTER,
     CTX_ESCALATE_WINDOW_HOURS,
     CTX_ROLLOUT_MANAGED,
+    CTX_DAEMON_ROLLOUT,
 )
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
@@ -147,6 +149,7 @@ class StackSettings:
     escalate_after: int = DEFAULT_ESCALATE_AFTER  # remediations of a family within the window that escalate
     escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
     rollout_managed: bool = False  # rollout moves CloudFormation-managed services too (the stack then has drift)
+    daemon_rollout: bool = False  # move daemons onto fixed daemon task definitions (infra/daemons.py)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -233,6 +236,7 @@ class StackSettings:
             rollout=_boolean(values, CTX_ROLLOUT),
             retire=_boolean(values, CTX_RETIRE),
             security_hub=_boolean(values, CTX_SECURITY_HUB),
+            daemon_rollout=_boolean(values, CTX_DAEMON_ROLLOUT),
             notification_emails=tuple(dict.fromkeys(emails)),
             mode=mode,
             tag_prefix=tag_prefix,

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from .bundling import function_code
+from .daemons import DaemonRules
 from .exemptions import ExemptionRegistry
 from .notifications import Notifications
 from .remediator import RUNTIME, Remediator
@@ -43,6 +44,7 @@ class EcsRemediateStack(Stack):
             notifications=self.notifications,
             registry=self.exemptions,
         )
+        self.daemons = DaemonRules(self, "Daemons", remediator=self.remediator, settings=settings)
         self.sweep = (
             SweepSchedule(self, "Sweep", remediator=self.remediator, settings=sweep) if sweep.schedule else None
         )

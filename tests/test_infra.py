@@ -107,8 +107,8 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def statement_with(resources: dict[str, Any], action: str) -> dict[str, Any]:
-    found = [s for s in statements(resources) if action in as_list(s["Action"])]
+def statement_with(resources: dict[str, Any], action: str, sid: str | None = None) -> dict[str, Any]:
+    found = [s for s in statements(resources) if action in as_list(s["Action"]) and sid in (None, s.get("Sid"))]
     assert len(found) == 1, f"{action}: expected one statement, found {found}"
     return found[0]
 
@@ -124,7 +124,7 @@ def flat(value: Any) -> str:
 def test_rule_pattern_and_target(resources: dict[str, Any]) -> None:
     function_id, _ = only(resources, "AWS::Lambda::Function")
     queue_id, _ = only(resources, "AWS::SQS::Queue")
-    _, rule = only(resources, "AWS::Events::Rule")
+    _, rule = only(resources, "AWS::Events::Rule", "RemediatorPrivilegedRegistrationRule")
     props = rule["Properties"]
     assert "EventBusName" not in props  # the default bus, where CloudTrail delivers
     assert props["State"] == "ENABLED"
@@ -141,7 +141,7 @@ def test_rule_pattern_and_target(resources: dict[str, Any]) -> None:
     (target,) = props["Targets"]
     assert target["Arn"] == arn_of(function_id)
     assert target["DeadLetterConfig"] == {"Arn": arn_of(queue_id)}
-    _, permission = only(resources, "AWS::Lambda::Permission")
+    _, permission = only(resources, "AWS::Lambda::Permission", "RemediatorPrivilegedRegistrationRule")
     assert permission["Properties"]["Principal"] == "events.amazonaws.com"
     assert "SourceArn" in permission["Properties"]
 
@@ -187,6 +187,7 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "NOTIFY_ON": "remediated,reported,failed,exempt,superseded,unresolved",
         "ROLLOUT": "false",
         "RETIRE": "false",
+        "DAEMON_ROLLOUT": "false",  # daemon rollout is its own opt-in (docs/daemons.md)
         "EXEMPTIONS_TABLE": ref(registry_id),
         "EXEMPTION_MAX_DAYS": "90",
         "EXEMPT_FAMILIES_ACKNOWLEDGED": "false",
@@ -325,6 +326,11 @@ def test_only_actions_without_resource_scope_are_on_star(resources: dict[str, An
     on_star = sorted(action for s in statements(resources) if s["Resource"] == "*" for action in as_list(s["Action"]))
     assert on_star == [
         "ecs:DescribeTaskDefinition",
+        # daemons (infra/daemons.py): Lists without a resource type; ListTagsForResource's omit daemon task definitions
+        "ecs:ListClusters",
+        "ecs:ListDaemonTaskDefinitions",
+        "ecs:ListDaemons",
+        "ecs:ListTagsForResource",
         "ecs:ListTaskDefinitions",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
@@ -359,6 +365,16 @@ def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
             "ecs:RegisterTaskDefinition",
             "ecs:TagResource",
             "iam:PassRole",
+            # daemon task definitions and daemons (infra/daemons.py)
+            "ecs:DescribeDaemonTaskDefinition",
+            "ecs:ListDaemonTaskDefinitions",
+            "ecs:ListTagsForResource",
+            "ecs:ListClusters",
+            "ecs:ListDaemons",
+            "ecs:DescribeDaemon",
+            "ecs:DescribeDaemonRevisions",
+            "ecs:RegisterDaemonTaskDefinition",
+            "ecs:TagResource",
         ]
     )
 
@@ -375,7 +391,7 @@ def test_register_and_tag_only_task_definitions_of_this_account_and_region(resou
     assert register["Action"] == "ecs:RegisterTaskDefinition"
     assert register["Resource"] == expected
     assert "Condition" not in register
-    tag = statement_with(resources, "ecs:TagResource")
+    tag = statement_with(resources, "ecs:TagResource", "TagCopiesOnCreateOnly")
     assert tag["Action"] == "ecs:TagResource"
     assert tag["Resource"] == expected
     assert tag["Condition"] == {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}
@@ -585,8 +601,10 @@ def test_without_approvers_nobody_writes_the_registry(resources: dict[str, Any])
 
 
 def test_the_rule_matches_only_this_accounts_events(resources: dict[str, Any]) -> None:
-    [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
-    assert rule["Properties"]["EventPattern"]["account"] == [{"Ref": "AWS::AccountId"}]
+    rules = [r for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    assert len(rules) == 2  # task definitions, and daemons (infra/daemons.py)
+    for rule in rules:
+        assert rule["Properties"]["EventPattern"]["account"] == [{"Ref": "AWS::AccountId"}]
 
 
 @pytest.mark.parametrize(

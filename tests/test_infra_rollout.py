@@ -10,6 +10,7 @@ from aws_cdk.assertions import Annotations, Match
 from test_infra import ecs_arn_of_this_account_and_region
 
 from app import SKIP_BUNDLING, build_app, stack_of
+from infra.daemons import DAEMON_SIDS
 from infra.settings import ContextError, StackSettings
 
 SERVICES_ARN = ecs_arn_of_this_account_and_region("service/*/*")
@@ -35,6 +36,7 @@ def statements(template: dict[str, Any]) -> list[dict[str, Any]]:
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::IAM::Policy"
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") not in DAEMON_SIDS  # the daemon statements: tests/test_daemon_infra.py
     ]
 
 

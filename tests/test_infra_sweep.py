@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from app import SKIP_BUNDLING, build_app, stack_of
+from infra.daemons import DAEMON_SIDS
 from infra.settings import ContextError
 from infra.sweep_schedule import SWEEP_HANDLER, SweepSettings
 
@@ -47,6 +48,8 @@ def role_statements(template: dict[str, Any], role_id: str) -> dict[str, dict[st
         if {"Ref": role_id} not in policy["Properties"]["Roles"]:
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") in DAEMON_SIDS:  # the daemon statements: tests/test_daemon_infra.py
+                continue
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             for action in actions:
                 found[action] = statement

@@ -29,6 +29,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "report-all-keys": REPORT_CONTEXT,
     "sweep-on": {"sweepSchedule": "rate(1 day)", "notificationEmails": '["sec@example.com"]'},
+    # daemons: UpdateDaemon, DeleteDaemonTaskDefinition and the deployment-outcome rule (infra/daemons.py)
+    "daemons-all-on": {"daemonRollout": "true", "rollout": "true", "retire": "true"},
 }
 ORG = {
     "organization": "true",
@@ -40,6 +42,7 @@ ORG_VARIANTS: dict[str, dict[str, Any]] = {
     "org-hub": ORG,
     "org-all-on": {
         **ORG,
+        "daemonRollout": "true",
         "regions": "us-east-1,eu-west-1,ap-southeast-2",
         "rollout": "true",
         "retire": "true",

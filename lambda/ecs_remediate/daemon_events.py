@@ -23,6 +23,18 @@ from .events import DETAIL_TYPE, EVENT_SOURCE, FAMILY_RE, SOURCE, Skip, Unidenti
 from .taskdef import DAEMON_TASK_DEFINITION_ARN_RE
 
 DAEMON_CALLS = (REGISTER_DAEMON_TASK_DEFINITION, CREATE_DAEMON, UPDATE_DAEMON)
+__all__ = [
+    "CREATE_DAEMON",
+    "DAEMON_CALLS",
+    "DEPLOYMENT_DETAIL_TYPE",
+    "DEPLOYMENT_OUTCOME_EVENTS",
+    "REGISTER_DAEMON_TASK_DEFINITION",
+    "UPDATE_DAEMON",
+    "DeploymentEvent",
+    "is_daemon_event",
+    "parse_daemon_call",
+    "parse_deployment_event",
+]
 DEPLOYMENT_DETAIL_TYPE = "ECS Daemon Deployment State Change"
 # The deployment events the follow-up rule matches: finished, stopped, or rolling back (PENDING and IN_PROGRESS
 # say nothing yet).
