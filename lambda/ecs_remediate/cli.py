@@ -3,10 +3,10 @@
 ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a (daemon) task definition, fix
                                       a CloudFormation template in place, or check a Terraform plan
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
-ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout [--rollout-managed]] [--retire]]
-                   [--output table|json|csv|ocsf|asff|html] [--security-hub]
+ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout [--rollout-managed]] [--retire]
+                   [--daemon-rollout]] [--output table|json|csv|ocsf|asff|html] [--security-hub]
                    [--accounts ID[,ID...]|org [--role-name NAME]]
-                                      sweep the task definitions that exist; exit 1 while findings remain
+                                      sweep the (daemon) task definitions that exist; exit 1 while findings remain
 ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN ...] [--member-role NAME]
                                       print the guardrail SCP (the hub stack's guardrail=print|attach)
 """
@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         "it; in --scope active also an older privileged revision that no service uses",
     )
     scan.add_argument(
+        "--daemon-rollout",
+        action="store_true",
+        help="with --remediate: move the daemons (ECS Managed Daemons) that run a privileged daemon task definition "
+        "onto its fixed copy (UpdateDaemon, their capacity providers and settings kept; every update replaces the "
+        "daemon's tasks, and ECS rolls back to the privileged revision if the agent fails to start). docs/daemons.md",
+    )
+    scan.add_argument(
         "--output",
         choices=("table", "json", "csv", *reports.FORMATS),
         default="table",
@@ -202,7 +209,8 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError(str(error)) from None
     if args.rollout_managed and not args.rollout:
         raise UsageError("--rollout-managed needs --rollout")
-    changes = [flag for flag, on in (("--rollout", args.rollout), ("--retire", args.retire)) if on]
+    flags = (("--rollout", args.rollout), ("--retire", args.retire), ("--daemon-rollout", args.daemon_rollout))
+    changes = [flag for flag, on in flags if on]
     if changes and not args.remediate:
         # They change services and revisions: never implied by a read-only scan.
         raise UsageError(f"{' and '.join(changes)} need --remediate (without it the scan changes nothing)")
@@ -214,6 +222,7 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         rollout=args.rollout,
         retire=args.retire,
         rollout_managed=args.rollout_managed,
+        daemon_rollout=args.daemon_rollout,
         trusted_principals=(*config.trusted_principals, *caller),
     )
     if args.security_hub:

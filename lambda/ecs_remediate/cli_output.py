@@ -23,6 +23,7 @@ _COLUMNS = (
     "forged",
     "source",
 )
+_DAEMON_COLUMNS = ("resourceType", "daemons")  # only when daemon task definitions were swept (daemon_sweep.py)
 
 
 def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> None:
@@ -38,11 +39,20 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
         json.dump(rows, stdout, indent=2)
         stdout.write("\n")
     elif output == "csv":
-        columns = ("account", "region", *_COLUMNS) if report.accounts else _COLUMNS
+        daemons = any("resourceType" in row for row in rows)
+        columns = (
+            *(("account", "region") if report.accounts else ()),
+            *_COLUMNS,
+            *(_DAEMON_COLUMNS if daemons else ()),
+        )
         writer = csv.DictWriter(stdout, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            lists = {name: ";".join(row[name]) for name in ("privilegedContainers", "hostEquivalents")}
+            lists: dict[str, str] = {
+                name: ";".join(row[name])
+                for name in ("privilegedContainers", "hostEquivalents", "daemons")
+                if name in row
+            }
             writer.writerow({**row, **lists})
     else:
         _table(report, stdout)
@@ -56,6 +66,8 @@ def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
     lines = [header]
     for finding in report.findings:
         name = finding.task_definition_arn.split("task-definition/", 1)[-1]
+        if "daemon-task-definition/" in finding.task_definition_arn:
+            name = f"daemon task definition {name}"
         new = (finding.new_task_definition_arn or "").split("task-definition/", 1)[-1]
         lines.append(
             [

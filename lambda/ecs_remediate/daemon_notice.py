@@ -38,10 +38,12 @@ def daemon_subject(result: Result) -> str:
     if result.outcome == DEPLOYMENT:
         deployment = getattr(result, "deployment", {}) or {}
         status = str(deployment.get("status", "UNKNOWN"))
-        daemon = str(deployment.get("daemonArn", "")).rsplit("/", 2)[-2:]
-        text = f"{head}: daemon {'/'.join(daemon)} deployment {status}"
+        daemon = "/".join(str(deployment.get("daemonArn", "")).rsplit("/", 2)[-2:])
+        copy = (result.new_task_definition_arn or "").rsplit("/", 1)[-1]
         if status in ROLLED_BACK:
-            text += ", privileged again"
+            text = f"[{CONTROL}] daemon {daemon}: {status}, privileged again ({ref})"
+        else:
+            text = f"[{CONTROL}] daemon {daemon}: deployment {status} ({copy})"
     else:
         if result.new_task_definition_arn:
             head += f" -> :{result.new_task_definition_arn.rsplit(':', 1)[-1]}"

@@ -22,7 +22,6 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from . import daemon_rollout
 from .aws import Described, Message, Topic
 from .config import Config
-from .copies import read_back
 from .daemon_aws import DaemonLookupError, DescribedDaemonTaskDefinition
 from .daemon_events import DeploymentEvent
 from .daemon_ledger import DeploymentLedger, DynamoDeploymentLedger, MemoryDeploymentLedger
@@ -33,9 +32,15 @@ from .exemptions import ExemptionSource
 from .ledger import Ledger
 from .outcomes import EXEMPT, FAILED, REPORTED, SUPERSEDED, Result
 from .policy import today_utc
+from .provenance import described_document
 from .remediate import Remediator
 from .rollout import short_ref
-from .taskdef import DAEMON_TASK_DEFINITION_ARN_RE, daemon_family_and_revision, privileged_containers
+from .taskdef import (
+    DAEMON_TASK_DEFINITION_ARN_RE,
+    build_fixed_copy,
+    daemon_family_and_revision,
+    privileged_containers,
+)
 
 # A deployment still under way: its outcome event comes later.
 UNFINISHED = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED"})
@@ -104,16 +109,27 @@ class DaemonRemediator(Remediator):
         return described
 
     def _read_back(self, result: Result, copy: Described, source: Described) -> None:
+        """As for task definitions, but the tags come from ListTagsForResource, which may refuse: the notice then says
+        which tags were not read (the source's: the copy carries only the marker; the copy's: taken as registered)."""
+        unread = copy.tags_error if isinstance(copy, DescribedDaemonTaskDefinition) else None
+        if unread:
+            registered = build_fixed_copy(
+                described_document(source, self.ecs.model), self.ecs.model, self._marker(source)
+            )
+            copy = replace(copy, tags=list(registered.register_input.get("tags", [])))
         super()._read_back(result, copy, source)
+        notes = []
         if isinstance(result, DaemonResult) and result.tags_error:
-            checked = read_back(self.ecs, copy, source, self._marker(source))
-            where = f"read back from {short_ref(copy.arn)}"
+            notes.append(
+                f"the source's tags could not be read (ListTagsForResource: {result.tags_error}), so the copy carries "
+                "only the marker tag"
+            )
+        if unread:
+            notes.append(f"the copy's tags could not be read back ({unread}): taken as registered")
+        if notes and result.copy_verified:
             result.copy_check = (
-                f"{where}: no container is privileged; every other member is as in {short_ref(source.arn)}. The "
-                f"source's tags could not be read (ListTagsForResource: {result.tags_error}): the copy carries only "
-                "the marker tag"
-                if checked.verified
-                else result.copy_check
+                f"read back from {short_ref(copy.arn)}: no container is privileged; every other member is as in "
+                f"{short_ref(source.arn)}; " + "; ".join(notes)
             )
 
     # --- what follows a copy, or its absence --------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from . import aws
+from . import aws, daemon_sweep
 from .aws import BotoCoreError, ClientError
 from .config import Config
 from .config_inventory import ConfigSource
@@ -257,6 +257,21 @@ def sweep_unit(
         plan=plan,
     )
     findings = sweeper.run()
+    # ECS Managed Daemons: the account-Region's daemon task definitions, the same way (daemon_sweep.py)
+    findings += daemon_sweep.sweep_region(
+        ecs_client,
+        config,
+        scope=scope,
+        remediate=remediate,
+        judge=sweeper.judge,
+        ledger=sweeper.ledger,
+        concurrency=concurrency,
+        progress=progress,
+        persistence=persistence,
+        registry=registry,
+        lambda_context=lambda_context,
+        topic=topic,
+    )
     if account:
         for finding in findings:
             finding.account = account

@@ -24,6 +24,11 @@ LIST_FAMILIES = "ListTaskDefinitionFamilies"
 REGISTER = "RegisterTaskDefinition"
 SELECT = "SelectResourceConfig"  # AWS Config advanced queries (the sweep's Config plan)
 SELECT_AGGREGATE = "SelectAggregateResourceConfig"
+# Daemon task definitions (daemon_sweep.py): their own buckets, at the same documented rates.
+DAEMON_DESCRIBE = "DescribeDaemonTaskDefinition"
+DAEMON_TAGS = "ListTagsForResource"
+DAEMON_LIST = "ListDaemonTaskDefinitions"
+DAEMON_REGISTER = "RegisterDaemonTaskDefinition"
 
 DEFAULT_CONCURRENCY = 16
 # Attempts per call, the first included. Backoff doubles up to 20 s with full jitter: a describe that is
@@ -61,11 +66,15 @@ DEFAULT_RATES: dict[str, Rate] = {
     REGISTER: Rate(1.0, 1),
     SELECT: Rate(2.0, 4),
     SELECT_AGGREGATE: Rate(2.0, 4),
+    DAEMON_DESCRIBE: Rate(20.0, 45),
+    DAEMON_TAGS: Rate(20.0, 45),
+    DAEMON_LIST: Rate(20.0, 45),
+    DAEMON_REGISTER: Rate(1.0, 1),
 }
 RATE_ALIASES: dict[str, tuple[str, ...]] = {
-    "describe": (DESCRIBE,),
-    "list": (LIST_REVISIONS, LIST_FAMILIES),
-    "register": (REGISTER,),
+    "describe": (DESCRIBE, DAEMON_DESCRIBE, DAEMON_TAGS),
+    "list": (LIST_REVISIONS, LIST_FAMILIES, DAEMON_LIST),
+    "register": (REGISTER, DAEMON_REGISTER),
     "config": (SELECT, SELECT_AGGREGATE),
 }
 

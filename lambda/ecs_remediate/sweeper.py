@@ -17,7 +17,7 @@ from .config import Config
 from .events import Registration
 from .exemptions import RegistryUnavailable
 from .ledger import Ledger, MemoryLedger
-from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SUPERSEDED
+from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SUPERSEDED, Result
 from .outcomes import EXEMPT as OUTCOME_EXEMPT
 from .policy import ERROR, EXEMPT, FAIL, PASS, Exemption, Judge, today_utc
 from .remediate import RemediationFailed, Remediator
@@ -270,8 +270,8 @@ class Sweeper:
             return
         if result.outcome == REMEDIATED:
             finding.action, finding.new_task_definition_arn = ACTION_REMEDIATED, result.new_task_definition_arn
-            if result.services_checked:
-                finding.action += f": {followup_text(result)}"
+            if self._followup_text(result):
+                finding.action += f": {self._followup_text(result)}"
             if result.escalation:
                 finding.action += f"; ESCALATED: {result.escalation}"
         elif result.outcome == COMPLIANT:
@@ -282,10 +282,14 @@ class Sweeper:
             finding.action = ACTION_REPORTED
         elif result.outcome == SUPERSEDED:
             finding.action = f"{ACTION_SUPERSEDED}: {result.reason}"
-            if result.services_checked:
-                finding.action += f"; {followup_text(result)}"
+            if self._followup_text(result):
+                finding.action += f"; {self._followup_text(result)}"
         else:
             finding.action = f"{ACTION_SKIPPED}: {result.reason or result.outcome}"
+
+    def _followup_text(self, result: Result) -> str:
+        """What rollout/retire did after the Remediator's result ("" when they did not run); daemon_sweep overrides."""
+        return followup_text(result) if result.services_checked else ""
 
     def _superseded(self, finding: Finding, newest: int) -> None:
         """An older privileged revision (active scope). Without rollout or retire it is only reported: a copy of
