@@ -21,7 +21,7 @@ _TITLE = {
     REPORTED: "privileged container found (report only)",
     FAILED: "remediation FAILED",
     EXEMPT: "privileged container exempt",
-    SUPERSEDED: "privileged revision superseded, still ACTIVE",
+    SUPERSEDED: "privileged, superseded, still ACTIVE",
     UNRESOLVED: "registration whose revision could not be found",
 }
 ALTERNATIVE = (
@@ -51,10 +51,10 @@ def daemon_subject(result: Result) -> str:
         if result.outcome == SUPERSEDED and result.retired:
             title = "superseded privileged revision deleted"
         text = f"{head} {title}"
+        if result.forged_copies:  # first: the subject is cut at 99 characters
+            text += "; FORGED copy marker"
         if result.privileged:
             text += f" ({', '.join(result.privileged)})"
-        if result.forged_copies:
-            text += "; FORGED copy marker"
         if result.host_equivalents:
             text += "; still host-equivalent"
     text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
