@@ -42,7 +42,7 @@ def synthesized_template() -> dict[str, Any]:
 def synthesized_rule_pattern(account: str = "123456789012") -> dict[str, Any]:
     """The EventPattern of the rule that invokes the remediation function, as synthesized and as CloudFormation
     resolves it when deployed in `account` (the pattern names the stack's own account)."""
-    template, rule_id = _synthesized()
+    template, rule_id, _ = _synthesized()
     pattern = template["Resources"][rule_id]["Properties"]["EventPattern"]
     return resolve_pseudo_parameters(
         copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern), account
@@ -60,8 +60,17 @@ def resolve_pseudo_parameters(value: Any, account: str) -> Any:
     return value
 
 
+def synthesized_daemon_rule_pattern(account: str = "123456789012") -> dict[str, Any]:
+    """The daemon rule's EventPattern (infra/daemons.py) from the same default synthesis."""
+    template, _, rule_id = _synthesized()
+    pattern = template["Resources"][rule_id]["Properties"]["EventPattern"]
+    return resolve_pseudo_parameters(
+        copy.deepcopy(json.loads(pattern) if isinstance(pattern, str) else pattern), account
+    )
+
+
 @cache
-def _synthesized() -> tuple[dict[str, Any], str]:
+def _synthesized() -> tuple[dict[str, Any], str, str]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from app import SKIP_BUNDLING, build_app, stack_of
@@ -70,8 +79,9 @@ def _synthesized() -> tuple[dict[str, Any], str]:
         app = build_app(SKIP_BUNDLING, outdir=outdir)
         stack = stack_of(app)
         rule_id = stack.resolve(stack.remediator.rule.node.default_child.logical_id)  # type: ignore[union-attr]
+        daemon_rule_id = stack.resolve(stack.daemons.rule.node.default_child.logical_id)  # type: ignore[union-attr]
         template = app.synth().get_stack_by_name(stack.stack_name).template
-    return template, str(rule_id)
+    return template, str(rule_id), str(daemon_rule_id)
 
 
 def synthesized_daemon_rule_patterns(account: str = "123456789012") -> tuple[dict[str, Any], dict[str, Any]]:

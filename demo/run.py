@@ -211,6 +211,7 @@ _FUNCTION_ENV = (
     "NOTIFY_ON",
     "ROLLOUT",
     "RETIRE",
+    "DAEMON_ROLLOUT",
 )
 
 
@@ -604,7 +605,7 @@ def run(p: Printer) -> int:
     p.step(1, total, "Synthesizing the CDK app in-process (asset bundling skipped)")
     p.line(s.dim(f"  {quiet_jsii_node_warnings()}"))
     t0 = time.monotonic()
-    from demo.eventbridge import matches, synthesized_rule_pattern
+    from demo.eventbridge import matches, synthesized_daemon_rule_pattern, synthesized_rule_pattern
 
     pattern = synthesized_rule_pattern()
     p.line(f"  the remediation rule's EventPattern, from the template ({time.monotonic() - t0:.1f} s):")
@@ -615,7 +616,7 @@ def run(p: Printer) -> int:
         from demo.sandbox import Sandbox
 
         sandbox = Sandbox(region=REGION, endpoint_url=endpoint).create()
-        os.environ.update(sandbox.env())
+        os.environ.update(sandbox.env(DAEMON_ROLLOUT="true"))  # daemons: the scene after step 5 moves one
         p.step(3, total, "Created what the stack would create")
         p.field("idempotency", f"DynamoDB table {sandbox.table_name}")
         p.field("notices", f"SNS topic {sandbox.topic_arn}")
@@ -640,6 +641,9 @@ def run(p: Printer) -> int:
         )
         p.line()
         demo.verdicts()
+        from demo.daemon_scene import run_scene  # ECS Managed Daemons: a privileged security agent
+
+        run_scene(demo, synthesized_daemon_rule_pattern())
         from demo.org_scene import run_org_scene
 
         p.line()

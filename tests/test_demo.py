@@ -209,3 +209,19 @@ def test_organization_scene_fixes_the_member_only_and_refuses_the_forged_event(d
     assert "notice          [ECS.4] payments-prod/eu-west-1 checkout:1 -> :2 privileged removed (app)" in scene
     assert "notice          [ECS.4] analytics-dev/eu-west-1 checkout:1 remediation FAILED" in scene
     assert "  OK: fixed in payments-prod eu-west-1 only" in scene and "PROBLEM" not in scene
+
+
+def test_a_privileged_daemon_is_fixed_and_its_daemon_moved(demo: Run) -> None:
+    """The daemon scene (demo/daemon_scene.py): ECS Managed Daemons, after the task definitions."""
+    scene = demo.stdout.split("-- daemons: a security agent asks for privileged mode", 1)[1]
+    daemon_arn = "arn:aws:ecs:us-east-1:123456789012:daemon-task-definition/security-sensor:"
+    assert f"registered      {daemon_arn}1" in scene
+    assert "EventBridge     MATCHED: the daemon rule delivers the event" in scene
+    assert f"new revision    {daemon_arn}2" in scene
+    assert "container sensor: privileged: true -> false" in scene and "everything else identical" in scene
+    assert "own event       not matched" in scene
+    assert "Subject: [ECS.4] daemon task definition security-sensor:1 -> :2 privileged removed" in scene
+    assert "linuxParameters.capabilities.add" in scene  # the documented alternative, with the images
+    assert "daemon now      runs security-sensor:2 on its own capacity provider mi-agents" in scene
+    assert "deployment SUCCESSFUL (security-sensor:2)" in scene
+    assert "daemon scene OK" in scene and "PROBLEM" not in scene

@@ -124,9 +124,8 @@ def build_daemon_message(result: Result, region: str = "", account: str = "") ->
         f"Region:          {region or 'unknown'}",
         f"Daemon task definition: {source}",
     ]
-    if isinstance(registration, DaemonCall) and registration.event_name != REGISTER_DAEMON_TASK_DEFINITION:
-        lines.append(f"Call:            {registration.event_name} {registration.daemon_arn or '(daemon unknown)'}")
-    lines += _who(result) if result.outcome != DEPLOYMENT else []
+    if result.outcome != DEPLOYMENT:
+        lines += _caller(result)
     lines += _deployment(result) + _changes(result) + _tags(result) + _images(result) + _daemons(result)
     if result.exemption:
         lines += [
@@ -151,6 +150,23 @@ def build_daemon_message(result: Result, region: str = "", account: str = "") ->
     }
     attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
     return Message(daemon_subject(result), "\n".join(lines) + "\n", payload, attributes)
+
+
+def _caller(result: Result) -> list[str]:
+    """Who registered it (notice.py's lines); for CreateDaemon/UpdateDaemon, who made that call, and ECS's record of
+    who registered the revision."""
+    call = result.registration
+    if not isinstance(call, DaemonCall) or call.event_name == REGISTER_DAEMON_TASK_DEFINITION:
+        return _who(result)
+    lines = [
+        f"Call:            {call.event_name} {call.daemon_arn or '(daemon unknown)'}",
+        f"Called by:       {call.user_arn or 'unknown'} (CloudTrail)",
+        f"Registered by:   {result.registered_by or 'unknown'} (ECS registeredBy)",
+        f"When:            {call.event_time or '-'}",
+    ]
+    if result.latest_arn:
+        lines.append(f"Latest revision: {result.latest_arn}")
+    return lines
 
 
 def _tags(result: Result) -> list[str]:

@@ -206,8 +206,21 @@ class DaemonRemediator(Remediator):
         if status in UNFINISHED:
             return None
         family, revision = daemon_family_and_revision(started.source_arn)
+        call = DaemonCall(
+            task_definition_arn=started.source_arn,
+            event_id=event.event_id,
+            account=event.account,
+            region=event.region or self.ecs.region,
+            event_name=event.event_name,
+            daemon_arn=started.daemon_arn,
+        )
         result = DaemonResult(
-            DEPLOYMENT, started.source_arn, family, revision, new_task_definition_arn=started.copy_arn
+            DEPLOYMENT,
+            started.source_arn,
+            family,
+            revision,
+            new_task_definition_arn=started.copy_arn,
+            registration=call,
         )
         rollback = deployment.get("rollback") or {}
         result.deployment = {
