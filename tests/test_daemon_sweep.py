@@ -218,3 +218,21 @@ def test_scan_retire_deletes_only_what_no_daemon_runs(sandbox: Sandbox, world: W
 def test_daemon_rollout_needs_remediate(sandbox: Sandbox, world: World) -> None:
     code, _, err = scan("--daemon-rollout")
     assert code == 2 and "--daemon-rollout need --remediate" in err
+
+
+@pytest.mark.parametrize("output", ["csv", "table", "ocsf", "asff", "html"])
+def test_every_output_format_takes_daemon_rows(sandbox: Sandbox, world: World, output: str) -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["scan", "--output", output, *CLI_FAST], stdout, stderr)
+    assert code == 1, stderr.getvalue()
+    text = stdout.getvalue()
+    assert "daemon-task-definition/sensor:1" in text or "daemon task definition sensor:1" in text
+    if output == "csv":
+        import csv
+
+        rows = {r["taskDefinitionArn"]: r for r in csv.DictReader(io.StringIO(text))}
+        sensor = rows[world.arns["sensor:1"]]
+        assert (sensor["resourceType"], sensor["daemons"]) == ("daemon task definition", "agents/sensor (sensor:1)")
+        assert rows[world.arns["web"]]["resourceType"] == ""
+    if output == "table":
+        assert any(line.startswith("FAIL") and "daemon task definition sensor:1" in line for line in text.splitlines())
