@@ -102,6 +102,5 @@ def _record(result: Result) -> None:
     extra["forged_copies"] = [f.get("arn") for f in data.get("forged_copies") or []]
     extra["daemons_updated"] = [d.get("daemonArn") for d in data.get("daemons_updated") or []]
     logger.info("daemon task definition processed", extra=extra)
-    metrics.add_metric(
-        name=f"Daemon{str(data['outcome']).replace('-', ' ').title().replace(' ', '')}", unit=MetricUnit.Count, value=1
-    )
+    outcome = str(data["outcome"]).removeprefix("daemon-")  # daemon-deployment: DaemonDeployment
+    metrics.add_metric(name=f"Daemon{outcome.title()}", unit=MetricUnit.Count, value=1)
