@@ -107,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from moto.iam.models import get_account_id_from
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    from bench.sweep import free_port
+    from demo.emulator_server import EmulatorServer  # moto + the ECS daemon API the sweep also lists
+
+    server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     moto = f"http://{host}:{port}"

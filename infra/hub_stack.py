@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, Fn, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -94,7 +94,8 @@ class HubStack(Stack):
             runtime_permissions=False,  # it acts through the member roles, which have them
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
-        self.function_roles: list[iam.IRole] = [self.remediator.role]
+        self.operator_role = self._operator_role()
+        self.function_roles: list[iam.IRole] = [self.remediator.role, self.operator_role]
         self.member_access_policy = self._grant_member_access(self.function_roles)
         self.remediator.function.node.add_dependency(self.member_access_policy)
 
@@ -108,6 +109,11 @@ class HubStack(Stack):
                 Fn.join(",", [role.role_arn for role in self.function_roles]),
                 "the roles the member role trusts",
             ),
+            (
+                "OperatorRoleArn",
+                self.operator_role.role_arn,
+                "assume it to run ecs-remediate scan --accounts from the hub",
+            ),
             ("MemberStackSetId", self.stack_set.attr_stack_set_id, "the member StackSet"),
             ("TopicArn", self.notifications.topic.topic_arn, "SNS topic of notices and alarms"),
             ("FunctionName", self.remediator.function.function_name, "the remediation function"),
@@ -116,6 +122,44 @@ class HubStack(Stack):
             ("RuleName", self.remediator.rule.rule_name, "the rule on the hub's bus"),
         ):
             CfnOutput(self, output_id, value=value, description=description)
+
+    def _operator_role(self) -> iam.Role:
+        """The role operators assume in the hub to sweep members (`ecs-remediate scan --accounts`): the member roles
+        trust it as they trust the function's, so it gets exactly the function's member access (added with theirs)
+        and the listing of the organization's accounts for `--accounts org`. Only this account's principals whose
+        own IAM policy allows sts:AssumeRole on it can assume it: who operates is the hub account's decision."""
+        role = iam.Role(
+            self,
+            "OperatorRole",
+            assumed_by=iam.AccountPrincipal(self.account),
+            description="ecs-remediate operators: scan --accounts through the member roles",
+            max_session_duration=Duration.hours(1),
+        )
+        policy = iam.Policy(
+            self,
+            "OperatorListAccountsPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListTheOrganizationsAccounts",
+                    actions=["organizations:ListAccounts"],
+                    resources=["*"],
+                )
+            ],
+        )
+        policy.attach_to_role(role)
+        NagSuppressions.add_resource_suppressions(
+            policy,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=["Resource::*"],
+                    reason="OperatorListAccountsPolicy: organizations:ListAccounts supports no resource-level "
+                    "permission (the service authorization reference lists no resource type for it); read-only, "
+                    "for scan --accounts org",
+                )
+            ],
+        )
+        return role
 
     def member_role_arns(self) -> str:
         """The member role in any account (the function's AssumeRole resource; the organization condition limits it)."""

@@ -142,6 +142,7 @@ def test_stack_set_service_managed_auto_deployed_to_the_target_ous(hub: tuple[An
     bus_id, _ = only(template, "AWS::Events::EventBus")
     _, function = only(template, "AWS::Lambda::Function")
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    operator = next(rid for rid in of_type(template, "AWS::IAM::Role") if rid.startswith("OperatorRole"))
     assert props["PermissionModel"] == "SERVICE_MANAGED"
     assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert props["CallAs"] == "SELF"
@@ -154,7 +155,10 @@ def test_stack_set_service_managed_auto_deployed_to_the_target_ous(hub: tuple[An
     ]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in props["Parameters"]} == {
         "HubEventBusArn": {"Fn::GetAtt": [bus_id, "Arn"]},
-        "HubFunctionRoleArns": {"Fn::GetAtt": [role_id, "Arn"]},  # the one function role (a join of one)
+        # the roles the member role trusts: the function's and the operators' (scan --accounts)
+        "HubFunctionRoleArns": {
+            "Fn::Join": [",", [{"Fn::GetAtt": [role_id, "Arn"]}, {"Fn::GetAtt": [operator, "Arn"]}]]
+        },
     }
     assert len(props["TemplateBody"]) < 51_200  # CloudFormation's limit for an inline template body
 
@@ -368,3 +372,39 @@ def test_the_hub_function_may_name_member_accounts_of_its_organization_only(hub:
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":organizations::*:account/o-abcdefghij/*"]]
     }
     assert not [a for s in statements for a in as_list(s["Action"]) if a.startswith("organizations:")][1:]
+
+
+def test_operator_role_is_assumable_in_the_hub_only_and_can_do_no_more_than_reach_members(
+    hub: tuple[Any, ...],
+) -> None:
+    """`scan --accounts` from the hub: operators assume OperatorRole (the member roles trust it), which may only
+    assume the organization's member roles, name accounts and list them; no ECS, no table, nothing else."""
+    template = hub[1]
+    (operator_id, operator), *others = [
+        (rid, r) for rid, r in of_type(template, "AWS::IAM::Role").items() if rid.startswith("OperatorRole")
+    ]
+    assert not others
+    assert operator["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": {
+                    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
+                }
+            },
+        }
+    ]
+    statements = [
+        statement
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if {"Ref": operator_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = sorted(
+        a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    )
+    assert actions == ["organizations:DescribeAccount", "organizations:ListAccounts", "sts:AssumeRole"]
+    assume = next(st for st in statements if st["Action"] == "sts:AssumeRole")
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
+    assert "OperatorRoleArn" in template["Outputs"]
