@@ -35,6 +35,7 @@ from .exemptions import ExemptionRegistry
 from .member_stack import PARAM_HUB_EVENT_BUS_ARN, PARAM_HUB_FUNCTION_ROLE_ARNS, MemberTemplate
 from .notifications import Notifications
 from .org_settings import OrgSettings
+from .org_sweep import OrgSweep
 from .remediator import RUNTIME, Remediator
 from .settings import StackSettings
 
@@ -95,7 +96,11 @@ class HubStack(Stack):
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
         self.operator_role = self._operator_role()
+        # The organization sweep (with sweepSchedule): its item function acts through the member roles as well.
+        self.org_sweep = OrgSweep(self, "OrgSweep", remediator=self.remediator, org=org) if org.sweep.schedule else None
         self.function_roles: list[iam.IRole] = [self.remediator.role, self.operator_role]
+        if self.org_sweep is not None:
+            self.function_roles.append(self.org_sweep.item_role)
         self.member_access_policy = self._grant_member_access(self.function_roles)
         self.remediator.function.node.add_dependency(self.member_access_policy)
 

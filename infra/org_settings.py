@@ -14,19 +14,24 @@ which fails `cdk synth` before anything is built (as infra/settings.py does for 
   breakGlassPrincipals  principal ARN patterns the guardrail lets register privileged task definitions
   exemptionApprovers    principal ARN patterns the guardrail lets set or remove exemption tags
   memberTemplate        true also synthesizes the member template as a plain stack (for the management account)
+  sweepSchedule         with organization=true: the organization sweep on Step Functions (infra/org_sweep.py) on
+                        this schedule; absent or off builds none (sweepScope as for the single-account sweep)
+  orgSweepConcurrency   (account, Region) items swept at once by the sweep's Distributed Map (default 100)
+  orgSweepReportDays    days the sweep's reports are kept in its bucket (default 90)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecs_remediate.accounts import DEFAULT_MEMBER_ROLE_NAME, check_role_name
 from ecs_remediate.guardrail import GuardrailError, build_guardrail, member_role_pattern
 
-from .settings import ContextError, _boolean, _choice, _string_list
+from .settings import ContextError, _boolean, _choice, _integer, _string_list
+from .sweep_schedule import CTX_SWEEP_INVENTORY, CTX_SWEEP_SCHEDULE, CTX_SWEEP_SCOPE, SweepSettings
 
 CTX_ORGANIZATION = "organization"
 CTX_ORGANIZATION_ID = "organizationId"
@@ -39,6 +44,13 @@ CTX_GUARDRAIL = "guardrail"
 CTX_BREAK_GLASS = "breakGlassPrincipals"
 CTX_APPROVERS = "exemptionApprovers"
 CTX_MEMBER_TEMPLATE = "memberTemplate"
+CTX_ORG_SWEEP_CONCURRENCY = "orgSweepConcurrency"
+CTX_ORG_SWEEP_REPORT_DAYS = "orgSweepReportDays"
+# Items in flight by default: bench/org_sweep.py measured 1.0x the floor of its waves from 10 to 50; 100 keeps a
+# tenth of a Region's default Lambda concurrency (1,000) for the rest of the account (docs/org-sweep.md).
+DEFAULT_ORG_SWEEP_CONCURRENCY = 100
+MAX_ORG_SWEEP_CONCURRENCY = 10_000  # a Distributed Map's limit on parallel child executions
+DEFAULT_ORG_SWEEP_REPORT_DAYS = 90
 ORG_CONTEXT_KEYS = (
     CTX_ORGANIZATION_ID,
     CTX_TARGET_OUS,
@@ -50,6 +62,11 @@ ORG_CONTEXT_KEYS = (
     CTX_BREAK_GLASS,
     CTX_APPROVERS,
     CTX_MEMBER_TEMPLATE,
+    CTX_SWEEP_SCHEDULE,
+    CTX_SWEEP_SCOPE,
+    CTX_SWEEP_INVENTORY,
+    CTX_ORG_SWEEP_CONCURRENCY,
+    CTX_ORG_SWEEP_REPORT_DAYS,
 )
 GUARDRAIL_MODES = ("off", "print", "attach")
 CALL_AS = ("SELF", "DELEGATED_ADMIN")
@@ -81,6 +98,9 @@ class OrgSettings:
     break_glass_principals: tuple[str, ...] = ()
     exemption_approvers: tuple[str, ...] = ()
     member_template: bool = False
+    sweep: SweepSettings = field(default_factory=lambda: SweepSettings(schedule=None))  # None schedule: no sweep
+    sweep_concurrency: int = DEFAULT_ORG_SWEEP_CONCURRENCY
+    report_days: int = DEFAULT_ORG_SWEEP_REPORT_DAYS
 
     @property
     def member_role_region(self) -> str:
@@ -130,6 +150,11 @@ class OrgSettings:
             break_glass_principals=tuple(_string_list(values, CTX_BREAK_GLASS)),
             exemption_approvers=tuple(_string_list(values, CTX_APPROVERS)),
             member_template=_boolean(values, CTX_MEMBER_TEMPLATE),
+            sweep=_org_sweep(values),
+            sweep_concurrency=_bounded(
+                values, CTX_ORG_SWEEP_CONCURRENCY, DEFAULT_ORG_SWEEP_CONCURRENCY, 1, MAX_ORG_SWEEP_CONCURRENCY
+            ),
+            report_days=_bounded(values, CTX_ORG_SWEEP_REPORT_DAYS, DEFAULT_ORG_SWEEP_REPORT_DAYS, 1, 3650),
         )
         try:  # the guardrail's inputs are checked whatever the mode, so that print and attach never fail later
             settings.guardrail_policy(tag_prefix)
@@ -140,6 +165,24 @@ class OrgSettings:
                 key = f"{CTX_BREAK_GLASS}/{CTX_APPROVERS}"
             raise ContextError(f"{key}: {message}") from None
         return settings
+
+
+def _org_sweep(values: Mapping[str, Any]) -> SweepSettings:
+    """The hub's sweep: only when sweepSchedule is given (the single-account stack defaults to a daily sweep)."""
+    sweep = SweepSettings.from_context(values.get, default_schedule="off")
+    if sweep.schedule is not None and sweep.inventory != "describe":
+        raise ContextError(
+            f"{CTX_SWEEP_INVENTORY}: the organization sweep describes every revision (describe); the Config path "
+            "is for the single-account sweep and `ecs-remediate scan`"
+        )
+    return sweep
+
+
+def _bounded(values: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = _integer(values, key, default)
+    if not low <= value <= high:
+        raise ContextError(f"{key}: expected {low}-{high}, got {value}")
+    return value
 
 
 def _list(values: Mapping[str, Any], key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:

@@ -1,0 +1,193 @@
+"""One item of the organization sweep's Distributed Map: one account and Region swept through its member role.
+
+`sweep_item` assumes the account's member role (accounts.MemberAccounts: the credentials' account is checked), runs
+`sweep.sweep_unit` there at the account's own rate floor (ECS's buckets are per account and Region) and writes the
+rows to the report bucket at `runs/<run>/items/<account>-<region>.json`. It returns only counts and that key:
+Step Functions caps a state's payload at 256 KiB, and an account can have thousands of revisions.
+
+Fail-closed, as everywhere: a member role that cannot be assumed raises (MemberRoleUnavailable, permanent, or
+MemberAccessTransient, retried by the state machine), and so does a listing that failed (ItemIncomplete: a retry
+lists again). After the retries the state machine's Catch hands the error to `record_error`, which writes that
+item's ERROR row in the same place. A failed item is never missing and never PASS.
+
+A row the member's answers place in another account or Region (an ARN that names one) is not trusted: it becomes
+an ERROR row of this item, and nothing of the other account is reported or touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from .accounts import MemberAccounts
+from .config import Config
+from .exemptions import ExemptionSource
+from .ledger import Ledger
+from .org_sweep_items import Item, check_run, item_key, parse_item
+from .policy import ERROR
+from .sweep import sweep_unit
+from .sweep_rates import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_RATES, Rate, ecs_client_config
+from .sweep_report import STATUSES, Finding
+from .sweeper import ACTIVE
+
+_ARN = re.compile(r"^arn:[a-z-]+:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}|\*):task-definition/")
+ERROR_TEXT_LIMIT = 1000
+
+
+class ItemIncomplete(Exception):
+    """The account's task definitions could not be listed to the end (after botocore's retries): sweep it again."""
+
+
+def row(finding: Finding, item: Item) -> dict[str, Any]:
+    """The compact row of the report: where, which revision, the verdict and what was done."""
+    return {
+        "account": item.account,
+        "region": item.region,
+        "taskDefinitionArn": finding.task_definition_arn,
+        "status": finding.status,
+        "privilegedContainers": list(finding.privileged_containers),
+        "action": finding.action,
+        "newTaskDefinitionArn": finding.new_task_definition_arn,
+        "error": finding.error,
+    }
+
+
+def counts_of(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for entry in rows:
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    return counts
+
+
+def _own(finding: Finding, item: Item) -> Finding:
+    """The finding, or an ERROR row when an ARN in it names another account or Region than the item's."""
+    for arn in (finding.task_definition_arn, finding.new_task_definition_arn):
+        if arn is None:
+            continue
+        match = _ARN.match(arn)
+        if match is None or match["region"] != item.region or match["account"] not in (item.account, "*"):
+            return Finding(
+                f"arn:aws:ecs:{item.region}:{item.account}:task-definition/*",
+                ERROR,
+                error=f"the member's answer names a revision outside {item.account} {item.region}: "
+                f"{arn[:200]!r}; not trusted, not reported as swept",
+                region=item.region,
+                account=item.account,
+            )
+    return finding
+
+
+def write_rows(s3: Any, bucket: str, item: Item, rows: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The item's rows at its key; returns what the map keeps of it (counts and the key, never the rows)."""
+    counts = counts_of(rows)
+    body = {"account": item.account, "region": item.region, "run": item.run, "counts": counts, "rows": rows, **extra}
+    s3.put_object(
+        Bucket=bucket,
+        Key=item.key,
+        Body=json.dumps(body, separators=(",", ":")).encode(),
+        ContentType="application/json",
+    )
+    return {"account": item.account, "region": item.region, "key": item.key, "counts": counts, **extra}
+
+
+def sweep_item(
+    event: Any,
+    config: Config,
+    members: MemberAccounts,
+    s3: Any,
+    bucket: str,
+    *,
+    scope: str = ACTIVE,
+    rates: Mapping[str, Rate] | None = None,
+    persistence: BasePersistenceLayer | None = None,
+    registry: ExemptionSource | None = None,
+    ledger: Ledger | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    lambda_context: Any = None,
+) -> dict[str, Any]:
+    """Sweep the item's account and Region (remediating when the hub's MODE is remediate), write its rows, return
+    {"account", "region", "key", "counts", "remediated", "calls", "seconds"}. Raises BadItem, MemberAccessError,
+    ItemIncomplete."""
+    item = parse_item(event)
+    ecs = members.new_client(
+        "ecs", item.account, item.region, ecs_client_config(max_attempts=max_attempts, pool=concurrency)
+    )
+    references = None
+    remediate = config.mode == "remediate"
+    if remediate and config.retire:
+        from .references import References  # noqa: PLC0415 - only retiring sweeps need it
+
+        references = References(
+            members.new_client("events", item.account, item.region),
+            members.new_client("scheduler", item.account, item.region),
+        )
+    unit = sweep_unit(
+        ecs,
+        # The copies registered there are the member role's; per-revision notices are off: the run sends one
+        # summary for the whole organization, and the report lists every revision fixed.
+        replace(
+            config, trusted_principals=(members.role_arn(item.account), *config.trusted_principals), topic_arn=None
+        ),
+        account=item.account,
+        scope=scope,
+        remediate=remediate,
+        rates=rates if rates is not None else DEFAULT_RATES,
+        concurrency=concurrency,
+        persistence=persistence,
+        registry=registry,
+        ledger=ledger,
+        references=references,
+        lambda_context=lambda_context,
+        max_attempts=max_attempts,
+    )
+    listing_failed = [f for f in unit.findings if f.family == "~" and f.status == ERROR]
+    if listing_failed:
+        raise ItemIncomplete(f"{item.account} {item.region}: {listing_failed[0].error}"[:ERROR_TEXT_LIMIT])
+    rows = [row(_own(finding, item), item) for finding in unit.findings]
+    remediated = sum(1 for finding in unit.findings if finding.remediated)
+    return write_rows(
+        s3, bucket, item, rows, remediated=remediated, calls=unit.stats.calls, seconds=round(unit.seconds, 2)
+    )
+
+
+def error_text(error: Any, cause: Any) -> str:
+    """One line from the state machine's Catch (Error, Cause): Lambda's {"errorType", "errorMessage"} without its
+    stack trace (never in a report), or the Step Functions error as given."""
+    text = str(cause or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and ("errorMessage" in parsed or "errorType" in parsed):
+        text = f"{parsed.get('errorType') or error}: {parsed.get('errorMessage', '')}"
+    elif error and not text.startswith(str(error)):
+        text = f"{error}: {text}" if text else str(error)
+    return " ".join(text.split())[:ERROR_TEXT_LIMIT] or "the item failed without a cause"
+
+
+def record_error(event: Any, s3: Any, bucket: str, partition: str = "aws") -> dict[str, Any]:
+    """The Catch's path: the item's ERROR row (one per account and Region, with the error text) at its key. An
+    item too broken to name its account and Region cannot be written here; the summary reports it from the
+    items file, which is the authority on what should have been swept."""
+    item = parse_item(event)
+    text = error_text(event.get("error"), event.get("cause"))
+    role_missing = str(event.get("error")) in ("MemberRoleUnavailable", "CredentialsAccountMismatch")
+    hint = "deploy or fix the member role there" if role_missing else "sweep again"
+    finding = Finding(
+        f"arn:{partition}:ecs:{item.region}:{item.account}:task-definition/*",
+        ERROR,
+        error=f"not swept: {text} ({hint})"[:ERROR_TEXT_LIMIT],
+        region=item.region,
+        family="~",
+        account=item.account,
+    )
+    return write_rows(s3, bucket, item, [row(finding, item)], remediated=0, calls=0, seconds=0)
+
+
+__all__ = ["ItemIncomplete", "check_run", "counts_of", "error_text", "item_key", "record_error", "sweep_item"]
