@@ -31,12 +31,21 @@ from .ledger import Ledger
 from .org_sweep_items import Item, check_run, item_key, parse_item
 from .policy import ERROR
 from .sweep import sweep_unit
-from .sweep_rates import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, DEFAULT_RATES, Rate, ecs_client_config
+from .sweep_rates import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RATES,
+    LIST_FAMILIES,
+    LIST_REVISIONS,
+    Rate,
+    ecs_client_config,
+)
 from .sweep_report import STATUSES, Finding
 from .sweeper import ACTIVE
 
 _ARN = re.compile(r"^arn:[a-z-]+:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}|\*):task-definition/")
 ERROR_TEXT_LIMIT = 1000
+LISTINGS = (LIST_REVISIONS, LIST_FAMILIES)  # the sweeper's row for a listing that failed starts with its operation
 
 
 class ItemIncomplete(Exception):
@@ -64,22 +73,45 @@ def counts_of(rows: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _is_own(arn: str, item: Item) -> bool:
+    match = _ARN.match(arn)
+    return match is not None and match["region"] == item.region and match["account"] in (item.account, "*")
+
+
+def _foreign(item: Item, arn: str, what: str) -> Finding:
+    return Finding(
+        f"arn:aws:ecs:{item.region}:{item.account}:task-definition/*",
+        ERROR,
+        error=f"the member's {what} names a revision outside {item.account} {item.region}: {arn[:200]!r}; "
+        "not described, judged or reported as swept",
+        region=item.region,
+        family="~",
+        account=item.account,
+    )
+
+
 def _own(finding: Finding, item: Item) -> Finding:
     """The finding, or an ERROR row when an ARN in it names another account or Region than the item's."""
     for arn in (finding.task_definition_arn, finding.new_task_definition_arn):
-        if arn is None:
-            continue
-        match = _ARN.match(arn)
-        if match is None or match["region"] != item.region or match["account"] not in (item.account, "*"):
-            return Finding(
-                f"arn:aws:ecs:{item.region}:{item.account}:task-definition/*",
-                ERROR,
-                error=f"the member's answer names a revision outside {item.account} {item.region}: "
-                f"{arn[:200]!r}; not trusted, not reported as swept",
-                region=item.region,
-                account=item.account,
-            )
+        if arn is not None and not _is_own(arn, item):
+            return _foreign(item, arn, "answer")
     return finding
+
+
+class ForeignListings:
+    """An after-call hook on the item's ECS client: a listed revision ARN of another account or Region is taken out
+    of the answer before anything describes it, and remembered (each becomes an ERROR row of this item)."""
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.found: list[str] = []
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        arns = parsed.get("taskDefinitionArns")
+        if isinstance(arns, list):
+            foreign = [arn for arn in arns if not (isinstance(arn, str) and _is_own(arn, self.item))]
+            self.found += [str(arn) for arn in foreign]
+            parsed["taskDefinitionArns"] = [arn for arn in arns if arn not in foreign]
 
 
 def write_rows(s3: Any, bucket: str, item: Item, rows: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -118,6 +150,8 @@ def sweep_item(
     ecs = members.new_client(
         "ecs", item.account, item.region, ecs_client_config(max_attempts=max_attempts, pool=concurrency)
     )
+    foreign = ForeignListings(item)
+    ecs.meta.events.register("after-call.ecs.ListTaskDefinitions", foreign)
     references = None
     remediate = config.mode == "remediate"
     if remediate and config.retire:
@@ -146,10 +180,11 @@ def sweep_item(
         lambda_context=lambda_context,
         max_attempts=max_attempts,
     )
-    listing_failed = [f for f in unit.findings if f.family == "~" and f.status == ERROR]
+    listing_failed = [f for f in unit.findings if f.status == ERROR and (f.error or "").startswith(LISTINGS)]
     if listing_failed:
         raise ItemIncomplete(f"{item.account} {item.region}: {listing_failed[0].error}"[:ERROR_TEXT_LIMIT])
     rows = [row(_own(finding, item), item) for finding in unit.findings]
+    rows += [row(_foreign(item, arn, "listing"), item) for arn in foreign.found]
     remediated = sum(1 for finding in unit.findings if finding.remediated)
     return write_rows(
         s3, bucket, item, rows, remediated=remediated, calls=unit.stats.calls, seconds=round(unit.seconds, 2)

@@ -128,6 +128,11 @@ def summarize(
         "counts": totals,
         "remediated": remediated,
         "byAccount": by_account,
+        # Every item of the run, swept or not, with its counts: an account-Region with no revision is here too.
+        "places": [
+            {"account": item.account, "region": item.region, "rows": len(item_rows), "counts": counts_of(item_rows)}
+            for item, item_rows in zip(places, per_item, strict=True)
+        ],
         "rows": rows,
     }
     s3.put_object(Bucket=bucket, Key=json_key, Body=json.dumps(report).encode(), ContentType="application/json")
