@@ -16,6 +16,7 @@ from aws_cdk import CfnResource, IAspect
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import IConstruct
 
@@ -35,6 +36,18 @@ REMEDIATOR_FUNCTION_SKIPS = {
 SWEEP_FUNCTION_SKIPS = {
     "CKV_AWS_116": "A failed scheduled sweep is not retried (the next run repeats the whole sweep); the "
     "SweepErrors alarm notifies the topic. A DLQ would hold only the fixed schedule input.",
+}
+ORG_SWEEP_FUNCTION_SKIPS = {
+    "CKV_AWS_116": "Invoked synchronously by the organization sweep's state machine (never asynchronously): its "
+    "Retry and Catch handle a failure, and a failed item becomes that account's ERROR row in the report.",
+    "CKV_AWS_115": "No reserved concurrency: the state machine's MaxConcurrency (orgSweepConcurrency) bounds it; "
+    "reserving would take capacity from the account's unreserved pool and fail deployment where it is small.",
+}
+REPORT_BUCKET_SKIPS = {
+    "CKV_AWS_18": "Reports written and read only by the sweep's own roles (public access blocked, SSL only); "
+    "CloudTrail records the bucket's management calls. An access-log bucket would need the same reasoning.",
+    "CKV_AWS_21": "Each run writes new keys under runs/<execution name>/ and never overwrites another run's; "
+    "reports expire by the lifecycle rule. Versions would only keep expired reports longer.",
 }
 TABLE_SKIPS = {
     "CKV_AWS_119": "Encrypted at rest with the AWS managed DynamoDB key (TableEncryption.AWS_MANAGED). Items are "
@@ -58,7 +71,11 @@ def skips_for(node: IConstruct) -> dict[str, str]:
             return {**FUNCTION_SKIPS, **REMEDIATOR_FUNCTION_SKIPS}
         if path.endswith("/SweepFunction/Resource"):
             return {**FUNCTION_SKIPS, **SWEEP_FUNCTION_SKIPS}
+        if "/OrgSweep/" in path:
+            return {**FUNCTION_SKIPS, **ORG_SWEEP_FUNCTION_SKIPS}
         return dict(FUNCTION_SKIPS)
+    if isinstance(node, s3.CfnBucket) and path.endswith("/OrgSweep/ReportBucket/Resource"):
+        return dict(REPORT_BUCKET_SKIPS)
     if isinstance(node, dynamodb.CfnTable):
         return dict(TABLE_SKIPS)
     if isinstance(node, sqs.CfnQueue):

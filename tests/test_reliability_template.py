@@ -49,6 +49,7 @@ ORG_VARIANTS: dict[str, dict[str, Any]] = {
         "excludedAccounts": "111111111111",
         "guardrail": "attach",
         "breakGlassPrincipals": "arn:aws:iam::*:role/BreakGlass*",
+        "sweepSchedule": "rate(1 day)",  # the organization sweep (infra/org_sweep.py)
     },
 }
 
