@@ -46,8 +46,9 @@ CTX_APPROVERS = "exemptionApprovers"
 CTX_MEMBER_TEMPLATE = "memberTemplate"
 CTX_ORG_SWEEP_CONCURRENCY = "orgSweepConcurrency"
 CTX_ORG_SWEEP_REPORT_DAYS = "orgSweepReportDays"
-# Items in flight by default: bench/org_sweep.py measured 1.0x the floor of its waves from 10 to 50; 100 keeps a
-# tenth of a Region's default Lambda concurrency (1,000) for the rest of the account (docs/org-sweep.md).
+# Items in flight by default: a tenth of a Region's default Lambda concurrency (1,000), shared with the remediation
+# function. bench/org_sweep.py: items do not slow each other (per account-Region buckets), 1.18x the floor x waves at
+# 25; past 25 its one-process emulator is CPU-bound, so 100 is reasoned, not measured (docs/org-sweep.md#measured).
 DEFAULT_ORG_SWEEP_CONCURRENCY = 100
 MAX_ORG_SWEEP_CONCURRENCY = 10_000  # a Distributed Map's limit on parallel child executions
 DEFAULT_ORG_SWEEP_REPORT_DAYS = 90

@@ -114,7 +114,8 @@ def item_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 def control_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    action = event.get("action") if isinstance(event, dict) else None
+    event = event if isinstance(event, dict) else {}
+    action = event.get("action")
     bucket = _env(ENV_REPORT_BUCKET)
     s3 = aws.client("s3")
     run = check_run(event.get("run"))
