@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -159,41 +158,23 @@ class DaemonRules(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, remediator: Remediator, settings: StackSettings) -> None:
         super().__init__(scope, construct_id)
-        account = [Stack.of(self).account]
-        self.rule = events.Rule(
+        # This account's default bus, as the single-account stack's rules (the hub takes no daemon events yet).
+        self.rule = remediator.add_rule(
             self,
             "PrivilegedDaemonRule",
             description="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container or without "
             "request parameters, and CreateDaemon/UpdateDaemon calls, invoke the ecs-remediate function",
-            event_pattern=events.EventPattern(
-                source=event_pattern.SOURCES,
-                detail_type=event_pattern.DETAIL_TYPES,
-                account=account,
-                detail=event_pattern.daemon_detail(),
-            ),
-            targets=[self._target(remediator)],
+            detail=event_pattern.daemon_detail(),
+            on_bus=False,
         )
         self.deployment_rule: events.Rule | None = None
         if settings.remediates and settings.daemon_rollout:
-            self.deployment_rule = events.Rule(
+            self.deployment_rule = remediator.add_rule(
                 self,
                 "DaemonDeploymentOutcomeRule",
                 description="ECS Daemon Deployment State Change outcomes (succeeded, stopped, rolled back) invoke the "
                 "ecs-remediate function, which reports those of the deployments it started",
-                event_pattern=events.EventPattern(
-                    source=event_pattern.SOURCES,
-                    detail_type=event_pattern.DAEMON_DEPLOYMENT_DETAIL_TYPES,
-                    account=account,
-                    detail=event_pattern.daemon_deployment_detail(),
-                ),
-                targets=[self._target(remediator)],
+                detail=event_pattern.daemon_deployment_detail(),
+                detail_type=event_pattern.DAEMON_DEPLOYMENT_DETAIL_TYPES,
+                on_bus=False,
             )
-
-    @staticmethod
-    def _target(remediator: Remediator) -> targets.LambdaFunction:
-        return targets.LambdaFunction(
-            remediator.function,
-            dead_letter_queue=remediator.dead_letter_queue,
-            retry_attempts=8,
-            max_event_age=Duration.hours(2),
-        )

@@ -227,54 +227,60 @@ class Remediator(Construct):
         else:
             self.grant_state(self.role)
 
-        self.rule = events.Rule(
+        # Only this account's calls on its default bus: another account's event never reaches the function (a hub's
+        # bus admits the organization; the function then acts only in the sending account).
+        self.event_bus = event_bus
+        self.rule = self.add_rule(
             self,
             "PrivilegedRegistrationRule",
-            event_bus=event_bus,
             description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without "
             "request parameters, invoke the ecs-remediate function",
+            detail=event_pattern.remediation_detail(),
+        )
+        if settings.tag_exemptions:
+            self.exemption_tags_rule = self.add_rule(
+                self,
+                "ExemptionTagsRule",
+                description="TagResource calls that set ecs-remediate exemption tags: the function records an "
+                "approver's (only approvers' tags can exempt)",
+                detail=event_pattern.exemption_tags_detail(settings.tag_prefix),
+            )
+        self.alarms = self._alarms()
+
+    def add_rule(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        description: str,
+        detail: dict[str, Any],
+        detail_type: Sequence[str] = event_pattern.DETAIL_TYPES,
+        on_bus: bool = True,
+    ) -> events.Rule:
+        """A rule on aws.ecs events that invokes this function: on the stack's bus (the hub's, or the account's default
+        bus with this account's events only), EventBridge's retries and, when it cannot invoke the function, the
+        function's dead-letter queue. `on_bus=False`: the default bus whatever the stack's."""
+        bus = self.event_bus if on_bus else None
+        return events.Rule(
+            scope,
+            construct_id,
+            event_bus=bus,
+            description=description,
             event_pattern=events.EventPattern(
                 source=event_pattern.SOURCES,
-                detail_type=event_pattern.DETAIL_TYPES,
-                # Only this account's calls on its default bus: another account's event never reaches the function
-                # (a hub's bus admits the organization; the function then acts only in the sending account).
-                account=[Stack.of(self).account] if event_bus is None else None,
-                detail=event_pattern.remediation_detail(),
+                detail_type=list(detail_type),
+                account=[Stack.of(self).account] if bus is None else None,
+                detail=detail,
             ),
             targets=[
                 targets.LambdaFunction(
                     self.function,
-                    # If EventBridge itself cannot invoke the function, the event goes to the same queue.
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=8,
                     max_event_age=Duration.hours(2),
                 )
             ],
         )
-
-        if settings.tag_exemptions:
-            self.exemption_tags_rule = events.Rule(
-                self,
-                "ExemptionTagsRule",
-                event_bus=event_bus,
-                description="TagResource calls that set ecs-remediate exemption tags: the function records an "
-                "approver's (only approvers' tags can exempt)",
-                event_pattern=events.EventPattern(
-                    source=event_pattern.SOURCES,
-                    detail_type=event_pattern.DETAIL_TYPES,
-                    account=[Stack.of(self).account] if event_bus is None else None,
-                    detail=event_pattern.exemption_tags_detail(settings.tag_prefix),
-                ),
-                targets=[
-                    targets.LambdaFunction(
-                        self.function,
-                        dead_letter_queue=self.dead_letter_queue,
-                        retry_attempts=8,
-                        max_event_age=Duration.hours(2),
-                    )
-                ],
-            )
-        self.alarms = self._alarms()
 
     def shared_function_props(self) -> dict[str, Any]:
         """What every function of this package has in common (this one and the scheduled sweep): runtime,

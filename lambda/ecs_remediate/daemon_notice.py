@@ -13,7 +13,7 @@ from typing import Any
 from .aws import Message
 from .daemon_result import DEPLOYMENT, REGISTER_DAEMON_TASK_DEFINITION, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
-from .notice import CONTROL, SUBJECT_LIMIT, _camel, _changes, _who
+from .notice import CONTROL, SUBJECT_LIMIT, _camel, _changes, _who, closing_lines
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {
@@ -127,18 +127,8 @@ def build_daemon_message(result: Result, region: str = "", account: str = "") ->
     if result.outcome != DEPLOYMENT:
         lines += _caller(result)
     lines += _deployment(result) + _changes(result) + _tags(result) + _images(result) + _daemons(result)
-    if result.exemption:
-        lines += [
-            "",
-            f"Exemption:       {result.exemption}{f' [{result.exemption_source}]' if result.exemption_source else ''}",
-        ]
-    if result.reason:
-        lines += ["", f"Why:             {result.reason}"]
-    if result.error_code:
-        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
     commands = daemon_next_commands(result, region)
-    if commands:
-        lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    lines += closing_lines(result, commands)
     payload: dict[str, Any] = {
         "control": CONTROL,
         "account": account,

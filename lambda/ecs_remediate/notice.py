@@ -115,16 +115,8 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         *_services(result),
         *source_lines(result),
     ]
-    if result.exemption:
-        source = f" [{result.exemption_source}]" if result.exemption_source else ""
-        lines += ["", f"Exemption:       {result.exemption}{source}"]
-    if result.reason:
-        lines += ["", f"Why:             {result.reason}"]
-    if result.error_code:
-        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
     commands = next_commands(result, region)
-    if commands:
-        lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    lines += closing_lines(result, commands)
     payload: dict[str, Any] = {
         "control": CONTROL,
         "account": account,
@@ -136,6 +128,22 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
     # SNS refuses an empty attribute value: a registration whose family is unknown is "-"
     attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256] or "-"}
     return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
+
+
+def closing_lines(result: Result, commands: list[str]) -> list[str]:
+    """Every notice's end (task definitions and daemon task definitions alike): the exemption, why, the error and the
+    next commands, each only when there is one."""
+    lines: list[str] = []
+    if result.exemption:
+        source = f" [{result.exemption_source}]" if result.exemption_source else ""
+        lines += ["", f"Exemption:       {result.exemption}{source}"]
+    if result.reason:
+        lines += ["", f"Why:             {result.reason}"]
+    if result.error_code:
+        lines += ["", f"Error:           {result.error_code}: {result.error_message or ''}"]
+    if commands:
+        lines += ["", "Next:"] + [f"  {c}" for c in commands]
+    return lines
 
 
 def _who(result: Result) -> list[str]:
