@@ -1,5 +1,5 @@
 """ECS Managed Daemons: the rules that send daemon events to the remediation function, and the IAM statements the
-daemon path adds to the remediation statements (`Remediator.runtime_statements` appends `daemon_statements`, so the
+daemon path adds to the remediation statements (`runtime_iam.runtime_statements` appends `daemon_statements`, so the
 single-account function, the scheduled sweep and the organization's member role get the same ones).
 
 Resource types, from the Service Authorization Reference: `daemon-task-definition`
@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from . import event_pattern
+from .arns import ecs_arns
 from .settings import StackSettings
 
 if TYPE_CHECKING:
@@ -59,19 +60,7 @@ class DaemonArns:
 
     @classmethod
     def of_stack(cls, stack: Stack, regions: Sequence[str]) -> DaemonArns:
-        def arns(resource: str, name: str) -> list[str]:
-            return [
-                stack.format_arn(
-                    service="ecs",
-                    region=region,
-                    resource=resource,
-                    resource_name=name,
-                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                )
-                for region in regions
-            ]
-
-        return cls(**{field: arns(*resource) for field, resource in _RESOURCES.items()})
+        return cls(**{field: ecs_arns(stack, regions, *resource) for field, resource in _RESOURCES.items()})
 
 
 def daemon_statements(settings: StackSettings, arns: DaemonArns) -> list[iam.PolicyStatement]:

@@ -7,7 +7,7 @@ bootstrap-version rule (member accounts are not CDK-bootstrapped):
   * once per account (IAM is global; the stack instance of `member_role_region` creates it, the others skip it
     through a Condition): the member role, named `memberRoleName`, trusted only by the hub's function roles
     (template parameter, filled in by the hub's StackSet) and only from inside the organization, with exactly
-    the single-account function's ECS/PassRole statements (`Remediator.runtime_statements`), for each target
+    the single-account function's ECS/PassRole statements (`runtime_iam.runtime_statements`), for each target
     Region of this account.
 
 `synthesize_member_template` builds it in an app of its own (the StackSet inlines the template body); with
@@ -34,7 +34,7 @@ from . import event_pattern
 from .checkov import CheckovSuppressions
 from .daemons import daemon_nag_applies_to
 from .org_settings import CTX_REGIONS, OrgSettings
-from .remediator import Remediator, RuntimeArns
+from .runtime_iam import RuntimeArns, runtime_statements
 from .settings import ContextError, StackSettings
 
 MEMBER_STACK_ID = "EcsRemediateMember"
@@ -107,7 +107,7 @@ class MemberStack(Stack):
             CONDITION_MEMBER_ROLE_REGION,
             expression=Fn.condition_equals(Aws.REGION, org.member_role_region),
         )
-        statements = Remediator.runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
+        statements = runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
         document = iam.PolicyDocument(statements=statements)
         size = _deployed_size(self.resolve(document.to_json()))
         if size > IAM_ROLE_INLINE_POLICY_LIMIT:
@@ -165,7 +165,7 @@ class MemberStack(Stack):
             id="AwsSolutions-IAM5",
             applies_to=applies_to,
             reason="MemberRole: the single-account function's RemediationPolicy statements (one definition, "
-            "Remediator.runtime_statements), on this account's resources in each target Region: Describe/List/"
+            "runtime_iam.runtime_statements), on this account's resources in each target Region: Describe/List/"
             "Deregister support only '*'; a copy's revision is unknown until registered (TagResource only on create); "
             "PassRole only to ecs-tasks.amazonaws.com; the services to move are known only at run time; with retire, "
             "the account's rule targets and schedules are listed to find any that names the revision",

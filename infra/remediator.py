@@ -7,17 +7,16 @@ Reusable pieces for later capabilities (a scheduled sweep, rollout, retire) with
   * `role`, `function`, `table`, `dead_letter_queue`, `rule`, `alarms` are public attributes;
   * for the organization hub (infra/hub_stack.py): `event_bus` puts the rule on that bus instead of the default
     bus, `runtime_permissions=False` leaves the ECS/PassRole statements to the member role, and
-    `Remediator.runtime_statements` is the one definition of those statements, for any account and Regions.
+    `runtime_iam.runtime_statements` is the one definition of those statements, for any account and Regions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from aws_cdk import ArnFormat, Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack
+from aws_cdk import Duration, IStableStringProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -32,12 +31,11 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from ecs_remediate import config as env
-from ecs_remediate import references
 
 from . import event_pattern
-from .daemons import DAEMON_NAG_REASON, DaemonArns, daemon_nag_applies_to, daemon_statements
 from .exemptions import ExemptionRegistry
 from .notifications import Notifications
+from .runtime_iam import RuntimeArns, runtime_nag, runtime_statements
 from .settings import (
     ASYNC_MAX_EVENT_AGE_SECONDS,
     ASYNC_RETRY_ATTEMPTS,
@@ -54,7 +52,6 @@ METRICS_NAMESPACE = "EcsRemediate"
 IDEMPOTENCY_PARTITION_KEY = "id"
 IDEMPOTENCY_EXPIRY_ATTRIBUTE = "expiration"
 IDEMPOTENCY_ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
 _APPLICATION_LOG_LEVEL = {
     "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
     "INFO": lambda_.ApplicationLogLevel.INFO,
@@ -72,53 +69,6 @@ class _RoleArns:
 
     def produce(self) -> str:
         return ",".join(role.role_arn for role in self.roles)
-
-
-@dataclass(frozen=True)
-class RuntimeArns:
-    """Where the remediation statements apply: one account's task definitions, services and roles, in the stack's
-    own Region (`of_stack(stack)`) or in each of `regions` (the member role, IAM being global)."""
-
-    task_definitions: list[str]
-    services: list[str]
-    roles: str
-    # what the retire step lists before deregistering (references.IAM_ACTIONS): (actions, resources), per Region
-    scheduled_uses: list[tuple[list[str], list[str]]]
-    daemons: DaemonArns | None = None  # ECS Managed Daemons (infra/daemons.py)
-
-    @classmethod
-    def of_stack(cls, stack: Stack, regions: Sequence[str] | None = None) -> RuntimeArns:
-        in_regions = list(regions) if regions is not None else [stack.region]
-
-        def ecs(resource: str, name: str) -> list[str]:
-            return [
-                stack.format_arn(
-                    service="ecs",
-                    region=region,
-                    resource=resource,
-                    resource_name=name,
-                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                )
-                for region in in_regions
-            ]
-
-        by_resource: dict[str, list[str]] = {}
-        for action, resource, _ in references.IAM_ACTIONS:
-            by_resource.setdefault(resource, []).append(action)
-        scheduled_uses = [
-            (
-                actions,
-                sorted({r.format(partition=stack.partition, region=g, account=stack.account) for g in in_regions}),
-            )
-            for r, actions in by_resource.items()
-        ]
-        return cls(
-            task_definitions=ecs("task-definition", "*"),
-            services=ecs("service", "*/*"),
-            roles=stack.format_arn(service="iam", region="", resource="role", resource_name="*"),
-            scheduled_uses=scheduled_uses,
-            daemons=DaemonArns.of_stack(stack, in_regions),
-        )
 
 
 class Remediator(Construct):
@@ -331,73 +281,6 @@ class Remediator(Construct):
         """`role` runs the remediation path: revisions it registers count as the stack's own (with matching content)."""
         self.trusted_roles.append(role)
 
-    @staticmethod
-    def runtime_statements(settings: StackSettings, arns: RuntimeArns) -> list[iam.PolicyStatement]:
-        """The ECS and PassRole statements of the remediation path, on `arns` (one account, one or more Regions):
-        the single-account function's RemediationPolicy and the organization's member role are both built from
-        here, so they cannot drift. In `report` mode nothing that registers, tags or passes a role."""
-        statements = [
-            # DescribeTaskDefinition and ListTaskDefinitions support no resource-level permissions: "*" is the
-            # only valid resource. Listing counts the family's ACTIVE privileged revisions left for the notice.
-            iam.PolicyStatement(
-                sid="ReadTaskDefinitions",
-                actions=["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
-                resources=["*"],
-            )
-        ]
-        task_definitions = arns.task_definitions
-        if settings.remediates:
-            statements += [
-                iam.PolicyStatement(
-                    sid="RegisterFixedCopies", actions=["ecs:RegisterTaskDefinition"], resources=task_definitions
-                ),
-                # Tags travel with the copy; tagging is allowed only as part of the registration.
-                iam.PolicyStatement(
-                    sid="TagCopiesOnCreateOnly",
-                    actions=["ecs:TagResource"],
-                    resources=task_definitions,
-                    conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
-                ),
-                # The copy keeps the task and execution roles; ECS requires PassRole for them.
-                iam.PolicyStatement(
-                    sid="PassTaskRolesToEcsTasksOnly",
-                    actions=["iam:PassRole"],
-                    resources=[arns.roles],
-                    conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
-                ),
-            ]
-        services = arns.services
-        if settings.remediates and (settings.rollout or settings.retire):
-            # Finding the services that run the privileged revision (rollout moves them; retire checks none is
-            # left). ListClusters and ListServices support only "*"; DescribeServices takes service ARNs.
-            statements += [
-                iam.PolicyStatement(
-                    sid="FindServices", actions=["ecs:ListClusters", "ecs:ListServices"], resources=["*"]
-                ),
-                iam.PolicyStatement(sid="DescribeServices", actions=["ecs:DescribeServices"], resources=services),
-            ]
-        if settings.remediates and settings.rollout:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="RollServicesOntoFixedCopies", actions=["ecs:UpdateService"], resources=services
-                )
-            )
-        if settings.remediates and settings.retire:
-            # DeregisterTaskDefinition supports no resource-level permissions: "*" is the only valid resource.
-            statements.append(
-                iam.PolicyStatement(
-                    sid="RetirePrivilegedRevisions", actions=["ecs:DeregisterTaskDefinition"], resources=["*"]
-                )
-            )
-            # Before retiring: which EventBridge rule targets and Scheduler schedules name the revision
-            # (references.py; the List actions take only "*", the rest this account's rules and schedules).
-            for index, (actions, resources) in enumerate(arns.scheduled_uses, start=1):
-                statement = iam.PolicyStatement(sid=f"FindScheduledUses{index}", actions=actions, resources=resources)
-                statements.append(statement)
-        if arns.daemons is not None:  # daemon task definitions and daemons (infra/daemons.py)
-            statements += daemon_statements(settings, arns.daemons)
-        return statements
-
     def grant_runtime(self, role: iam.IRole, *, scope: Construct | None = None) -> iam.Policy:
         """Everything a function running the remediation path needs, and nothing else.
 
@@ -406,41 +289,10 @@ class Remediator(Construct):
         registers, so it gets no register, tag or PassRole permission.
         """
         self.grant_state(role)
-        statements = self.runtime_statements(self.settings, RuntimeArns.of_stack(Stack.of(self)))
+        statements = runtime_statements(self.settings, RuntimeArns.of_stack(Stack.of(self)))
         policy = iam.Policy(scope or self, "RemediationPolicy", statements=statements)
         policy.attach_to_role(role)
-        applies_to = ["Resource::*"]
-        reasons = ["ecs:DescribeTaskDefinition and ecs:ListTaskDefinitions support only '*'"]
-        if self.settings.remediates and (self.settings.rollout or self.settings.retire):
-            applies_to.append("Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service/*/*")
-            reasons.append(
-                "ecs:ListClusters/ListServices support only '*'; DescribeServices/UpdateService on this "
-                "account's and region's services (which ones run the privileged revision is known only at run time)"
-            )
-        if self.settings.remediates and self.settings.retire:
-            reasons.append("ecs:DeregisterTaskDefinition supports only '*'")
-            applies_to += [
-                "Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/*",
-                "Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/*/*",
-            ]
-            reasons.append(
-                "events:ListEventBuses/ListRules and scheduler:ListScheduleGroups/ListSchedules support only '*'; "
-                "events:ListTargetsByRule and scheduler:GetSchedule on this account's and region's rules and "
-                "schedules (which one names the revision is known only after listing them)"
-            )
-        if self.settings.remediates:
-            applies_to += [
-                "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/*",
-                "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
-            ]
-            reasons += [
-                "ecs:RegisterTaskDefinition/TagResource: the copy's family and revision are unknown until "
-                "registration, so any task definition of this account and region (TagResource only on create)",
-                "iam:PassRole: the copy keeps whatever task/execution role the original names, so any role of "
-                "this account, only to ecs-tasks.amazonaws.com (iam:PassedToService)",
-            ]
-        applies_to += daemon_nag_applies_to(self.settings)
-        reasons.append(DAEMON_NAG_REASON)
+        applies_to, reasons = runtime_nag(self.settings)
         NagSuppressions.add_resource_suppressions(
             policy,
             [
