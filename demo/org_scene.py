@@ -36,7 +36,7 @@ Matches = Callable[[dict[str, Any], dict[str, Any]], bool]
 
 
 def run_org_scene(p: Any, endpoint: str, sandbox: Any, matches: Matches) -> list[str]:
-    """Play the scene on `p` (demo.run.Printer) against the emulator at `endpoint`, the hub's resources in
+    """Play the scene on `p` (demo.printing.Printer) against the emulator at `endpoint`, the hub's resources in
     `sandbox`; returns the problems found (none when it behaves)."""
     started = time.monotonic()
     scene = OrgScene(p, Organization(endpoint_url=endpoint).create(["payments-prod", "analytics-dev"]), matches)

@@ -17,352 +17,26 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
-import re
-import shutil
 import signal
-import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
-REGION = "us-east-1"
-WIDTH = 100
-
-# ---------------------------------------------------------------------------------------------------------
-# The registrations
-
-
-@dataclass(frozen=True)
-class Scenario:
-    title: str
-    params: dict[str, Any]
-
-    @property
-    def family(self) -> str:
-        return str(self.params["family"])
-
-    @property
-    def privileged(self) -> list[str]:
-        return [c["name"] for c in self.params["containerDefinitions"] if c.get("privileged") is True]
-
-
-SCENARIOS = [
-    Scenario(
-        "a web server with a privileged container",
-        {
-            "family": "web-app",
-            "containerDefinitions": [
-                {
-                    "name": "app",
-                    "image": "nginx:latest",
-                    "essential": True,
-                    "memory": 512,
-                    "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
-                    "privileged": True,
-                }
-            ],
-            "tags": [{"key": "team", "value": "web"}],
-        },
-    ),
-    Scenario(
-        "a compliant service (privileged: false)",
-        {
-            "family": "billing-api",
-            "requiresCompatibilities": ["EC2"],
-            "containerDefinitions": [
-                {
-                    "name": "api",
-                    "image": "public.ecr.aws/docker/library/python:3.12-slim",
-                    "essential": True,
-                    "memory": 256,
-                    "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
-                    "readonlyRootFilesystem": True,
-                    "privileged": False,
-                }
-            ],
-            "tags": [{"key": "team", "value": "billing"}],
-        },
-    ),
-    Scenario(
-        "three containers, only the middle one privileged",
-        {
-            "family": "ingest-pipeline",
-            "networkMode": "bridge",
-            "requiresCompatibilities": ["EC2"],
-            "volumes": [{"name": "spool", "host": {"sourcePath": "/var/spool/ingest"}}],
-            "containerDefinitions": [
-                {
-                    "name": "log-router",
-                    "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
-                    "essential": True,
-                    "memory": 128,
-                    "firelensConfiguration": {"type": "fluentbit"},
-                },
-                {
-                    "name": "collector",
-                    "image": "public.ecr.aws/docker/library/busybox:1.36",
-                    "essential": False,
-                    "memory": 64,
-                    "command": ["sh", "-c", "while true; do sleep 60; done"],
-                    "mountPoints": [{"sourceVolume": "spool", "containerPath": "/spool"}],
-                    "privileged": True,
-                },
-                {
-                    "name": "worker",
-                    "image": "public.ecr.aws/docker/library/python:3.12-slim",
-                    "essential": True,
-                    "memory": 256,
-                    "environment": [{"name": "SPOOL_DIR", "value": "/spool"}],
-                    "mountPoints": [{"sourceVolume": "spool", "containerPath": "/spool", "readOnly": True}],
-                    "dependsOn": [{"containerName": "log-router", "condition": "START"}],
-                },
-            ],
-            "tags": [{"key": "team", "value": "data"}, {"key": "cost-center", "value": "4711"}],
-        },
-    ),
-]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Output
-
-
-class Style:
-    """ANSI colour when stdout is a terminal (and NO_COLOR is not set); plain text otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    @classmethod
-    def for_stdout(cls) -> Style:
-        tty = sys.stdout.isatty()
-        return cls(tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb")
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.enabled else text
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
-
-    def dim(self, text: str) -> str:
-        return self._wrap("2", text)
-
-    def good(self, text: str) -> str:
-        return self._wrap("1;32", text)
-
-    def bad(self, text: str) -> str:
-        return self._wrap("1;31", text)
-
-    def note(self, text: str) -> str:
-        return self._wrap("1;33", text)
-
-    def accent(self, text: str) -> str:
-        return self._wrap("36", text)
-
-
-class Printer:
-    def __init__(self, style: Style) -> None:
-        self.s = style
-
-    def line(self, text: str = "") -> None:
-        print(text, flush=True)
-
-    def step(self, number: int, total: int, text: str) -> None:
-        self.line()
-        self.line(self.s.bold(f"[{number}/{total}] {text}"))
-
-    def field(self, label: str, text: str) -> None:
-        """`  label           text`, continuation lines aligned under the text."""
-        lines = text.split("\n")
-        self.line(f"  {label:<16}{lines[0]}")
-        for extra in lines[1:]:
-            self.line(f"  {'':<16}{extra}")
-
-    def wrapped(self, text: str, indent: int = 6) -> None:
-        for line in textwrap.wrap(text, WIDTH - indent, break_on_hyphens=False, break_long_words=True):
-            self.line(" " * indent + line)
-
-    def email(self, subject: str, body: str) -> None:
-        bar = self.s.dim("|")
-        self.line(f"      {bar} Subject: {self.s.bold(subject)}")
-        self.line(f"      {bar}")
-        for text in body.rstrip("\n").split("\n"):
-            self.line(f"      {bar} {text}".rstrip())
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Environment and emulator
-
-
-# Configuration the function reads: cleared so the demo runs with the stack's defaults whatever the shell has.
-_FUNCTION_ENV = (
-    "MODE",
-    "TOPIC_ARN",
-    "IDEMPOTENCY_TABLE",
-    "IDEMPOTENCY_TTL_SECONDS",
-    "TAG_PREFIX",
-    "EXEMPT_FAMILIES",
-    "NOTIFY_ON",
-    "ROLLOUT",
-    "RETIRE",
-    "DAEMON_ROLLOUT",
+from demo.checks import container_changes, copy_differences, is_emf, prowler_failed_containers, snake
+from demo.environment import (
+    REGION,
+    STOP_SIGNALS,
+    isolate_from_aws,
+    moto_server,
+    quiet_jsii_node_warnings,
+    raise_interrupt,
 )
-
-
-def isolate_from_aws() -> None:
-    """Fake credentials, no profile or config file: nothing here can reach a real AWS account."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", *_FUNCTION_ENV):
-        os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_SECURITY_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
-            "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-        }
-    )
-    # The function's JSON logs and EMF metrics would drown the story; warnings and errors still show
-    # (POWERTOOLS_LOG_LEVEL=INFO make demo shows everything).
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-
-
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (port chosen by the OS), with the ECS daemon operations answered by the daemon
-    emulator; stopped and its socket closed on every exit."""
-    from demo import moto_fidelity
-    from demo.emulator_server import EmulatorServer
-
-    moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    server = EmulatorServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        # stop() ends the serving thread but leaves the listening socket open until the process exits.
-        if server._server is not None:
-            server._server.server_close()
-
-
-def quiet_jsii_node_warnings() -> str:
-    """jsii (the CDK's Node bridge) prints a large banner when the Node version is untested, deprecated or
-    end-of-life; the demo says it in one line instead (`make synth` shows the banner)."""
-    node = shutil.which("node")
-    if node is None:
-        return "node not found on PATH (the CDK needs Node.js 20+)"
-    try:
-        version = subprocess.run(
-            [node, "--version"], check=False, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return f"{node} --version failed"
-    major = version.lstrip("v").split(".")[0]
-    for kind in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
-        os.environ.setdefault(f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION", major)
-    return f"node {version}; jsii's Node version notices are left to `make synth`"
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    """The first Ctrl-C, hang-up or `kill` unwinds through the `finally` that stops the emulator; later
-    ones are ignored so that clean-up itself is not interrupted."""
-    for other in STOP_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Checks
-
-
-def prowler_failed_containers(task_definition: dict[str, Any]) -> list[str]:
-    """Prowler's ecs_task_definitions_no_privileged_containers rule: FAIL naming every container whose
-    `privileged` is set (prowler/providers/aws/services/ecs/ecs_task_definitions_no_privileged_containers)."""
-    return [str(c["name"]) for c in task_definition.get("containerDefinitions", []) if c.get("privileged", False)]
-
-
-def container_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per container name, every field that differs between two revisions: `field: before -> after`."""
-    changes: dict[str, list[str]] = {}
-    after_by_name = {c["name"]: c for c in after}
-    for container in before:
-        other = after_by_name.get(container["name"])
-        if other is None:
-            changes[container["name"]] = ["missing from the new revision"]
-            continue
-        diffs = [
-            f"{key}: {_js(container.get(key))} -> {_js(other.get(key))}"
-            for key in sorted(set(container) | set(other))
-            if container.get(key) != other.get(key)
-        ]
-        if diffs:
-            changes[container["name"]] = diffs
-    for name in after_by_name.keys() - {c["name"] for c in before}:
-        changes[name] = ["added in the new revision"]
-    return changes
-
-
-def copy_differences(
-    before: dict[str, Any], after: dict[str, Any], input_members: frozenset[str], marker_key: str
-) -> tuple[list[str], int, int]:
-    """What differs between a source revision and its copy beyond privileged true -> false and the marker
-    tag (should be nothing); also how many task-definition fields and tags were compared."""
-    source, copy_ = before["taskDefinition"], after["taskDefinition"]
-    problems: list[str] = []
-    compared = 0
-    for member in sorted(input_members - {"tags"}):
-        if member not in source and member not in copy_:
-            continue
-        compared += 1
-        expected = source.get(member)
-        if member == "containerDefinitions":
-            expected = [{**c, "privileged": False} if c.get("privileged") is True else c for c in expected]
-        if copy_.get(member) != expected:
-            problems.append(f"{member} differs")
-    source_tags = [t for t in before.get("tags", []) if not t["key"].lower().startswith("aws:")]
-    copy_tags = [t for t in after.get("tags", []) if t["key"] != marker_key]
-    if sorted(map(json.dumps, source_tags)) != sorted(map(json.dumps, copy_tags)):
-        problems.append("tags differ")
-    return problems, compared, len(source_tags)
-
-
-def is_emf(line: str) -> bool:
-    """A CloudWatch embedded-metric-format record (what Powertools Metrics prints)."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and "_aws" in record
-
-
-def _js(value: Any) -> str:
-    return "(absent)" if value is None else json.dumps(value)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
+from demo.printing import WIDTH, Printer, Style
+from demo.scenarios import SCENARIOS, Scenario
 
 # ---------------------------------------------------------------------------------------------------------
 # The run
@@ -528,9 +202,9 @@ class Demo:
         if len(notes) != 1:
             self.fail(f"{family}: expected one notice in the inbox, found {len(notes)}")
         for note in notes:
-            data = {_snake(k): v for k, v in note.payload.items()}
+            data = {snake(k): v for k, v in note.payload.items()}
             if isinstance(data.get("registration"), dict):
-                data["registration"] = {_snake(k): v for k, v in data["registration"].items()}
+                data["registration"] = {snake(k): v for k, v in data["registration"].items()}
             message = build_message(
                 Result.from_dict(data), region=note.payload.get("region", ""), account=note.payload.get("account", "")
             )
@@ -586,7 +260,7 @@ def main() -> int:
     p = Printer(Style.for_stdout())
     # SIGINT explicitly too: a shell starting us in the background may have set it to ignored.
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _raise_interrupt)
+        signal.signal(signum, raise_interrupt)
     try:
         return run(p)
     except KeyboardInterrupt:

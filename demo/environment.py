@@ -1,0 +1,106 @@
+"""The demo's surroundings: no real AWS credentials or configuration reach it, the emulator on a free loopback port
+(stopped on every exit), quiet jsii banners, and signals that unwind through the clean-up."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from types import FrameType
+
+REGION = "us-east-1"
+
+# Configuration the function reads: cleared so the demo runs with the stack's defaults whatever the shell has.
+_FUNCTION_ENV = (
+    "MODE",
+    "TOPIC_ARN",
+    "IDEMPOTENCY_TABLE",
+    "IDEMPOTENCY_TTL_SECONDS",
+    "TAG_PREFIX",
+    "EXEMPT_FAMILIES",
+    "NOTIFY_ON",
+    "ROLLOUT",
+    "RETIRE",
+    "DAEMON_ROLLOUT",
+)
+
+
+def isolate_from_aws() -> None:
+    """Fake credentials, no profile or config file: nothing here can reach a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", *_FUNCTION_ENV):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
+            "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        }
+    )
+    # The function's JSON logs and EMF metrics would drown the story; warnings and errors still show
+    # (POWERTOOLS_LOG_LEVEL=INFO make demo shows everything).
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (port chosen by the OS), with the ECS daemon operations answered by the daemon
+    emulator; stopped and its socket closed on every exit."""
+    from demo import moto_fidelity
+    from demo.emulator_server import EmulatorServer
+
+    moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
+    server = EmulatorServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        # stop() ends the serving thread but leaves the listening socket open until the process exits.
+        if server._server is not None:
+            server._server.server_close()
+
+
+def quiet_jsii_node_warnings() -> str:
+    """jsii (the CDK's Node bridge) prints a large banner when the Node version is untested, deprecated or
+    end-of-life; the demo says it in one line instead (`make synth` shows the banner)."""
+    node = shutil.which("node")
+    if node is None:
+        return "node not found on PATH (the CDK needs Node.js 20+)"
+    try:
+        version = subprocess.run(
+            [node, "--version"], check=False, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{node} --version failed"
+    major = version.lstrip("v").split(".")[0]
+    for kind in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
+        os.environ.setdefault(f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION", major)
+    return f"node {version}; jsii's Node version notices are left to `make synth`"
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    """The first Ctrl-C, hang-up or `kill` unwinds through the `finally` that stops the emulator; later
+    ones are ignored so that clean-up itself is not interrupted."""
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
