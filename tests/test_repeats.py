@@ -153,3 +153,17 @@ def test_a_result_with_its_attribution_survives_the_notice_json() -> None:
     back = Result.from_dict(top)  # the attribution's own keys stay camelCase: read too
     assert back.attribution == result.attribution and back.attribution.tool is Tool.CLOUDFORMATION
     assert back.repeats == result.repeats
+
+
+def test_result_to_dict_is_what_asdict_gives_and_shares_no_mutable_part() -> None:
+    """to_dict is built per notice without dataclasses.asdict's deep copies: the same value, nothing shared."""
+    from dataclasses import asdict
+
+    tags = [{"key": "aws:cloudformation:stack-name", "value": "app-stack"}]
+    result = Result(REMEDIATED, f"{FAMILY}:1", "web", 1, ["app"], attribution=attribute(tags, None, ""))
+    result.repeats = [entry(1, T0).to_json()]
+    plain = result.to_dict()
+    assert plain == asdict(result)
+    plain["privileged"].append("x")
+    plain["repeats"][0]["scribbled"] = "x"
+    assert result.privileged == ["app"] and "scribbled" not in result.repeats[0]

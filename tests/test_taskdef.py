@@ -230,3 +230,25 @@ def test_allow_list_comes_from_the_model() -> None:
     assert {"taskRoleArn", "volumes", "trustedExecutionConfiguration"} <= MODEL.input_members
     assert {"taskDefinitionArn", "revision", "status", "registeredAt"} <= MODEL.output_only_members
     assert MODEL.tag_limits.max_count == 50
+
+
+@pytest.mark.parametrize("path", VALID[:8], ids=lambda p: p.name)
+def test_the_copy_shares_no_mutable_part_with_the_source(path: Path) -> None:
+    """The copy is built by our own JSON copy (not copy.deepcopy): changing every list and dict of it in place
+    leaves the described revision as it was."""
+    document = parse_document(load_json(path))
+    before = copy.deepcopy(document.task_definition)
+    fix = build_fixed_copy(document, MODEL)
+
+    def scribble(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in list(value.values()):
+                scribble(item)
+            value["scribbled"] = True
+        elif isinstance(value, list):
+            for item in list(value):
+                scribble(item)
+            value.append("scribbled")
+
+    scribble(fix.register_input)
+    assert document.task_definition == before

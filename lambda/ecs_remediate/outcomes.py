@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from .attribution import Attribution, Tool
@@ -78,7 +78,9 @@ class Result:
         return SEVERITY.get(self.outcome, "INFO")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What `dataclasses.asdict` gives, without deep-copying the immutable leaves (a notice builds it per event)."""
+        plain: dict[str, Any] = _plain(self)
+        return plain
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
@@ -89,6 +91,16 @@ class Result:
         if isinstance(values.get("attribution"), dict):
             values["attribution"] = _attribution(values["attribution"])
         return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _attribution(data: dict[str, Any]) -> Attribution:
