@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
@@ -140,30 +140,72 @@ DAEMON_NAG_REASON = (
 )
 
 
-class DaemonRules(Construct):
-    """The daemon rule (RegisterDaemonTaskDefinition with a privileged container or without request parameters,
-    CreateDaemon, UpdateDaemon) and, with daemon rollout, the deployment-outcome rule; both invoke the remediation
-    function, this account's events only, failures to its dead-letter queue."""
+@dataclass(frozen=True)
+class DaemonRule:
+    """One daemon rule: where it is built (`construct_id`), what it matches, and its description on the function's
+    bus and on a member's default bus (which forwards it to the hub's bus, infra/member_stack.py)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, remediator: Remediator, settings: StackSettings) -> None:
-        super().__init__(scope, construct_id)
-        # This account's default bus, as the single-account stack's rules (the hub takes no daemon events yet).
-        self.rule = remediator.add_rule(
-            self,
+    construct_id: str
+    detail: dict[str, Any]
+    detail_type: tuple[str, ...]
+    description: str
+    forwarded: str
+
+
+def daemon_rules(settings: StackSettings) -> list[DaemonRule]:
+    """The daemon rule and, with daemon rollout in remediate mode, the deployment-outcome rule: one definition for the
+    single-account stack, the hub's bus and the members' forwarding rules."""
+    rules = [
+        DaemonRule(
             "PrivilegedDaemonRule",
+            event_pattern.daemon_detail(),
+            tuple(event_pattern.DETAIL_TYPES),
             description="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container or without "
             "request parameters, and CreateDaemon/UpdateDaemon calls, invoke the ecs-remediate function",
-            detail=event_pattern.daemon_detail(),
-            on_bus=False,
+            forwarded="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container or without "
+            "request parameters, and CreateDaemon/UpdateDaemon calls, go to the ecs-remediate hub",
         )
-        self.deployment_rule: events.Rule | None = None
-        if settings.remediates and settings.daemon_rollout:
-            self.deployment_rule = remediator.add_rule(
-                self,
+    ]
+    if settings.remediates and settings.daemon_rollout:
+        rules.append(
+            DaemonRule(
                 "DaemonDeploymentOutcomeRule",
+                event_pattern.daemon_deployment_detail(),
+                tuple(event_pattern.DAEMON_DEPLOYMENT_DETAIL_TYPES),
                 description="ECS Daemon Deployment State Change outcomes (succeeded, stopped, rolled back) invoke the "
                 "ecs-remediate function, which reports those of the deployments it started",
-                detail=event_pattern.daemon_deployment_detail(),
-                detail_type=event_pattern.DAEMON_DEPLOYMENT_DETAIL_TYPES,
-                on_bus=False,
+                forwarded="ECS Daemon Deployment State Change outcomes (succeeded, stopped, rolled back) go to the "
+                "ecs-remediate hub, which reports those of the deployments it started",
             )
+        )
+    return rules
+
+
+class DaemonRules(Construct):
+    """The daemon rules (`daemon_rules`); both invoke the remediation function, failures to its dead-letter queue.
+    `on_bus=False` (the single-account stack): this account's default bus, this account's events only; `on_bus=True`
+    (the hub): the hub's bus, where the members' forwarding rules put their daemon events."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        remediator: Remediator,
+        settings: StackSettings,
+        on_bus: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        built = [
+            remediator.add_rule(
+                self,
+                rule.construct_id,
+                description=rule.description,
+                detail=rule.detail,
+                detail_type=rule.detail_type,
+                on_bus=on_bus,
+            )
+            for rule in daemon_rules(settings)
+        ]
+        self.rule: events.Rule = built[0]
+        self.deployment_rule: events.Rule | None = built[1] if len(built) > 1 else None

@@ -3,8 +3,9 @@ target OUs' accounts in the configured Regions.
 
   * a custom event bus whose policy admits the organization with one `aws:PrincipalOrgID` statement;
   * the remediation function (infra/remediator.py, the same construct as the single-account stack) with its rule
-    on that bus, the idempotency table, topic, dead-letter queue and alarms; its role may assume the member role
-    of accounts of the organization, and has no ECS permission of its own;
+    and the daemon rules (infra/daemons.py) on that bus, the idempotency table, topic, dead-letter queue and
+    alarms; its role may assume the member role of accounts of the organization, and has no ECS permission of its
+    own;
   * the member StackSet (service-managed, auto-deployment to the target OUs) whose template, synthesized from
     infra/member_stack.py, is inlined (no asset);
   * with `guardrail=attach`, the guardrail SCP attached to the target OUs.
@@ -31,6 +32,7 @@ from ecs_remediate.accounts import ENV_MEMBER_ROLE_NAME
 from ecs_remediate.guardrail import render
 
 from .bundling import function_code
+from .daemons import DaemonRules
 from .exemptions import ExemptionRegistry
 from .member_stack import PARAM_HUB_EVENT_BUS_ARN, PARAM_HUB_FUNCTION_ROLE_ARNS, MemberTemplate
 from .notifications import Notifications
@@ -95,6 +97,8 @@ class HubStack(Stack):
             runtime_permissions=False,  # it acts through the member roles, which have them
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
+        # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there (hub_daemons.py).
+        self.daemons = DaemonRules(self, "Daemons", remediator=self.remediator, settings=settings, on_bus=True)
         self.operator_role = self._operator_role()
         # The organization sweep (with sweepSchedule): its item function acts through the member roles as well.
         self.org_sweep = OrgSweep(self, "OrgSweep", remediator=self.remediator, org=org) if org.sweep.schedule else None

@@ -3,7 +3,8 @@
 No asset and no Lambda, so StackSets need no bucket in any Region, and a plain synthesizer without the
 bootstrap-version rule (member accounts are not CDK-bootstrapped):
   * in every Region: an EventBridge rule on the default bus with the remediation rule's own pattern
-    (infra/event_pattern.py), forwarding to the hub's bus through a role that may only PutEvents there;
+    (infra/event_pattern.py), and the daemon rules' (infra/daemons.py: daemon calls, and with daemon rollout the
+    deployment outcomes), forwarding to the hub's bus through one role that may only PutEvents there;
   * once per account (IAM is global; the stack instance of `member_role_region` creates it, the others skip it
     through a Condition): the member role, named `memberRoleName`, trusted only by the hub's function roles
     (template parameter, filled in by the hub's StackSet) and only from inside the organization, with exactly
@@ -32,7 +33,7 @@ from constructs import Construct
 
 from . import event_pattern
 from .checkov import CheckovSuppressions
-from .daemons import daemon_nag_applies_to
+from .daemons import daemon_nag_applies_to, daemon_rules
 from .org_settings import CTX_REGIONS, OrgSettings
 from .runtime_iam import RuntimeArns, runtime_statements
 from .settings import ContextError, StackSettings
@@ -57,7 +58,7 @@ class MemberStack(Stack):
             construct_id,
             synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
             analytics_reporting=False,
-            description="ecs-remediate member: forwards privileged task definition registrations to the hub, "
+            description="ecs-remediate member: forwards privileged task definition and daemon events to the hub, "
             "and the role the hub acts through",
             **kwargs,
         )
@@ -100,6 +101,19 @@ class MemberStack(Stack):
             ),
             targets=[targets.EventBus(hub_bus, role=self.forwarder_role)],
         )
+        # ECS Managed Daemons: the single-account stack's daemon rules (infra/daemons.py), forwarded the same way.
+        self.daemon_rules = [
+            events.Rule(
+                self,
+                f"Forward{rule.construct_id}",
+                description=rule.forwarded,
+                event_pattern=events.EventPattern(
+                    source=event_pattern.SOURCES, detail_type=list(rule.detail_type), detail=rule.detail
+                ),
+                targets=[targets.EventBus(hub_bus, role=self.forwarder_role)],
+            )
+            for rule in daemon_rules(settings)
+        ]
 
         # The member role: once per account (fixed name; IAM is global).
         creates_role = CfnCondition(

@@ -90,7 +90,9 @@ def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[An
     template = hub[1]
     bus_id, _ = only(template, "AWS::Events::EventBus")
     function_id, function = only(template, "AWS::Lambda::Function")
-    _, rule = only(template, "AWS::Events::Rule")  # no rule on the default bus, no sweep schedule
+    rules = of_type(template, "AWS::Events::Rule")  # the remediation rule and the daemon rule, all on the hub's bus
+    assert all(r["Properties"].get("EventBusName") == {"Ref": bus_id} for r in rules.values())
+    (rule,) = [r for rid, r in rules.items() if rid.startswith("RemediatorPrivilegedRegistrationRule")]
     props = rule["Properties"]
     assert props["EventBusName"] == {"Ref": bus_id}
     assert props["EventPattern"] == {
@@ -223,9 +225,14 @@ def test_member_role_trusts_only_the_hub_function_roles_of_the_organization(hub:
     # ... and the hub fills the parameter with exactly its function roles (test_stack_set_service_managed...).
 
 
+def member_rule(member: dict[str, Any], prefix: str = "ForwardPrivilegedRegistrations") -> dict[str, Any]:
+    (rule,) = [r for rid, r in of_type(member, "AWS::Events::Rule").items() if rid.startswith(prefix)]
+    return rule
+
+
 def test_member_forwarding_rule_and_its_role(hub: tuple[Any, ...]) -> None:
     member = hub[2]
-    (rule,) = [r for r in member["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    rule = member_rule(member)
     assert "Condition" not in rule and "EventBusName" not in rule["Properties"]  # every Region, default bus
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "HubEventBusArn"}
@@ -249,8 +256,7 @@ def test_member_forwarding_rule_and_its_role(hub: tuple[Any, ...]) -> None:
 def test_member_rule_pattern_matches_privileged_member_registrations_only(hub: tuple[Any, ...]) -> None:
     """LocalStack's rule engine on the synthesized member rule: a member's privileged registration is forwarded,
     its compliant one (and the hub's own fixed copy registered there) is not."""
-    (rule,) = [r for r in hub[2]["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    pattern = rule["Properties"]["EventPattern"]
+    pattern = member_rule(hub[2])["Properties"]["EventPattern"]
     privileged = registration([container("sidecar"), container("agent", privileged=True)])
     compliant = registration([container("sidecar"), container("agent", privileged=False)])
     for event in (privileged, compliant):
@@ -260,7 +266,7 @@ def test_member_rule_pattern_matches_privileged_member_registrations_only(hub: t
     assert not matches(pattern, compliant)
     assert not matches(pattern, {**BASE, "detail": {**BASE["detail"], "errorCode": "AccessDenied"}})
     # The hub's rule has the same pattern: what a member forwards, the hub function receives.
-    (hub_rule,) = of_type(hub[1], "AWS::Events::Rule").values()
+    (hub_rule,) = [r for rid, r in of_type(hub[1], "AWS::Events::Rule").items() if rid.startswith("Remediator")]
     assert hub_rule["Properties"]["EventPattern"] == pattern
 
 
