@@ -4,6 +4,7 @@ RegisterDaemonTaskDefinition, CreateDaemon and UpdateDaemon calls, and ECS Daemo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -45,17 +46,28 @@ def remediator(config: Config) -> DaemonRemediator:
 
 def handle_daemon_event(event: dict[str, Any], context: Any, config: Config, account: str | None) -> dict[str, Any]:
     """Describe, judge, copy once, read back, notify (daemon_remediate.py); or report a deployment the stack started."""
-    region = os.environ.get("AWS_REGION")
+    return run_daemon_event(event, context, lambda: remediator(config), os.environ.get("AWS_REGION"), account)
+
+
+def run_daemon_event(
+    event: dict[str, Any],
+    context: Any,
+    daemons_for: Callable[[], DaemonRemediator],
+    region: str | None,
+    account: str | None,
+) -> dict[str, Any]:
+    """One daemon event for `account` and `region`, through the DaemonRemediator `daemons_for` gives (built only when
+    the event is one to act on): this function's own, or the organization hub's for a member (hub_daemons.py)."""
     if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
         deployment = parse_deployment_event(event, region, account)
         if isinstance(deployment, Skip):
             return _skip(deployment.reason)
-        daemons = remediator(config)
+        daemons = daemons_for()
         daemons.register_lambda_context(context)
         reported = daemons.report_deployment(deployment)
         if reported is None:
             return _skip(f"{deployment.deployment_arn}: not a deployment this stack started, or not finished")
-        _record(reported)
+        record_daemon_result(reported)
         return {
             "resource_type": RESOURCE_TYPE,
             **{k: reported.to_dict()[k] for k in _SUMMARY},
@@ -64,7 +76,7 @@ def handle_daemon_event(event: dict[str, Any], context: Any, config: Config, acc
     parsed = parse_daemon_call(event, region, account)
     if isinstance(parsed, Skip):
         return _skip(parsed.reason)
-    daemons = remediator(config)
+    daemons = daemons_for()
     daemons.register_lambda_context(context)
     try:
         if isinstance(parsed, Unidentified):
@@ -74,10 +86,10 @@ def handle_daemon_event(event: dict[str, Any], context: Any, config: Config, acc
         else:
             results = daemons.process_call(parsed)
     except RemediationFailed as failure:
-        _record(failure.result)
+        record_daemon_result(failure.result)
         raise
     for result in results:
-        _record(result)
+        record_daemon_result(result)
     summaries = [{k: r.to_dict()[k] for k in _SUMMARY} for r in results]
     if len(summaries) == 1:
         return {"resource_type": RESOURCE_TYPE, **summaries[0]}
@@ -93,7 +105,7 @@ def _skip(reason: str) -> dict[str, Any]:
     return {"resource_type": RESOURCE_TYPE, "outcome": SKIPPED, "reason": reason}
 
 
-def _record(result: Result) -> None:
+def record_daemon_result(result: Result) -> None:
     """One log line and one metric per outcome; names and ARNs only, never the definition's body."""
     data = result.to_dict()
     fields = ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason", "error_code")

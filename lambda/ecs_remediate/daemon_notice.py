@@ -138,7 +138,8 @@ def build_daemon_message(result: Result, region: str = "", account: str = "") ->
         **_camel(result.to_dict()),
         "resourceType": RESOURCE_TYPE,
     }
-    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256]}
+    # SNS refuses an empty attribute value: a call whose family is unknown is "-" (as notice.build_message)
+    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256] or "-"}
     return Message(daemon_subject(result), "\n".join(lines) + "\n", payload, attributes)
 
 

@@ -16,6 +16,8 @@ On when MEMBER_ROLE_NAME is set (the hub stack sets it); `handler.lambda_handler
   be the same until someone deploys the role); transiently (throttled, 5xx, network) the error is raised, so
   Lambda retries the event and then sends it to the dead-letter queue.
 - Notices name the account, its name from Organizations when the hub can read it, and the Region (org_notice.py).
+- Daemon events (daemon_events.is_daemon_event) take the same boundaries and the same per-(account, Region) machinery
+  into the daemon path: hub_daemons.py.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from . import aws
 from .accounts import ENV_MEMBER_ROLE_NAME, MemberAccessTransient, MemberAccounts, MemberRoleUnavailable
 from .aws import Message
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
+from .daemon_events import is_daemon_event
 from .events import Registration, Skip, Unidentified, parse_registration_event
 from .exemptions import ExemptionRegistry, ExemptionSource
 from .notice import build_message
@@ -59,6 +62,8 @@ _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z", re.ASCII)
 _FOREIGN_ACCOUNT = "foreign account"
 
 Record = Callable[[dict[str, Any]], None]
+# notice.build_message, or daemon_notice.build_daemon_message: (result, region=..., account=...) -> Message
+BuildMessage = Callable[..., Message]
 
 
 def enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -85,7 +90,7 @@ class HubRuntime:
         self.config, self.members, self.names, self.registry = config, members, names, registry
         self.table: str = config.idempotency_table
         self._dynamodb, self._sns = dynamodb, sns if config.topic_arn else None
-        self._remediators: dict[tuple[str, str], Remediator] = {}
+        self._remediators: dict[tuple[str, ...], Remediator] = {}
         self._lock = threading.Lock()
         self._notice_idempotency = IdempotencyConfig(
             event_key_jmespath="key",
@@ -118,10 +123,12 @@ class HubRuntime:
     def handle(self, event: Any, context: Any, record: Record) -> dict[str, Any]:
         """One event, as `handler.lambda_handler` for the single account: `record` logs the outcome and counts it.
         Raises RemediationFailed (after its notice, as the single-account path) and MemberAccessTransient."""
+        if is_daemon_event(event):  # ECS Managed Daemons: the same boundaries, the daemon path
+            from .hub_daemons import handle_daemon_event  # noqa: PLC0415 - only daemon events pay for it
+
+            return handle_daemon_event(self, event, context)
         envelope = event if isinstance(event, dict) else {}
         sender, region = envelope.get("account"), envelope.get("region")
-        valid_sender = isinstance(sender, str) and bool(_ACCOUNT_RE.match(sender))
-        valid_region = isinstance(region, str) and bool(_REGION_RE.match(region))
         # The sending account is checked against the revision's by the parser; the Region here.
         parsed = parse_registration_event(event)
         if isinstance(parsed, Skip):
@@ -130,7 +137,7 @@ class HubRuntime:
             logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
             metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
             return {"outcome": SKIPPED, "reason": parsed.reason}
-        if not (valid_sender and valid_region):
+        if not valid_envelope(event):
             return self._refuse(event, "the envelope names no valid sending account and Region", context)
         arn = TASK_DEFINITION_ARN_RE.match(parsed.task_definition_arn) if isinstance(parsed, Registration) else None
         if arn is not None and arn["region"] != region:
@@ -146,26 +153,36 @@ class HubRuntime:
     def remediator(self, account: str, region: str) -> Remediator:
         """The Remediator acting in `account` and `region` through its member role (built once per process).
         Raises MemberRoleUnavailable or MemberAccessTransient when the role cannot be assumed."""
-        key = (account, region)
+        return self.once(
+            (account, region),
+            lambda: Remediator(
+                self.config_for(account),
+                aws.Ecs(self.members.client("ecs", account, region)),
+                self.member_topic(account, region),
+                self.persistence(),
+                registry=self.registry,
+                references=self._references(account, region),
+            ),
+        )
+
+    def once(self, key: tuple[str, ...], build: Callable[[], Remediator]) -> Remediator:
+        """The Remediator cached under `key` (an account and Region, with a kind for the daemon path), built once."""
         with self._lock:
             if key in self._remediators:
                 return self._remediators[key]
-        ecs = aws.Ecs(self.members.client("ecs", account, region))
-        topic = None
-        if self._sns is not None and self.config.topic_arn:
-            topic = AccountTopic(
-                self._sns, self.config.topic_arn, account=account, region=region, name_of=self.names.name
-            )
-        remediator = Remediator(
-            self.config_for(account),
-            ecs,
-            topic,
-            DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self._dynamodb),
-            registry=self.registry,
-            references=self._references(account, region),
-        )
+        built = build()
         with self._lock:
-            return self._remediators.setdefault(key, remediator)
+            return self._remediators.setdefault(key, built)
+
+    def member_topic(self, account: str, region: str) -> AccountTopic | None:
+        """The hub's topic, naming `account` (and its name) and `region` in every notice."""
+        if self._sns is None or not self.config.topic_arn:
+            return None
+        return AccountTopic(self._sns, self.config.topic_arn, account=account, region=region, name_of=self.names.name)
+
+    def persistence(self) -> DynamoDBPersistenceLayer:
+        """The hub's idempotency table (copies, ledger, notices), whichever account the Remediator acts in."""
+        return DynamoDBPersistenceLayer(table_name=self.table, boto3_client=self._dynamodb)
 
     def config_for(self, account: str) -> Config:
         """The hub's configuration, trusting that account's member role as the registrant of the stack's copies."""
@@ -182,28 +199,30 @@ class HubRuntime:
             remediator.register_lambda_context(context)
             result = remediator.identify(parsed) if isinstance(parsed, Unidentified) else remediator.process(parsed)
         except MemberRoleUnavailable as error:
-            where = {"account": account, "region": region}
-            return self._role_unavailable(error, registration, **where, context=context, record=record)
+            failure, key = self._failure(registration, account, region), _event_key(registration)
+            where = {"account": account, "region": region, "context": context, "key": key}
+            return self.role_unavailable(error, failure, build_message, **where, record=lambda r: record(r.to_dict()))
         except MemberAccessTransient as error:
-            logger.warning("member role not reachable now; the event is retried", extra={"error_code": error.code})
-            metrics.add_metric(name="MemberAccessTransient", unit=MetricUnit.Count, value=1)
+            self.transient(error)
             raise
         summary = result.to_dict()
         record(summary)
         keys = ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
         return {**{k: summary[k] for k in keys}, "account": account, "region": region}
 
-    def _role_unavailable(
+    def role_unavailable(
         self,
         error: MemberRoleUnavailable,
-        registration: Registration,
+        result: Result,
+        build: BuildMessage,
         *,
         account: str,
         region: str,
         context: Any,
-        record: Record,
+        key: str,
+        record: Callable[[Result], None],
     ) -> dict[str, Any]:
-        result = self._failure(registration, account, region)
+        """The member role cannot be used for good: `result` (FAILED) says so in a notice, nothing is retried."""
         result.error_code, result.error_message = "MemberRoleUnavailable", str(error)[:1000]
         result.reason = (
             f"the hub cannot act in account {account}: its member role {error.role_arn} cannot be assumed "
@@ -212,9 +231,8 @@ class HubRuntime:
             "role's trust policy, then sweep the account: ecs-remediate scan --accounts " + account
         )
         metrics.add_metric(name="MemberRoleUnavailable", unit=MetricUnit.Count, value=1)
-        self._notify(result, account, region, context, key=f"role|{account}|{region}|{_event_key(registration)}")
-        summary = result.to_dict()
-        record(summary)
+        self._notify(result, build, account, region, context, key=f"role|{account}|{region}|{key}")
+        record(result)
         return {
             "outcome": FAILED,
             "task_definition_arn": result.task_definition_arn,
@@ -225,30 +243,41 @@ class HubRuntime:
             "region": region,
         }
 
+    @staticmethod
+    def transient(error: MemberAccessTransient) -> None:
+        """Logged and counted; the caller raises, so that Lambda retries the event (then the dead-letter queue)."""
+        logger.warning("member role not reachable now; the event is retried", extra={"error_code": error.code})
+        metrics.add_metric(name="MemberAccessTransient", unit=MetricUnit.Count, value=1)
+
     def _refuse(self, event: Any, reason: str, context: Any) -> dict[str, Any]:
         """A revision outside the sending account or Region, or an envelope without them: nothing is done anywhere."""
         envelope = event if isinstance(event, dict) else {}
-        sender = str(envelope.get("account") or "")[:12] if isinstance(envelope.get("account"), str) else ""
-        region = str(envelope.get("region") or "")[:32] if isinstance(envelope.get("region"), str) else ""
-        logger.warning("refused event", extra={"outcome": SKIPPED, "reason": reason, "account": sender})
-        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="Refused", unit=MetricUnit.Count, value=1)
-        if reason.startswith(_FOREIGN_ACCOUNT):
-            metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
+        sender, region = envelope_of(event)
         # Described as if nobody had sent it (no account or Region to match): only to say what it claimed.
         described = parse_registration_event({**envelope, "account": "", "region": ""}) if envelope else None
         registration = described.registration if isinstance(described, Unidentified) else described
         if not isinstance(registration, Registration):
             registration = Registration(task_definition_arn="")
         result = self._failure(registration, sender, region)
+        where = {"sender": sender, "region": region, "context": context, "key": _event_key(registration)}
+        return self.refuse(result, build_message, reason, **where)
+
+    def refuse(
+        self, result: Result, build: BuildMessage, reason: str, *, sender: str, region: str, context: Any, key: str
+    ) -> dict[str, Any]:
+        """Logged, counted and notified once (`result`, FAILED, without next commands); nothing done anywhere."""
+        logger.warning("refused event", extra={"outcome": SKIPPED, "reason": reason, "account": sender})
+        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="Refused", unit=MetricUnit.Count, value=1)
+        if reason.startswith(_FOREIGN_ACCOUNT):
+            metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
         result.error_code, result.error_message = "Refused", reason[:1000]
         result.reason = (
             f"refused: {reason}. The hub acts only in the account and Region that sent the event; nothing was "
             "read or changed in any account. A CloudTrail event cannot name another account's revision: look "
             "at who put this event on the hub's bus"
         )
-        key = f"refused|{sender}|{region}|{_event_key(registration)}"
-        self._notify(result, sender, region, context, key=key, commands=False)
+        self._notify(result, build, sender, region, context, key=f"refused|{sender}|{region}|{key}", commands=False)
         return {"outcome": SKIPPED, "reason": reason, "refused": True, "account": sender, "region": region}
 
     def _failure(self, registration: Registration, account: str, region: str) -> Result:
@@ -258,11 +287,19 @@ class HubRuntime:
         return Result(FAILED, arn, family, revision, registration=replace(registration, account=account, region=region))
 
     def _notify(
-        self, result: Result, account: str, region: str, context: Any, *, key: str, commands: bool = True
+        self,
+        result: Result,
+        build: BuildMessage,
+        account: str,
+        region: str,
+        context: Any,
+        *,
+        key: str,
+        commands: bool = True,
     ) -> None:
         if self._sns is None or not self.config.topic_arn or FAILED not in self.config.notify_on:
             return
-        message = build_message(result, region=region, account=account)
+        message = build(result, region=region, account=account)
         if not commands:  # the usual next steps (copy the revision) would act on what was refused
             message = _without_next_commands(message)
         self._notice_idempotency.register_lambda_context(context)
@@ -287,6 +324,26 @@ class HubRuntime:
         )
 
 
+def envelope_of(event: Any) -> tuple[str, str]:
+    """The envelope's account and Region as text (cut to their longest lengths; "" when absent or not text)."""
+    envelope = event if isinstance(event, dict) else {}
+    sender = str(envelope.get("account") or "")[:12] if isinstance(envelope.get("account"), str) else ""
+    region = str(envelope.get("region") or "")[:32] if isinstance(envelope.get("region"), str) else ""
+    return sender, region
+
+
+def valid_envelope(event: Any) -> bool:
+    """The envelope names a sending account (12 digits) and a Region, as EventBridge writes them."""
+    envelope = event if isinstance(event, dict) else {}
+    sender, region = envelope.get("account"), envelope.get("region")
+    return (
+        isinstance(sender, str)
+        and bool(_ACCOUNT_RE.match(sender))
+        and isinstance(region, str)
+        and bool(_REGION_RE.match(region))
+    )
+
+
 def _event_key(registration: Registration) -> str:
     return registration.task_definition_arn or registration.event_id or registration.family
 
@@ -296,4 +353,4 @@ def _without_next_commands(message: Message) -> Message:
     return Message(message.subject, text, {**message.payload, "nextCommands": []}, message.attributes)
 
 
-__all__ = ["NOTICE_KEY_PREFIX", "HubRuntime", "enabled"]
+__all__ = ["NOTICE_KEY_PREFIX", "HubRuntime", "enabled", "envelope_of", "valid_envelope"]
