@@ -16,12 +16,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from daemon_support import cluster_with_provider
 from org_support import HUB, MEMBER_ROLE, RequestLog, leave_hub, load_hub
 from strategies import error_response
 from test_infra_org import ORG_CONTEXT, of_type, stack_set
 
 from app import SKIP_BUNDLING, build_app, hub_of
-from demo.daemon_sandbox import call_event
+from demo.daemon_sandbox import call_event, deployment_event, next_deployment
 from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
@@ -32,17 +33,23 @@ REGIONS = ["us-east-1", "eu-west-1"]
 
 
 @pytest.fixture(scope="module")
-def pattern(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The synthesized member template's daemon forwarding rule (as the StackSet inlines it)."""
-    app = build_app({**SKIP_BUNDLING, **ORG_CONTEXT}, outdir=str(tmp_path_factory.mktemp("cdk-hub-daemons")))
+def patterns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The synthesized member template's daemon forwarding rules (as the StackSet inlines it), daemon rollout on."""
+    context = {**SKIP_BUNDLING, **ORG_CONTEXT, "daemonRollout": "true"}
+    app = build_app(context, outdir=str(tmp_path_factory.mktemp("cdk-hub-daemons")))
     hub = hub_of(app)
     template = app.synth().get_stack_by_name(hub.stack_name).template
     member = json.loads(stack_set(template)["TemplateBody"])
-    (rule,) = [
-        r for rid, r in of_type(member, "AWS::Events::Rule").items() if rid.startswith("ForwardPrivilegedDaemon")
-    ]
-    found: dict[str, Any] = rule["Properties"]["EventPattern"]
+    found = {}
+    for prefix in ("ForwardPrivilegedDaemonRule", "ForwardDaemonDeploymentOutcomeRule"):
+        (rule,) = [r for rid, r in of_type(member, "AWS::Events::Rule").items() if rid.startswith(prefix)]
+        found[prefix] = rule["Properties"]["EventPattern"]
     return found
+
+
+@pytest.fixture(scope="module")
+def pattern(patterns: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return patterns["ForwardPrivilegedDaemonRule"]
 
 
 @pytest.fixture
@@ -316,3 +323,55 @@ def test_member_role_missing_gives_a_daemon_failure_notice_and_no_write(
     other = register(org, healthy, "us-east-1", agent())
     delivered = deliver(hub, pattern, registration(healthy, "us-east-1", agent(), other))
     assert delivered is not None and delivered["outcome"] == "remediated"
+
+
+def test_daemon_rollout_through_the_hub_and_its_rollback_reported_from_the_member_s_outcome_event(
+    org: Organization,
+    sandbox: Sandbox,
+    patterns: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,
+) -> None:
+    """CreateDaemon on a privileged revision in a member: the hub copies it there and moves the daemon onto the copy
+    through the member role; ECS rolls back; the member's forwarded outcome event gives one HIGH notice naming the
+    account. The same deployment's event sent by another member is refused."""
+    module = load_hub(sandbox, monkeypatch, DAEMON_ROLLOUT="true")
+    try:
+        account, attacker = org.accounts[1], org.accounts[0]
+        ecs = org.client("ecs", account, "us-east-1")
+        source = register(org, account, "us-east-1", agent("sensor"))
+        cluster, provider = cluster_with_provider(ecs)
+        params = {
+            "daemonName": "sensor",
+            "clusterArn": cluster,
+            "daemonTaskDefinitionArn": source,
+            "capacityProviderArns": [provider],
+        }
+        created = ecs.create_daemon(**params)
+        daemon = str(created["daemonArn"])
+        next_deployment(moto_endpoint, daemon, "ROLLBACK_SUCCESSFUL")  # the de-privileged agent fails to start
+        event = member_call(account, "us-east-1", "CreateDaemon", params, created)
+        result = deliver(module, patterns["ForwardPrivilegedDaemonRule"], event)
+        assert result is not None and result["outcome"] == "remediated" and result["account"] == account
+        note = only_notice(sandbox)
+        [moved] = note.payload["daemonsUpdated"]
+        assert moved["daemonArn"] == daemon and note.payload["account"] == account
+
+        outcome = deployment_event(moved["deploymentArn"], daemon, "DAEMON_DEPLOYMENT_ROLLBACK_SUCCESSFUL")
+        outcome["account"] = attacker  # another member forwards the victim's deployment: refused
+        refused = deliver(module, patterns["ForwardDaemonDeploymentOutcomeRule"], outcome)
+        assert refused is not None and refused["refused"] is True
+        assert refused["reason"].startswith(f"foreign account: the deployment is in {account}")
+        assert only_notice(sandbox).payload["account"] == attacker
+
+        outcome["account"] = account
+        followup = deliver(module, patterns["ForwardDaemonDeploymentOutcomeRule"], outcome)
+        assert followup is not None and followup["deployment"]["status"] == "ROLLBACK_SUCCESSFUL"
+        rolled_back = only_notice(sandbox)
+        assert rolled_back.payload["severity"] == "HIGH" and "privileged again" in rolled_back.subject
+        assert (rolled_back.payload["account"], rolled_back.payload["accountName"]) == (account, "analytics-dev")
+        assert rolled_back.subject.startswith("[ECS.4] analytics-dev/us-east-1 daemon agents/sensor")
+        assert deliver(module, patterns["ForwardDaemonDeploymentOutcomeRule"], outcome) is not None
+        assert sandbox.inbox() == []  # one notice per deployment and status
+    finally:
+        leave_hub(module)
