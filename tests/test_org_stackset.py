@@ -116,9 +116,15 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
             )
             for region in regions:
                 events = session.client("events", region)
-                (rule,) = events.list_rules()["Rules"]
-                assert rule.get("EventBusName", "default") == "default" and rule["State"] == "ENABLED"
-                (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-                assert target["Arn"] == bus_arn
-                assert target["RoleArn"].split(":")[4] == account
-                assert target["RoleArn"].split("/")[-1] in forwarders
+                rules = events.list_rules()["Rules"]
+                # the task-definition rule and the daemon rule (tests/test_infra_org_daemons.py), one forwarder role
+                assert len(rules) == 2
+                roles = set()
+                for rule in rules:
+                    assert rule.get("EventBusName", "default") == "default" and rule["State"] == "ENABLED"
+                    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+                    assert target["Arn"] == bus_arn
+                    assert target["RoleArn"].split(":")[4] == account
+                    assert target["RoleArn"].split("/")[-1] in forwarders
+                    roles.add(target["RoleArn"])
+                assert len(roles) == 1
