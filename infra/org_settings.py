@@ -16,7 +16,7 @@ which fails `cdk synth` before anything is built (as infra/settings.py does for 
   memberTemplate        true also synthesizes the member template as a plain stack (for the management account)
   sweepSchedule         with organization=true: the organization sweep on Step Functions (infra/org_sweep.py) on
                         this schedule; absent or off builds none (sweepScope as for the single-account sweep)
-  orgSweepConcurrency   (account, Region) items swept at once by the sweep's Distributed Map (default 100)
+  orgSweepConcurrency   (account, Region) items swept at once by the sweep's Distributed Map (default 25)
   orgSweepReportDays    days the sweep's reports are kept in its bucket (default 90)
 """
 
@@ -46,10 +46,10 @@ CTX_APPROVERS = "exemptionApprovers"
 CTX_MEMBER_TEMPLATE = "memberTemplate"
 CTX_ORG_SWEEP_CONCURRENCY = "orgSweepConcurrency"
 CTX_ORG_SWEEP_REPORT_DAYS = "orgSweepReportDays"
-# Items in flight by default: a tenth of a Region's default Lambda concurrency (1,000), shared with the remediation
-# function. bench/org_sweep.py: items do not slow each other (per account-Region buckets), 1.18x the floor x waves at
-# 25; past 25 its one-process emulator is CPU-bound, so 100 is reasoned, not measured (docs/org-sweep.md#measured).
-DEFAULT_ORG_SWEEP_CONCURRENCY = 100
+# Items in flight by default: the highest setting bench/org_sweep.py measured within 1.2x of the floor x waves (1.18x
+# at 25; past 25 its one-process emulator is CPU-bound, docs/org-sweep.md#measured), and 2.5% of a Region's default
+# Lambda concurrency (1,000), so a sweep never starves the remediation function. Large organizations raise it.
+DEFAULT_ORG_SWEEP_CONCURRENCY = 25
 MAX_ORG_SWEEP_CONCURRENCY = 10_000  # a Distributed Map's limit on parallel child executions
 DEFAULT_ORG_SWEEP_REPORT_DAYS = 90
 ORG_CONTEXT_KEYS = (

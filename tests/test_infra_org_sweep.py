@@ -77,7 +77,7 @@ def test_distributed_map_reads_items_from_s3_tolerates_failures_and_never_drops_
     assert sweep["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
     assert sweep["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
     assert sweep["ItemReader"]["Parameters"] == {"Bucket": "bucket-x", "Key.$": "$.items.key"}
-    assert sweep["MaxConcurrency"] == 100 and sweep["ToleratedFailurePercentage"] == 100.0
+    assert sweep["MaxConcurrency"] == 25 and sweep["ToleratedFailurePercentage"] == 100.0
     assert sweep["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert sweep["ResultWriter"]["Parameters"]["Bucket"] == "bucket-x"
     states = sweep["ItemProcessor"]["States"]
@@ -144,11 +144,11 @@ def test_cdk_nag_clean_with_the_sweep(built: tuple[Any, dict[str, Any]]) -> None
 
 def test_concurrency_and_report_days_from_context(tmp_path: Path) -> None:
     app = build_app(
-        {**SKIP_BUNDLING, **HUB_CONTEXT, "orgSweepConcurrency": "25", "orgSweepReportDays": 30}, outdir=str(tmp_path)
+        {**SKIP_BUNDLING, **HUB_CONTEXT, "orgSweepConcurrency": "100", "orgSweepReportDays": 30}, outdir=str(tmp_path)
     )
     template = app.synth().get_stack_by_name(hub_of(app).stack_name).template
     definition = SynthesizedSweep(template, *_machine(template)).definition_json(NAMES)
-    assert definition["States"]["SweepItems"]["MaxConcurrency"] == 25
+    assert definition["States"]["SweepItems"]["MaxConcurrency"] == 100
     ((_, bucket),) = of_type(template, "AWS::S3::Bucket").items()
     assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 30
 
