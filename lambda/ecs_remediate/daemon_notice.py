@@ -13,7 +13,7 @@ from typing import Any
 from .aws import Message
 from .daemon_result import DEPLOYMENT, REGISTER_DAEMON_TASK_DEFINITION, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
-from .notice import CONTROL, SUBJECT_LIMIT, _camel, _changes, _who, closing_lines
+from .notice import CONTROL, _camel, _changes, _who, closing_lines, fit_subject
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {
@@ -57,8 +57,7 @@ def daemon_subject(result: Result) -> str:
             text += f" ({', '.join(result.privileged)})"
         if result.host_equivalents:
             text += "; still host-equivalent"
-    text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+    return fit_subject(text)
 
 
 def daemon_next_commands(result: Result, region: str) -> list[str]:

@@ -44,6 +44,12 @@ def subject(result: Result) -> str:
         text += "; FORGED copy marker"
     if result.host_equivalents:
         text += "; still host-equivalent"
+    return fit_subject(text)
+
+
+def fit_subject(text: str) -> str:
+    """An SNS subject: printable ASCII (SNS refuses control characters; a name cannot forge a header), at most
+    SUBJECT_LIMIT characters."""
     text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
