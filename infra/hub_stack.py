@@ -28,7 +28,7 @@ from aws_cdk import aws_organizations as organizations
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.accounts import ENV_MEMBER_ROLE_NAME
+from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
 from ecs_remediate.guardrail import render
 
 from .bundling import function_code

@@ -31,7 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from ecs_remediate.accounts import ENV_MEMBER_ROLE_NAME
+from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
 from ecs_remediate.org_sweep_handler import (
     ENV_EXCLUDED,
     ENV_OUS,

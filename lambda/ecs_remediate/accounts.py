@@ -36,8 +36,8 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import BOTO_CONFIG, data_loader, error_code, is_transient, new_client
+from .config import ENV_MEMBER_ROLE_NAME
 
-ENV_MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
 DEFAULT_MEMBER_ROLE_NAME = "ecs-remediate-member"
 # What a member account's CloudTrail shows as the session: assumed-role/<role name>/ecs-remediate.
 SESSION_NAME = "ecs-remediate"

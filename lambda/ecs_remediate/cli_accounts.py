@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 
 from . import org_sweep
-from .accounts import DEFAULT_MEMBER_ROLE_NAME, ENV_MEMBER_ROLE_NAME, MemberAccounts, check_account, regional_sts_client
+from .accounts import DEFAULT_MEMBER_ROLE_NAME, MemberAccounts, check_account, regional_sts_client
 from .cli_common import UsageError
-from .config import Config
+from .config import ENV_MEMBER_ROLE_NAME, Config
 from .org_accounts import AccountListingFailed, AccountNames, active_accounts
 from .sweep_rates import Rate, SweepError
 from .sweep_report import Progress, SweepReport

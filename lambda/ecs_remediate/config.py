@@ -45,6 +45,7 @@ ENV_ROLLOUT_MANAGED = "ROLLOUT_MANAGED"
 ENV_SECURITY_HUB = "SECURITY_HUB"
 DEFAULT_ESCALATE_AFTER, ESCALATE_AFTER_RANGE = 3, (2, 100)
 DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE = 24, (1, 720)
+ENV_MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"  # the organization hub's member role (accounts.py); set: hub mode
 ENV_DAEMON_ROLLOUT = "DAEMON_ROLLOUT"  # move daemons onto fixed daemon task definitions (its own opt-in)
 
 

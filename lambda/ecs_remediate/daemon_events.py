@@ -18,11 +18,23 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .daemon_result import CREATE_DAEMON, REGISTER_DAEMON_TASK_DEFINITION, UPDATE_DAEMON, DaemonCall
-from .events import DETAIL_TYPE, EVENT_SOURCE, FAMILY_RE, SOURCE, Skip, Unidentified
+from .daemon_result import DaemonCall
+from .events import (
+    CREATE_DAEMON,
+    DAEMON_CALLS,
+    DEPLOYMENT_DETAIL_TYPE,
+    DETAIL_TYPE,
+    EVENT_SOURCE,
+    FAMILY_RE,
+    REGISTER_DAEMON_TASK_DEFINITION,
+    SOURCE,
+    UPDATE_DAEMON,
+    Skip,
+    Unidentified,
+    is_daemon_event,
+)
 from .taskdef import DAEMON_TASK_DEFINITION_ARN_RE
 
-DAEMON_CALLS = (REGISTER_DAEMON_TASK_DEFINITION, CREATE_DAEMON, UPDATE_DAEMON)
 __all__ = [
     "CREATE_DAEMON",
     "DAEMON_CALLS",
@@ -35,7 +47,6 @@ __all__ = [
     "parse_daemon_call",
     "parse_deployment_event",
 ]
-DEPLOYMENT_DETAIL_TYPE = "ECS Daemon Deployment State Change"
 # The deployment events the follow-up rule matches: finished, stopped, or rolling back (PENDING and IN_PROGRESS
 # say nothing yet).
 DEPLOYMENT_OUTCOME_EVENTS = (
@@ -60,18 +71,6 @@ class DeploymentEvent:
     event_id: str = ""
     account: str = ""
     region: str = ""
-
-
-def is_daemon_event(event: Any) -> bool:
-    """An event for the daemon path (daemon_handler.py), told by its envelope and event name alone."""
-    if not isinstance(event, dict) or event.get("source") != SOURCE:
-        return False
-    if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
-        return True
-    detail = event.get("detail")
-    return (
-        event.get("detail-type") == DETAIL_TYPE and isinstance(detail, dict) and detail.get("eventName") in DAEMON_CALLS
-    )
 
 
 def parse_daemon_call(

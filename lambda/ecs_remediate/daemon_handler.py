@@ -15,8 +15,8 @@ from . import aws
 from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
 from .daemon_events import DEPLOYMENT_DETAIL_TYPE, parse_daemon_call, parse_deployment_event
 from .daemon_remediate import DaemonRemediator, daemon_remediator
-from .daemon_result import REGISTER_DAEMON_TASK_DEFINITION, RESOURCE_TYPE
-from .events import Skip, Unidentified
+from .daemon_result import RESOURCE_TYPE
+from .events import REGISTER_DAEMON_TASK_DEFINITION, Skip, Unidentified
 from .exemptions import ExemptionRegistry
 from .outcomes import SKIPPED, Result
 from .remediate import RemediationFailed

@@ -11,8 +11,9 @@ import shlex
 from typing import Any
 
 from .aws import Message
-from .daemon_result import DEPLOYMENT, REGISTER_DAEMON_TASK_DEFINITION, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
+from .daemon_result import DEPLOYMENT, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
+from .events import REGISTER_DAEMON_TASK_DEFINITION
 from .notice import CONTROL, _camel, _changes, _who, closing_lines, fit_subject
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 

@@ -26,8 +26,9 @@ from .daemon_aws import DaemonLookupError, DescribedDaemonTaskDefinition
 from .daemon_events import DeploymentEvent
 from .daemon_ledger import DeploymentLedger, DynamoDeploymentLedger, MemoryDeploymentLedger
 from .daemon_notice import build_daemon_message
-from .daemon_result import DEPLOYMENT, REGISTER_DAEMON_TASK_DEFINITION, DaemonCall, DaemonResult
+from .daemon_result import DEPLOYMENT, DaemonCall, DaemonResult
 from .daemon_revisions import DaemonRevisions
+from .events import REGISTER_DAEMON_TASK_DEFINITION
 from .exemptions import ExemptionSource
 from .ledger import Ledger
 from .outcomes import EXEMPT, FAILED, REPORTED, SUPERSEDED, Result

@@ -7,18 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .events import Registration
+from .events import REGISTER_DAEMON_TASK_DEFINITION, Registration
 from .outcomes import Result
 
 RESOURCE_TYPE = "daemon task definition"
 # The follow-up notice on a daemon deployment the stack started (ECS Daemon Deployment State Change).
 DEPLOYMENT = "daemon-deployment"
 ROLLED_BACK = frozenset({"ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"})
-
-# CloudTrail event names of the daemon calls the function handles.
-REGISTER_DAEMON_TASK_DEFINITION = "RegisterDaemonTaskDefinition"
-CREATE_DAEMON = "CreateDaemon"
-UPDATE_DAEMON = "UpdateDaemon"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z", re.ASCII)
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 SOURCE = "aws.ecs"
 EVENT_SOURCE = "ecs.amazonaws.com"
+# What the handler dispatches on, here so that routing an event loads no module of the paths it does not take.
+TAG_EVENT_NAME = "TagResource"  # an approver's exemption tags (tag_approvals.py)
+REGISTER_DAEMON_TASK_DEFINITION = "RegisterDaemonTaskDefinition"  # the daemon calls (daemon_events.py)
+CREATE_DAEMON = "CreateDaemon"
+UPDATE_DAEMON = "UpdateDaemon"
+DAEMON_CALLS = (REGISTER_DAEMON_TASK_DEFINITION, CREATE_DAEMON, UPDATE_DAEMON)
+DEPLOYMENT_DETAIL_TYPE = "ECS Daemon Deployment State Change"
 EVENT_NAME = "RegisterTaskDefinition"
 
 
@@ -124,3 +131,15 @@ def _text(value: Any, limit: int = 512) -> str:
 
 def _short(value: Any) -> str:
     return repr(value)[:80]
+
+
+def is_daemon_event(event: Any) -> bool:
+    """An event for the daemon path (daemon_handler.py), told by its envelope and event name alone."""
+    if not isinstance(event, dict) or event.get("source") != SOURCE:
+        return False
+    if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
+        return True
+    detail = event.get("detail")
+    return (
+        event.get("detail-type") == DETAIL_TYPE and isinstance(detail, dict) and detail.get("eventName") in DAEMON_CALLS
+    )

@@ -14,15 +14,12 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
-from .accounts import ENV_MEMBER_ROLE_NAME
-from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
-from .daemon_events import is_daemon_event
-from .events import Skip, Unidentified, parse_registration_event
+from .config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, Config, ConfigError
+from .events import TAG_EVENT_NAME, Skip, Unidentified, is_daemon_event, parse_registration_event
 from .exemptions import ExemptionRegistry
 from .outcomes import SKIPPED, Result
 from .remediate import RemediationFailed, Remediator
 from .rollout import ReferenceFinder
-from .tag_approvals import TAG_EVENT_NAME, approval, parse_tag_event
 
 if TYPE_CHECKING:
     from .hub import HubRuntime
@@ -131,6 +128,8 @@ def _exemption_tags(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     recorded in the ledger (tag_approvals.py); anyone else's count for nothing, and are counted."""
     if not CONFIG.tag_exemptions:
         return {"outcome": SKIPPED, "reason": "tag exemptions are off"}
+    from .tag_approvals import approval, parse_tag_event  # noqa: PLC0415 - only tag events pay for it
+
     applied = parse_tag_event(
         event,
         tag_prefix=CONFIG.tag_prefix,

@@ -38,9 +38,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from . import aws
-from .accounts import ENV_MEMBER_ROLE_NAME, MemberAccessTransient, MemberAccounts, MemberRoleUnavailable
+from .accounts import MemberAccessTransient, MemberAccounts, MemberRoleUnavailable
 from .aws import Message
-from .config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
+from .config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, Config, ConfigError
 from .daemon_events import is_daemon_event
 from .events import Registration, Skip, Unidentified, parse_registration_event
 from .exemptions import ExemptionRegistry, ExemptionSource

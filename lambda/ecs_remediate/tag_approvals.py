@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .events import DETAIL_TYPE, EVENT_SOURCE, SOURCE, Skip
+from .events import DETAIL_TYPE, EVENT_SOURCE, SOURCE, TAG_EVENT_NAME, Skip
 from .exemptions import ExemptionRecord
 from .taskdef import TASK_DEFINITION_ARN_RE, tag_value
-
-TAG_EVENT_NAME = "TagResource"
 
 
 @dataclass(frozen=True)
