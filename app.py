@@ -71,6 +71,14 @@ def _organization(app: cdk.App, settings: StackSettings) -> None:
         # The default product takes findings only from the account they belong to: each member would import its
         # own through its member role, which is not wired yet (docs/security-hub.md).
         raise ContextError("securityHub: supported by the single-account stack only, not with organization=true yet")
+    if settings.tag_exemptions:
+        # Members forward registrations and daemon calls, not TagResource: an approver's exemption tags would never
+        # reach the hub, and the exemptions would silently not hold. The exemption registry does (ecs-remediate
+        # exempt, in the hub account).
+        raise ContextError(
+            "tagExemptions: supported by the single-account stack only, not with organization=true "
+            "(use the exemption registry: ecs-remediate exempt add)"
+        )
     org = OrgSettings.from_context(app.node.try_get_context, tag_prefix=settings.tag_prefix)
     member = synthesize_member_template(settings, org, context=app.node.get_all_context())
     HubStack(

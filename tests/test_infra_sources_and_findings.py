@@ -119,3 +119,17 @@ def test_security_hub_with_the_organization_hub_is_refused(tmp_path: Path) -> No
     }
     with pytest.raises(ContextError, match="securityHub: supported by the single-account stack only"):
         build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp_path))
+
+
+def test_tag_exemptions_with_the_organization_hub_are_refused(tmp_path: Path) -> None:
+    """Members do not forward TagResource to the hub: approvers' exemption tags would silently never count."""
+    context = {
+        "organization": "true",
+        "organizationId": "o-abcdefghij",
+        "targetOus": "ou-ab12-11111111",
+        "regions": "us-east-1",
+        "tagExemptions": "true",
+        "exemptionApprovers": "arn:aws:iam::123456789012:role/Approver",
+    }
+    with pytest.raises(ContextError, match="tagExemptions: supported by the single-account stack only"):
+        build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp_path))
