@@ -24,9 +24,9 @@ from ecs_remediate.config_inventory import (
     parse_record,
     privileged_query,
 )
-from ecs_remediate.notice import build_sweep_summary
 from ecs_remediate.policy import host_equivalent_texts
 from ecs_remediate.sweep_inventory import InventoryOutcome
+from ecs_remediate.sweep_notice import build_sweep_summary
 from ecs_remediate.taskdef import TaskDefinitionError, default_register_model, parse_document, privileged_containers
 from infra.settings import ContextError
 from infra.sweep_schedule import SweepSettings

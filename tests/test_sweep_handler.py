@@ -16,7 +16,7 @@ from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate import aws, sweep
 from ecs_remediate.config import ConfigError
-from ecs_remediate.notice import SUMMARY_ROWS, build_sweep_summary
+from ecs_remediate.sweep_notice import SUMMARY_ROWS, build_sweep_summary
 
 PRIVILEGED = {
     "name": "app",

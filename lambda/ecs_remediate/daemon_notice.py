@@ -14,7 +14,7 @@ from .aws import Message
 from .daemon_result import DEPLOYMENT, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
 from .events import REGISTER_DAEMON_TASK_DEFINITION
-from .notice import CONTROL, _camel, _changes, _who, closing_lines, fit_subject
+from .notice import CONTROL, _changes, _who, compose, fit_subject, where
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {
@@ -112,35 +112,20 @@ def daemon_next_commands(result: Result, region: str) -> list[str]:
 
 
 def build_daemon_message(result: Result, region: str = "", account: str = "") -> Message:
-    registration = result.registration
-    region = region or (registration.region if registration else "")
-    account = account or (registration.account if registration else "")
+    region, account = where(result, region, account)
     source = result.task_definition_arn or f"family {result.family} (revision unknown)"
-    lines = [
+    body = _caller(result) if result.outcome != DEPLOYMENT else []
+    body += _deployment(result) + _changes(result) + _tags(result) + _images(result) + _daemons(result)
+    return compose(
+        result,
         daemon_subject(result),
-        "",
-        f"Outcome:         {result.outcome.upper()} ({result.severity})",
-        f"Account:         {account or 'unknown'}",
-        f"Region:          {region or 'unknown'}",
         f"Daemon task definition: {source}",
-    ]
-    if result.outcome != DEPLOYMENT:
-        lines += _caller(result)
-    lines += _deployment(result) + _changes(result) + _tags(result) + _images(result) + _daemons(result)
-    commands = daemon_next_commands(result, region)
-    lines += closing_lines(result, commands)
-    payload: dict[str, Any] = {
-        "control": CONTROL,
-        "account": account,
-        "region": region,
-        "severity": result.severity,
-        "nextCommands": [c for c in commands if not c.startswith("#")],
-        **_camel(result.to_dict()),
-        "resourceType": RESOURCE_TYPE,
-    }
-    # SNS refuses an empty attribute value: a call whose family is unknown is "-" (as notice.build_message)
-    attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256] or "-"}
-    return Message(daemon_subject(result), "\n".join(lines) + "\n", payload, attributes)
+        body,
+        commands=daemon_next_commands(result, region),
+        region=region,
+        account=account,
+        extra={"resourceType": RESOURCE_TYPE},
+    )
 
 
 def _caller(result: Result) -> list[str]:

@@ -216,7 +216,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     {"scope": "latest" | "active"} (default latest)."""
     # Imported here, not at module level: the real-time function's cold start does not pay for the sweep.
     from . import sweep  # noqa: PLC0415
-    from .notice import build_sweep_summary  # noqa: PLC0415
+    from .sweep_notice import build_sweep_summary  # noqa: PLC0415
 
     scope = event.get("scope", sweep.ACTIVE) if isinstance(event, dict) else sweep.ACTIVE
     if scope not in sweep.SCOPES:

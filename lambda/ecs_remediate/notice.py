@@ -7,7 +7,6 @@ Only names and ARNs go in: never an environment variable value, a secret or a re
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
@@ -105,16 +104,9 @@ def next_commands(result: Result, region: str) -> list[str]:
 
 
 def build_message(result: Result, region: str = "", account: str = "") -> Message:
-    registration = result.registration
-    region = region or (registration.region if registration else "")
-    account = account or (registration.account if registration else "")
-    lines = [
-        subject(result),
-        "",
-        f"Outcome:         {result.outcome.upper()} ({result.severity})",
-        f"Account:         {account or 'unknown'}",
-        f"Region:          {region or 'unknown'}",
-        f"Source revision: {result.task_definition_arn or f'family {result.family} (revision unknown)'}",
+    region, account = where(result, region, account)
+    source = result.task_definition_arn or f"family {result.family} (revision unknown)"
+    body = [
         *escalation_lines(result),
         *_who(result),
         *_changes(result),
@@ -122,7 +114,43 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         *source_lines(result),
     ]
     commands = next_commands(result, region)
-    lines += closing_lines(result, commands)
+    return compose(
+        result, subject(result), f"Source revision: {source}", body, commands=commands, region=region, account=account
+    )
+
+
+def where(result: Result, region: str, account: str) -> tuple[str, str]:
+    """The Region and account a notice names: the caller's, else the registration's."""
+    registration = result.registration
+    return (
+        region or (registration.region if registration else ""),
+        account or (registration.account if registration else ""),
+    )
+
+
+def compose(
+    result: Result,
+    subject_text: str,
+    source_line: str,
+    body: list[str],
+    *,
+    commands: list[str],
+    region: str,
+    account: str,
+    extra: dict[str, Any] | None = None,
+) -> Message:
+    """Every notice's frame (task definitions and daemon task definitions alike): subject, outcome, account, Region,
+    the source line, `body`, the closing lines; the JSON payload (`extra` added) and the SNS attributes."""
+    lines = [
+        subject_text,
+        "",
+        f"Outcome:         {result.outcome.upper()} ({result.severity})",
+        f"Account:         {account or 'unknown'}",
+        f"Region:          {region or 'unknown'}",
+        source_line,
+        *body,
+        *closing_lines(result, commands),
+    ]
     payload: dict[str, Any] = {
         "control": CONTROL,
         "account": account,
@@ -130,10 +158,11 @@ def build_message(result: Result, region: str = "", account: str = "") -> Messag
         "severity": result.severity,
         "nextCommands": [c for c in commands if not c.startswith("#")],
         **_camel(result.to_dict()),
+        **(extra or {}),
     }
     # SNS refuses an empty attribute value: a registration whose family is unknown is "-"
     attributes = {"outcome": result.outcome, "severity": result.severity, "family": result.family[:256] or "-"}
-    return Message(subject(result), "\n".join(lines) + "\n", payload, attributes)
+    return Message(subject_text, "\n".join(lines) + "\n", payload, attributes)
 
 
 def closing_lines(result: Result, commands: list[str]) -> list[str]:
@@ -249,159 +278,3 @@ def _camel(data: dict[str, Any]) -> dict[str, Any]:
         return head + "".join(part.title() for part in rest)
 
     return {camel(k): (_camel(v) if isinstance(v, dict) else v) for k, v in data.items()}
-
-
-_SCOPE_TEXT = {"latest": "newest ACTIVE revision of each family", "active": "every ACTIVE revision"}
-SUMMARY_ROWS = 20  # rows named in a sweep summary; the topic sends each body in several formats (256 KB cap)
-
-
-def build_sweep_summary(
-    *,
-    region: str,
-    scope: str,
-    mode: str,
-    counts: Mapping[str, int],
-    open_rows: Sequence[Mapping[str, Any]],
-    remediated_rows: Sequence[Mapping[str, Any]],
-    seconds: float,
-    account: str = "",
-    retired_rows: Sequence[Mapping[str, Any]] = (),
-    expiring_rows: Sequence[Mapping[str, Any]] = (),
-    exempt_rows: Sequence[Mapping[str, Any]] = (),
-    family_globs: Sequence[str] = (),
-    inventory: Sequence[str] = (),
-    inventory_fallback: bool = False,
-) -> Message:
-    """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR), those fixed, the
-    older privileged revisions deregistered (retire), and the exemptions that expire within 7 days.
-
-    Rows are the sweep's JSON rows (ARNs, container names, actions, errors): nothing from a task definition's
-    body, so no environment value can leak into the notice.
-    """
-    fails, errors = counts.get("FAIL", 0), counts.get("ERROR", 0)
-    left = len(open_rows)
-    parts = [f"{left} left to fix" if left else "nothing left to fix"]
-    if remediated_rows:
-        parts.append(f"{len(remediated_rows)} remediated")
-    if retired_rows:
-        parts.append(f"{len(retired_rows)} retired")
-    if exempt_rows:
-        parts.append(f"{len(exempt_rows)} exempt")
-    if expiring_rows:
-        parts.append(f"{len(expiring_rows)} exemption(s) expiring")
-    forged_rows = [row for row in open_rows if row.get("forged")]
-    if forged_rows:
-        parts.append(f"{len(forged_rows)} FORGED copy marker(s)")
-    if errors:
-        parts.append(f"{errors} ERROR")
-    if inventory_fallback:
-        parts.append("AWS Config not used (fell back to describes)")
-    title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
-    severity = "HIGH" if left else "MEDIUM"
-    if family_globs:
-        lines_globs = [
-            "",
-            "Family globs exempt every matching family, including families created later by anyone who can "
-            f"register one: {', '.join(family_globs)}",
-        ]
-    else:
-        lines_globs = []
-    lines = [
-        title,
-        "",
-        f"Region:          {region or 'unknown'}",
-        f"Account:         {account or 'unknown'}",
-        f"Scope:           {scope} ({_SCOPE_TEXT.get(scope, scope)})",
-        f"Mode:            {mode}",
-        f"Verdicts:        {', '.join(f'{counts.get(s, 0)} {s}' for s in ('PASS', 'FAIL', 'EXEMPT', 'ERROR'))}"
-        f" ({fails} FAIL includes the {len(remediated_rows)} remediated)",
-        f"Duration:        {seconds:.0f} s",
-        *(f"AWS Config:      {line}" for line in inventory),  # where the sweep judged from Config, or why not
-    ]
-    if errors:
-        lines += [
-            "",
-            "ERROR rows could not be judged (fail-closed: never counted as PASS); the next sweep retries them.",
-        ]
-    for heading, rows in (
-        ("Left to fix:", open_rows),
-        ("Remediated (a non-privileged copy is now the latest revision):", remediated_rows),
-        ("Retired (older privileged revisions deregistered; running tasks are not affected):", retired_rows),
-        (
-            "Exemptions expiring within 7 days (renew the exemption in the registry, or fix the workload):",
-            expiring_rows,
-        ),
-        ("Exempt (privileged, an approved exemption holds):", exempt_rows),
-    ):
-        lines += _row_section(heading, rows)
-    lines += lines_globs
-    region_flag = f" --region {shlex.quote(region)}" if region else ""
-    commands = [f"ecs-remediate scan{region_flag} --scope {scope} --output table"]
-    if open_rows:
-        commands.append(f"ecs-remediate scan{region_flag} --scope {scope} --remediate")
-    lines += ["", "Next:"] + [f"  {c}" for c in commands]
-    payload: dict[str, Any] = {
-        "control": CONTROL,
-        "kind": "sweep",
-        "account": account,
-        "region": region,
-        "scope": scope,
-        "mode": mode,
-        "severity": severity,
-        "counts": dict(counts),
-        "open": left,
-        "remediated": len(remediated_rows),
-        "openFindings": [_trim(row) for row in open_rows[:SUMMARY_ROWS]],
-        "remediatedFindings": [_trim(row) for row in remediated_rows[:SUMMARY_ROWS]],
-        "retired": len(retired_rows),
-        "retiredFindings": [_trim(row) for row in retired_rows[:SUMMARY_ROWS]],
-        "expiringExemptions": [_trim(row) for row in expiring_rows[:SUMMARY_ROWS]],
-        "exempt": len(exempt_rows),
-        "exemptFindings": [_trim(row) for row in exempt_rows[:SUMMARY_ROWS]],
-        "familyGlobExemptions": list(family_globs),
-        "inventory": list(inventory),
-        "truncated": max(0, left - SUMMARY_ROWS)
-        + max(0, len(remediated_rows) - SUMMARY_ROWS)
-        + max(0, len(retired_rows) - SUMMARY_ROWS)
-        + max(0, len(expiring_rows) - SUMMARY_ROWS)
-        + max(0, len(exempt_rows) - SUMMARY_ROWS),
-        "nextCommands": commands,
-    }
-    subject_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in title)
-    if len(subject_text) > SUBJECT_LIMIT:
-        subject_text = subject_text[: SUBJECT_LIMIT - 3] + "..."
-    attributes = {"outcome": "sweep", "severity": severity, "family": "*"}
-    return Message(subject_text, "\n".join(lines) + "\n", payload, attributes)
-
-
-def _row_section(heading: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A titled list of at most SUMMARY_ROWS rows, and how many more there are; nothing for no rows."""
-    if not rows:
-        return []
-    lines = ["", heading] + [_row_line(row) for row in rows[:SUMMARY_ROWS]]
-    if len(rows) > SUMMARY_ROWS:
-        lines.append(f"  ... and {len(rows) - SUMMARY_ROWS} more")
-    return lines
-
-
-def _row_line(row: Mapping[str, Any]) -> str:
-    text = f"  - {row.get('status')} {row.get('taskDefinitionArn')}"
-    if row.get("privilegedContainers"):
-        text += f" ({', '.join(row['privilegedContainers'])})"
-    if row.get("newTaskDefinitionArn"):
-        text += f" -> {row['newTaskDefinitionArn']}"
-    elif row.get("action") and row.get("action") != "none":
-        text += f": {str(row['action'])[:200]}"
-    if row.get("error"):
-        text += f" [{str(row['error'])[:200]}]"
-    if row.get("forged"):
-        text += f" [FORGED: {str(row['forged'])[:200]}]"
-    if row.get("hostEquivalents"):
-        text += f" [still host-equivalent: {', '.join(row['hostEquivalents'])[:200]}]"
-    if row.get("source"):
-        text += f" [source: {str(row['source'])[:200]}]"
-    return text
-
-
-def _trim(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v[:300] if isinstance(v, str) else v) for k, v in row.items()}
