@@ -10,11 +10,11 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .aws import Message
+from .aws import Message, fit_subject
 from .daemon_result import DEPLOYMENT, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
 from .events import REGISTER_DAEMON_TASK_DEFINITION
-from .notice import CONTROL, _changes, _who, compose, fit_subject, where
+from .notice import CONTROL, _changes, _who, compose, where
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {

@@ -9,12 +9,11 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .aws import Message
+from .aws import Message, fit_subject
 from .notice_source import escalated_title, escalation_lines, source_lines
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 CONTROL = "ECS.4"
-SUBJECT_LIMIT = 99  # SNS allows 100; stay under it
 _TITLE = {
     REMEDIATED: "privileged removed",
     REPORTED: "privileged container found (report only)",
@@ -44,13 +43,6 @@ def subject(result: Result) -> str:
     if result.host_equivalents:
         text += "; still host-equivalent"
     return fit_subject(text)
-
-
-def fit_subject(text: str) -> str:
-    """An SNS subject: printable ASCII (SNS refuses control characters; a name cannot forge a header), at most
-    SUBJECT_LIMIT characters."""
-    text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 
 def next_commands(result: Result, region: str) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .aws import Message, Topic
-from .notice import CONTROL, SUBJECT_LIMIT
+from .aws import Message, Topic, fit_subject
+from .notice import CONTROL
 
 _ACCOUNT_LINE = "Account:         "
 _REGION_LINE = "Region:          "
@@ -44,8 +44,7 @@ def _subject(subject: str, label: str, region: str) -> str:
     rest = subject[len(head) :] if subject.startswith(head) else subject
     label = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in label)[:_LABEL_LIMIT]
     where = f"{label}/{region}" if region else label
-    text = f"{head}{where} {rest}"
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+    return fit_subject(f"{head}{where} {rest}")
 
 
 class AccountTopic(Topic):

@@ -36,7 +36,6 @@ CSV_COLUMNS = (
 )
 READERS = 16  # GetObject calls in flight: 17,000 items read in about a minute
 NOTICE_ACCOUNT_LINES = 200  # the e-mail lists this many accounts (those with FAIL or ERROR first); the report has all
-SUBJECT_LIMIT = 100  # SNS's limit on a subject
 
 
 def read_items(s3: Any, bucket: str, run: str) -> list[Item]:
@@ -178,7 +177,7 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
 ) -> Message:
     """One notice for the run: totals, per-account counts (those with FAIL or ERROR first), the report's links."""
     headline = ", ".join(f"{totals.get(status, 0)} {status}" for status in (FAIL, ERROR, EXEMPT, PASS))
-    subject = f"[ECS.4] organization sweep: {headline} in {len(by_account)} accounts"[:SUBJECT_LIMIT]
+    subject = f"[ECS.4] organization sweep: {headline} in {len(by_account)} accounts"  # Message fits it to SNS
     ordered = sorted(by_account.items(), key=lambda kv: (-(kv[1][FAIL] + kv[1][ERROR]), kv[0]))
     lines = [
         f"  {account}  " + "  ".join(f"{status} {counts[status]}" for status in STATUSES)

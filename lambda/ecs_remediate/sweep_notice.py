@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
-from .notice import CONTROL, SUBJECT_LIMIT
+from .notice import CONTROL
 
 _SCOPE_TEXT = {"latest": "newest ACTIVE revision of each family", "active": "every ACTIVE revision"}
 SUMMARY_ROWS = 20  # rows named in a sweep summary; the topic sends each body in several formats (256 KB cap)
@@ -126,11 +126,8 @@ def build_sweep_summary(
         + max(0, len(exempt_rows) - SUMMARY_ROWS),
         "nextCommands": commands,
     }
-    subject_text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in title)
-    if len(subject_text) > SUBJECT_LIMIT:
-        subject_text = subject_text[: SUBJECT_LIMIT - 3] + "..."
     attributes = {"outcome": "sweep", "severity": severity, "family": "*"}
-    return Message(subject_text, "\n".join(lines) + "\n", payload, attributes)
+    return Message(title, "\n".join(lines) + "\n", payload, attributes)  # Message fits the subject to SNS
 
 
 def _row_section(heading: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
