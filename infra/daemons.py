@@ -160,10 +160,12 @@ def daemon_rules(settings: StackSettings) -> list[DaemonRule]:
             "PrivilegedDaemonRule",
             event_pattern.daemon_detail(),
             tuple(event_pattern.DETAIL_TYPES),
-            description="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container or without "
-            "request parameters, and CreateDaemon/UpdateDaemon calls, invoke the ecs-remediate function",
-            forwarded="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container or without "
-            "request parameters, and CreateDaemon/UpdateDaemon calls, go to the ecs-remediate hub",
+            description="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container, without "
+            "request parameters or truncated by CloudTrail, and CreateDaemon/UpdateDaemon calls, invoke the "
+            "ecs-remediate function",
+            forwarded="RegisterDaemonTaskDefinition calls (CloudTrail) with a privileged container, without "
+            "request parameters or truncated by CloudTrail, and CreateDaemon/UpdateDaemon calls, go to the "
+            "ecs-remediate hub",
         )
     ]
     if settings.remediates and settings.daemon_rollout:

@@ -92,8 +92,8 @@ class MemberStack(Stack):
         self.rule = events.Rule(
             self,
             "ForwardPrivilegedRegistrations",
-            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without request "
-            "parameters, go to the ecs-remediate hub",
+            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, without request "
+            "parameters, or truncated by CloudTrail, go to the ecs-remediate hub",
             event_pattern=events.EventPattern(
                 source=event_pattern.SOURCES,
                 detail_type=event_pattern.DETAIL_TYPES,

@@ -183,8 +183,8 @@ class Remediator(Construct):
         self.rule = self.add_rule(
             self,
             "PrivilegedRegistrationRule",
-            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, or without "
-            "request parameters, invoke the ecs-remediate function",
+            description="RegisterTaskDefinition calls (CloudTrail) with a privileged container, without request "
+            "parameters, or truncated by CloudTrail, invoke the ecs-remediate function",
             detail=event_pattern.remediation_detail(),
         )
         if settings.tag_exemptions:

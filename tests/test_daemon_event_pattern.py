@@ -12,6 +12,7 @@ import pytest
 from daemon_strategies import daemon_register_inputs
 from hypothesis import given, settings
 from strategies import scaled
+from test_event_pattern import TRUNCATIONS, truncate
 
 from conftest import SHARED_FIXTURES, load_json
 from demo.daemon_sandbox import call_event, deployment_event
@@ -81,6 +82,20 @@ def test_registrations_without_request_parameters_are_handed_to_the_function(
     assert matches(patterns[0], event)
     event["detail"]["requestParameters"] = None
     assert matches(patterns[0], event)
+
+
+@pytest.mark.parametrize("shape", TRUNCATIONS)
+def test_truncated_registrations_are_handed_to_the_function(
+    patterns: tuple[dict[str, Any], dict[str, Any]], shape: str
+) -> None:
+    """CloudTrail cut the container list (test_event_pattern.truncate): compliant or privileged, the function gets
+    it and describes the revision; the same call failed, or another call truncated the same way, does not invoke."""
+    for params in (SENSOR, log_router_input(), fixed(SENSOR)):
+        assert matches(patterns[0], truncate(register(params), shape))
+    failed = truncate(register(SENSOR, errorCode="ClientException", responseElements=None), shape)
+    assert not matches(patterns[0], failed)
+    other = truncate(register(SENSOR, eventName="DeleteDaemonTaskDefinition"), shape)
+    assert not any(matches(p, other) for p in patterns)
 
 
 @pytest.mark.parametrize("name", ["CreateDaemon", "UpdateDaemon"])

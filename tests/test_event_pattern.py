@@ -73,6 +73,7 @@ FIXTURE_EXPECTATIONS = {
     "cloudformation__RegisterTaskDefinition_privileged-last-container.json": True,
     "RegisterTaskDefinition_without-requestParameters.json": True,
     "RegisterTaskDefinition_requestParameters-null.json": True,
+    "RegisterTaskDefinition_requestParameters-truncated.json": True,
     "cloudformation__RegisterTaskDefinition_compliant.json": False,
     "ecs-remediate__RegisterTaskDefinition_own-fixed-copy.json": False,
     "RegisterTaskDefinition_privileged_failed-ClientException.json": False,
@@ -267,6 +268,64 @@ def test_requestparameters_without_family_invokes(pattern: dict[str, Any]) -> No
     del event["detail"]["requestParameters"]["family"]
     event["detail"]["requestParameters"]["containerDefinitions"][0]["privileged"] = False
     assert matches(pattern, event)
+
+
+# --- CloudTrail truncation: a registration that lost its container list still reaches the function --------------
+#
+# "CloudTrail truncates a field if the field's contents exceeds the maximum field size. If a field is truncated,
+# `omitted` is present with a value of `true`" (CloudTrail record contents; requestParameters: 100 KB). Where the
+# marker sits is not documented: each placement below is a shape the rule must match.
+
+TRUNCATIONS = ("family-kept", "all-cut", "list-replaced", "marker-on-record")
+
+
+def truncate(event: dict[str, Any], shape: str, *, response_cut: bool = False) -> dict[str, Any]:
+    """`event` as CloudTrail records it when its request is over the field size, in one of TRUNCATIONS."""
+    event = copy.deepcopy(event)
+    detail = event["detail"]
+    request = detail["requestParameters"]
+    if shape == "family-kept":
+        detail["requestParameters"] = {"family": request["family"], "omitted": True}
+    elif shape == "all-cut":
+        detail["requestParameters"] = {"omitted": True}
+    elif shape == "list-replaced":
+        request["containerDefinitions"] = {"omitted": True}
+    else:
+        del request["containerDefinitions"]
+        detail["omitted"] = True
+    if response_cut:  # the response holds the whole task definition: it is cut too
+        detail["responseElements"] = {"omitted": True}
+    return event
+
+
+@pytest.mark.parametrize("response_cut", [False, True], ids=["response-kept", "response-cut"])
+@pytest.mark.parametrize("shape", TRUNCATIONS)
+@pytest.mark.parametrize("flags", [[None], [False, None], [None, True]], ids=["compliant", "compliant2", "privileged"])
+def test_truncated_registrations_invoke_whatever_they_were(
+    pattern: dict[str, Any], shape: str, response_cut: bool, flags: list[bool | None]
+) -> None:
+    """The container list is gone: nothing tells a privileged registration from a compliant one, so both invoke (the
+    function describes the revision and judges what ECS holds)."""
+    event = registration([container(f"c{i}", flag) for i, flag in enumerate(flags)])
+    assert matches(pattern, event) is (True in flags)  # complete: only the privileged one
+    assert matches(pattern, truncate(event, shape, response_cut=response_cut))
+
+
+@pytest.mark.parametrize("shape", TRUNCATIONS)
+def test_truncated_calls_that_failed_do_not_invoke(pattern: dict[str, Any], shape: str) -> None:
+    event = truncate(registration([container("app", True)]), shape)
+    event["detail"].update(errorCode="ClientException", errorMessage="x", responseElements=None)
+    assert not matches(pattern, event)
+
+
+def test_complete_registrations_are_not_mistaken_for_truncated(pattern: dict[str, Any]) -> None:
+    """A large but complete compliant request (a hundred containers, long environments), the function's own copy of
+    it, and one whose `omitted` is false: no invocation."""
+    environment = [{"name": f"K{j}", "value": "v" * 200} for j in range(5)]
+    containers = [{**container(f"c{i}", False if i % 2 else None), "environment": environment} for i in range(100)]
+    assert not matches(pattern, registration(containers))
+    assert not matches(pattern, registration(containers, omitted=False))
+    assert not matches(pattern, load("ecs-remediate__RegisterTaskDefinition_own-fixed-copy.json"))
 
 
 def test_pattern_shape(pattern: dict[str, Any]) -> None:

@@ -181,7 +181,7 @@ class Remediator:
         family = registration.family
         result = self.result_type(UNRESOLVED, "", family, 0, registration=registration)
         result.reason = (
-            "the CloudTrail event names no revision (responseElements is empty) and none of "
+            "the CloudTrail event names no revision (responseElements empty or truncated) and none of "
             + (f"family {family}'s newest ACTIVE revisions" if family else "the account's revisions (no family given)")
             + f" matches its time ({registration.event_time or 'unknown'}) and registrant; nothing was changed"
         )
