@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 CHECKOV_STAMP := .venv-checkov/.installed
 PROWLER_STAMP := .venv-prowler/.installed
 CONTEXT ?=
+# Node.js 22 from the npm registry's `node` package (package.json; `npm ci` installs it), ahead of the machine's own
+# node: the CDK CLI and jsii (the CDK's bridge, in synth, the tests and the demo) run on it.
+NODE_BIN := $(abspath node_modules/.bin)
 
 .PHONY: install dev lint test demo synth deploy destroy bench bench-prowler prowler-venv browser clean
 
@@ -55,28 +58,28 @@ lint: install
 	$(BIN)/mypy
 
 test: lint $(CHECKOV_STAMP) prowler-venv browser
-	$(BIN)/pytest
+	PATH=$(NODE_BIN):$$PATH $(BIN)/pytest
 
 demo: install
-	$(BIN)/python -m demo
+	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m demo
 
 synth: install
-	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk synth --quiet $(CONTEXT)
+	PATH=$(abspath $(BIN)):$(NODE_BIN):$$PATH npx --no-install cdk synth --quiet $(CONTEXT)
 
 deploy: install
-	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk deploy $(CONTEXT)
+	PATH=$(abspath $(BIN)):$(NODE_BIN):$$PATH npx --no-install cdk deploy $(CONTEXT)
 
 destroy: install
-	PATH=$(abspath $(BIN)):$$PATH npx --no-install cdk destroy $(CONTEXT)
+	PATH=$(abspath $(BIN)):$(NODE_BIN):$$PATH npx --no-install cdk destroy $(CONTEXT)
 
 bench: install
-	$(BIN)/python -m bench
+	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m bench
 
 # The sweep benchmark with Prowler and Cloud Custodian against the same emulator. Each tool gets a
 # virtualenv of its own (Prowler pins boto3 1.40.61); minutes at 5,000 revisions.
 bench-prowler: install $(PROWLER_STAMP)
 	test -x .venv-c7n/bin/custodian || ($(PYTHON) -m venv .venv-c7n && .venv-c7n/bin/pip install -q "c7n==0.9.53")
-	$(BIN)/python -m bench --prowler --custodian
+	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m bench --prowler --custodian
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-prowler cdk.out node_modules .mypy_cache .ruff_cache

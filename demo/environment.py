@@ -10,9 +10,12 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 REGION = "us-east-1"
+# The Node.js that `make install` pins (the npm registry's `node` package in package.json, Node.js 22).
+PROJECT_NODE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin"
 
 # Configuration the function reads: cleared so the demo runs with the stack's defaults whatever the shell has.
 _FUNCTION_ENV = (
@@ -77,12 +80,22 @@ def moto_server() -> Iterator[str]:
             server._server.server_close()
 
 
+def use_project_node() -> None:
+    """Put the project's Node.js first on PATH (when `make install` has fetched it), so that jsii, the CDK's Node
+    bridge, runs on it in this process as it does under the make targets. Call before aws_cdk is imported."""
+    path = os.environ.get("PATH", "")
+    if (PROJECT_NODE_BIN / "node").exists() and str(PROJECT_NODE_BIN) not in path.split(os.pathsep):
+        os.environ["PATH"] = f"{PROJECT_NODE_BIN}{os.pathsep}{path}"
+
+
 def quiet_jsii_node_warnings() -> str:
     """jsii (the CDK's Node bridge) prints a large banner when the Node version is untested, deprecated or
-    end-of-life; the demo says it in one line instead (`make synth` shows the banner)."""
+    end-of-life; the demo runs on the project's Node.js 22 when installed, and otherwise says it in one line
+    instead (`make synth` shows the banner)."""
+    use_project_node()
     node = shutil.which("node")
     if node is None:
-        return "node not found on PATH (the CDK needs Node.js 20+)"
+        return "node not found on PATH (the CDK needs Node.js 22; make install fetches it)"
     try:
         version = subprocess.run(
             [node, "--version"], check=False, capture_output=True, text=True, timeout=10

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, Duration, Fn, Stack
+from aws_cdk import Annotations, CfnOutput, CfnResource, Duration, Fn, Stack
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -74,15 +74,7 @@ class HubStack(Stack):
 
         # Members' forwarding rules put their events here; nobody outside the organization can.
         self.event_bus = events.EventBus(self, "HubEventBus", event_bus_name=f"{self.stack_name}-hub")
-        self.event_bus.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OrganizationPutEvents",
-                principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"],
-                resources=[self.event_bus.event_bus_arn],
-                conditions={"StringEquals": {"aws:PrincipalOrgID": org.organization_id}},
-            )
-        )
+        self.event_bus_policy = self._organization_bus_policy()
 
         # Exemptions for every member account live here, in the hub, written by the approvers only.
         self.exemptions = ExemptionRegistry(self, "Exemptions", approvers=settings.exemption_approvers)
@@ -131,6 +123,32 @@ class HubStack(Stack):
             ("RuleName", self.remediator.rule.rule_name, "the rule on the hub's bus"),
         ):
             CfnOutput(self, output_id, value=value, description=description)
+
+    def _organization_bus_policy(self) -> CfnResource:
+        """PutEvents on the hub's bus for the organization's accounts only (one aws:PrincipalOrgID statement).
+
+        The resource `EventBus.add_to_resource_policy` made, written as a plain CfnResource at the same path (same
+        logical id, statement id and properties, so a deployed hub sees no change): cdk-nag's EVB1 rule reads the
+        deprecated `principal` of every CfnEventBusPolicy, which printed a deprecation warning on each organization
+        synth. tests/test_org_policies.py evaluates this policy with a real IAM policy evaluator instead."""
+        statement_id = "cdk-OrganizationPutEvents"  # the id add_to_resource_policy gave it ("cdk-" + the Sid)
+        statement = iam.PolicyStatement(
+            sid=statement_id,
+            principals=[iam.AnyPrincipal()],
+            actions=["events:PutEvents"],
+            resources=[self.event_bus.event_bus_arn],
+            conditions={"StringEquals": {"aws:PrincipalOrgID": self.org.organization_id}},
+        )
+        return CfnResource(
+            Construct(self.event_bus, statement_id),
+            "Resource",
+            type="AWS::Events::EventBusPolicy",
+            properties={
+                "EventBusName": self.event_bus.event_bus_name,
+                "Statement": statement.to_statement_json(),
+                "StatementId": statement_id,
+            },
+        )
 
     def _operator_role(self) -> iam.Role:
         """The role operators assume in the hub to sweep members (`ecs-remediate scan --accounts`): the member roles

@@ -36,8 +36,10 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_
 
 # moto records no registeredBy/registeredAt on task definitions; ECS does, and the stack relies on both.
 from demo import moto_fidelity  # noqa: E402
+from demo.environment import use_project_node  # noqa: E402
 
 moto_fidelity.apply()
+use_project_node()  # jsii (every in-process synth) and the app.py subprocesses run on the pinned Node.js 22
 
 
 def load_json(path: Path) -> Any:

@@ -15,7 +15,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 from test_infra_org import ORG_CONTEXT, of_type, only, stack_set, synth
 
-from app import ROOT, SKIP_BUNDLING, build_app, stack_of
+from app import ROOT, SKIP_BUNDLING, build_app, cdk_json_context, stack_of
 from ecs_remediate.cli import main
 from ecs_remediate.guardrail import render
 from infra.member_stack import MEMBER_STACK_ID
@@ -124,6 +124,20 @@ def test_bad_org_context_fails_the_cdk_app_with_the_key_named(tmp_path: Path) ->
     assert result.returncode == 2
     assert "invalid CDK context: regions: 'nowhere' is not a Region name" in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_organization_synth_prints_nothing_on_the_pinned_node(tmp_path: Path) -> None:
+    """`make synth CONTEXT='-c organization=true ...'` as the CDK CLI runs the app (cdk.json's context, on the Node.js
+    22 that make install pins): no deprecation warning (cdk-nag's EVB1 rule read a deprecated property of the hub's
+    bus policy, infra/hub_stack.py) and no Node.js end-of-life banner from jsii; stderr stays empty."""
+    context = {**cdk_json_context(), **SKIP_BUNDLING, **ORG_CONTEXT, "notificationEmails": "secops@example.com"}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert (tmp_path / "EcsRemediateHub.template.json").exists()
 
 
 def test_too_many_regions_for_the_member_roles_policy_fails_synth_naming_regions(tmp_path: Path) -> None:
