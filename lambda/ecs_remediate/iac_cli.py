@@ -35,13 +35,22 @@ def run(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, stderr:
 
 
 def _is_template(data: Any) -> bool:
-    # Mirrors templates.is_template without importing ruamel.yaml for ECS JSON.
+    # Mirrors templates._tree_is_template without importing ruamel.yaml for ECS JSON.
     if not isinstance(data, dict):
         return False
     resources = data.get("Resources")
-    return "AWSTemplateFormatVersion" in data or (
-        isinstance(resources, dict)
-        and any(isinstance(r, dict) and isinstance(r.get("Type"), str) for r in resources.values())
+    return (
+        "AWSTemplateFormatVersion" in data
+        or "Transform" in data
+        or (
+            isinstance(resources, dict)
+            and any(
+                (isinstance(r, dict) and isinstance(r.get("Type"), str))
+                or key.startswith("Fn::ForEach::")
+                or key == "Fn::Transform"
+                for key, r in resources.items()
+            )
+        )
     )
 
 
@@ -66,15 +75,14 @@ def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, s
         raise IacUsageError(f"{path}: nested too deeply to be a template") from None
     changed = {id(f) for f in report.privileged}
     for finding in report.findings:
-        where = f"{path}:{finding.line}: {finding.resource} ({finding.resource_type}) container {finding.container!r}"
+        subject = finding.where()
+        where = f"{path}:{finding.line}: {subject + ': ' if subject else ''}{finding.key}: {finding.value}"
         if finding.status == templates.UNRESOLVED:
-            line = f"{where}: Privileged: {finding.value}: unresolved ({finding.detail})" + (
-                "" if check else ", not changed"
-            )
+            line = f"{where}: unresolved ({finding.detail})" + ("" if check else ", not changed")
         elif check:
-            line = f"{where}: Privileged: {finding.value}"
+            line = where
         else:
-            line = f"{where}: Privileged: {finding.value} -> {finding.fixed_to}"
+            line = f"{where} -> {finding.fixed_to}"
         print(line, file=stdout if check else stderr)
     if not check:
         if not changed:

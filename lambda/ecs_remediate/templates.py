@@ -1,9 +1,11 @@
 """CloudFormation templates (JSON or YAML, cdk.out included): find privileged containers, fix them in place.
 
-CLI only. Every container of every AWS::ECS::TaskDefinition and AWS::ECS::DaemonTaskDefinition is checked;
-`Privileged: true` (any spelling CloudFormation reads as true) becomes `false` by changing exactly the bytes
+CLI only. Every container of every AWS::ECS::TaskDefinition and AWS::ECS::DaemonTaskDefinition is checked (those
+in `Fn::ForEach` loops included; template_sources finds them, and reports what may make others that cannot be
+read); `Privileged: true` (any spelling CloudFormation reads as true) becomes `false` by changing exactly the bytes
 of that value in the original text, so comments, key order, quoting, anchors and short-form intrinsics are
-left as they were. A value given by an intrinsic function or a parameter is reported, never guessed.
+left as they were. A value given by an intrinsic function, a parameter or a loop's identifier is reported,
+never guessed.
 """
 
 from __future__ import annotations
@@ -12,12 +14,21 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from . import template_values as tv
 from . import yaml_tree as yt
+from .template_report import (
+    COMPLIANT,
+    PRIVILEGED,
+    TASK_DEFINITION_TYPES,
+    UNRESOLVED,
+    Edit,
+    Finding,
+    Report,
+    TemplateError,
+)
+from .template_sources import Site, generated_keys, walk
 
-TASK_DEFINITION_TYPES = ("AWS::ECS::TaskDefinition", "AWS::ECS::DaemonTaskDefinition")
-PRIVILEGED = "privileged"
-UNRESOLVED = "unresolved"
-COMPLIANT = "compliant"
+__all__ = ["PRIVILEGED", "TASK_DEFINITION_TYPES", "UNRESOLVED", "Finding", "Report", "TemplateError", "analyse", "fix"]
 
 # CloudFormation reads YAML 1.1 and turns a "true"/"false" string into a Boolean property.
 _TRUE = frozenset({"true", "yes", "on"})
@@ -27,75 +38,25 @@ _NULL = frozenset({"", "~", "null"})
 _REPLACEMENT = {"true": "false", "True": "False", "TRUE": "FALSE"}
 _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:bool", _STR_TAG})
-_DISPLAY_LIMIT = 80
-
-
-class TemplateError(ValueError):
-    """Not a template this tool can read; one line, no template content beyond names."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    resource: str  # logical id
-    resource_type: str
-    container: str  # its Name, or "#<index>" without one
-    line: int  # 1-based line of the Privileged key (of the container list when that is what is unresolved)
-    status: str  # PRIVILEGED (changed by `fix`) | UNRESOLVED (reported, left alone)
-    value: str  # the value as written, shortened: "true", "!Ref EnablePrivileged", "Fn::If"
-    detail: str = ""  # why it is unresolved, e.g. "parameter EnablePrivileged defaults to 'true'"
-    fixed_to: str = ""  # what `fix` writes instead of `value` (same quoting and case), for PRIVILEGED
-
-
-@dataclass(frozen=True)
-class Edit:
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Report:
-    findings: tuple[Finding, ...]
-    edits: tuple[Edit, ...]
-    task_definitions: int
-
-    @property
-    def privileged(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == PRIVILEGED]
-
-    @property
-    def unresolved(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == UNRESOLVED]
-
-    def apply(self, text: str) -> str:
-        out, position = [], 0
-        for edit in sorted(set(self.edits), key=lambda e: e.start):
-            if edit.start < position:
-                raise TemplateError("two changes overlap; nothing written")
-            out.append(text[position : edit.start])
-            out.append(edit.text)
-            position = edit.end
-        out.append(text[position:])
-        return "".join(out)
 
 
 def analyse(text: str) -> Report:
-    """Every privileged and unresolved container of the template in `text`."""
+    """Every privileged and unresolved container of the template in `text`, and what may make task definitions
+    that cannot be read."""
     document = yt.parse(text)
     root = document.root
     if not _tree_is_template(root):
         raise TemplateError("not a CloudFormation template (no AWSTemplateFormatVersion, no typed Resources)")
-    findings: list[Finding] = []
+    found, findings = walk(root)
     sites: list[tuple[Finding, yt.Node]] = []
-    count = 0
-    for logical_id, resource_type, resource in _task_definitions(root):
-        count += 1
-        for finding, site in _containers(root, logical_id, resource_type, resource):
+    for site in found:
+        for finding, node in _containers(root, site):
             findings.append(finding)
-            if site is not None:
-                sites.append((finding, site))
+            if node is not None:
+                sites.append((finding, node))
     edits, findings = _edits(text, document, sites, findings)
-    return Report(tuple(findings), tuple(edits), count)
+    findings.sort(key=lambda f: f.line)
+    return Report(tuple(findings), tuple(edits), len(found))
 
 
 def fix(text: str) -> tuple[str, Report]:
@@ -110,116 +71,119 @@ def fix(text: str) -> tuple[str, Report]:
 def _tree_is_template(root: yt.Node) -> bool:
     if not isinstance(root, yt.Mapping):
         return False
-    if yt.values(root, "AWSTemplateFormatVersion"):
+    if yt.values(root, "AWSTemplateFormatVersion") or yt.values(root, "Transform"):
         return True
     resources = yt.value(root, "Resources")
     return isinstance(resources, yt.Mapping) and any(
-        yt.scalar_text(yt.value(r, "Type")) is not None for _, r in resources.pairs
+        yt.scalar_text(yt.value(r, "Type")) is not None or tv.generated_key(yt.scalar_text(k) or "")
+        for k, r in resources.pairs
     )
-
-
-def _task_definitions(root: yt.Node) -> Iterator[tuple[str, str, yt.Node]]:
-    for _, section in yt.values(root, "Resources"):  # duplicates included: CloudFormation's choice is undefined
-        resources = yt.resolve(section)
-        if not isinstance(resources, yt.Mapping):
-            continue
-        for key, resource in resources.pairs:
-            resource_type = yt.scalar_text(yt.value(resource, "Type"))
-            if resource_type in TASK_DEFINITION_TYPES:
-                yield _display_name(key), resource_type, resource
 
 
 @dataclass(frozen=True)
 class _Container:
-    resource: str
-    resource_type: str
+    site: Site
     name: str
 
-    def finding(self, line: int, status: str, value: str, detail: str = "") -> Finding:
-        return Finding(self.resource, self.resource_type, self.name, line, status, value, detail)
+    def finding(self, at: yt.Node, status: str, value: str, detail: str = "", key: str = "Privileged") -> Finding:
+        site = self.site
+        line = tv.line_of(at)
+        return Finding(
+            site.logical_id, site.resource_type, self.name, line, status, value, detail, key=key, within=site.within
+        )
 
 
-def _containers(
-    root: yt.Node, logical_id: str, resource_type: str, resource: yt.Node
-) -> Iterator[tuple[Finding, yt.Node | None]]:
-    unreadable = _Container(logical_id, resource_type, "*")
-    for _, given in yt.values(resource, "Properties"):
-        properties = yt.resolve(given)
-        if properties is None or _intrinsic(properties):
+def _containers(root: yt.Node, site: Site) -> Iterator[tuple[Finding, yt.Node | None]]:
+    whole = _Container(site, "")
+    for key, value in yt.values(site.resource, "Properties"):
+        properties = yt.resolve(value)
+        if properties is None or tv.intrinsic(properties) or not isinstance(properties, yt.Mapping):
             if properties is not None:
-                detail = "Properties is given by a function"
-                yield unreadable.finding(yt.line_of(properties), UNRESOLVED, _display(properties), detail), None
+                intrinsic = tv.intrinsic(properties)
+                detail = tv.intrinsic_detail(root, properties, site.loops) if intrinsic else "not a mapping"
+                yield whole.finding(key, UNRESOLVED, tv.display(properties), detail, "Properties"), None
             continue
-        for _, definitions in yt.values(properties, "ContainerDefinitions"):
+        for at, name, shown, why in generated_keys(properties, site.loops):
+            yield whole.finding(at, UNRESOLVED, shown, f"{why}: it may set ContainerDefinitions", name), None
+        for list_key, definitions in yt.values(properties, "ContainerDefinitions"):
             index = 0
-            for container in _branches(definitions):
+            for container, given in _branches(definitions, list_key):
                 if container is None:
-                    detail = "ContainerDefinitions is given by a function"
-                    yield unreadable.finding(yt.line_of(definitions), UNRESOLVED, _display(definitions), detail), None
+                    detail = tv.intrinsic_detail(root, given, site.loops) if tv.intrinsic(given) else "not a container"
+                    if given is definitions and not tv.intrinsic(given):
+                        detail = "not a list of containers"
+                    yield whole.finding(given, UNRESOLVED, tv.display(given), detail, "ContainerDefinitions"), None
                     continue
-                where = _Container(logical_id, resource_type, _container_name(container, index))
+                where = _Container(site, _container_name(container, index))
                 index += 1
-                for key, value in yt.values(container, "Privileged"):
-                    yield _judge(root, where, key, value)
+                for at, name, shown, why in generated_keys(container, site.loops):
+                    yield where.finding(at, UNRESOLVED, shown, f"{why}: it may set Privileged", name), None
+                for privileged_key, flag in yt.values(container, "Privileged"):
+                    yield _judge(root, where, privileged_key, flag)
 
 
-def _branches(given: yt.Node | None) -> Iterator[yt.Node | None]:
+Branch = tuple[yt.Node | None, yt.Node]  # (a container mapping, or None when it cannot be read; where it is)
+
+
+def _branches(given: yt.Node, at: yt.Node) -> Iterator[Branch]:
     """The container mappings of a ContainerDefinitions value, through `Fn::If` branches (a sidecar that a
-    condition adds is still deployed privileged when the condition holds). None marks what cannot be read."""
+    condition adds is still deployed privileged when the condition holds), and what cannot be read."""
     node = yt.resolve(given)
-    if isinstance(node, yt.Sequence) and not _intrinsic(node):
+    if isinstance(node, yt.Sequence) and not tv.intrinsic(node):
         for entry in node.items:
             item = yt.resolve(entry)
-            if isinstance(item, yt.Mapping) and not _intrinsic(item):
-                yield item
-            elif _function(item) == "Fn::If":
-                yield from _if_branches(item, list_level=False)
-            elif not _is_no_value(item):
-                yield None
-    elif _function(node) == "Fn::If":
-        yield from _if_branches(node, list_level=True)
-    elif not _is_no_value(node):
-        yield None
+            if isinstance(item, yt.Mapping) and not tv.intrinsic(item):
+                yield item, entry
+            elif tv.function(item) == "Fn::If":
+                yield from _if_branches(entry, list_level=False)
+            elif not tv.is_no_value(item):
+                yield None, entry
+    elif tv.function(node) == "Fn::If":
+        yield from _if_branches(given, list_level=True)
+    elif not tv.is_no_value(node):
+        yield None, given if node is not None else at
 
 
-def _if_branches(node: yt.Node | None, list_level: bool) -> Iterator[yt.Node | None]:
-    arguments = yt.resolve(_arguments(node))
+def _if_branches(given: yt.Node, list_level: bool) -> Iterator[Branch]:
+    arguments = yt.resolve(tv.arguments(given))
     if not isinstance(arguments, yt.Sequence) or len(arguments.items) != 3:
-        yield None
+        yield None, given
         return
     for entry in arguments.items[1:]:
         branch = yt.resolve(entry)
         if list_level:
-            yield from _branches(branch)
-        elif isinstance(branch, yt.Mapping) and not _intrinsic(branch):
-            yield branch
-        elif _function(branch) == "Fn::If":
-            yield from _if_branches(branch, list_level=False)
-        elif not _is_no_value(branch):
-            yield None
+            yield from _branches(entry, entry)
+        elif isinstance(branch, yt.Mapping) and not tv.intrinsic(branch):
+            yield branch, entry
+        elif tv.function(branch) == "Fn::If":
+            yield from _if_branches(entry, list_level=False)
+        elif not tv.is_no_value(branch):
+            yield None, entry
 
 
 def _judge(root: yt.Node, where: _Container, key: yt.Node, raw: yt.Node) -> tuple[Finding, yt.Node | None]:
     """Is this Privileged value true (and where are its bytes), false, or something only a human can tell?"""
-    line = yt.line_of(key)
     node = yt.resolve(raw)
-    shown = _display(node)
-    if node is None or _intrinsic(node):
-        detail = _intrinsic_detail(root, node) if node is not None else "not a Boolean"
-        return where.finding(line, UNRESOLVED, shown, detail), None
+    shown = tv.display(node)
+    loops = where.site.loops
+    if node is None or tv.intrinsic(node):
+        detail = tv.intrinsic_detail(root, node, loops) if node is not None else "not a Boolean"
+        return where.finding(key, UNRESOLVED, shown, detail), None
     if not isinstance(node, yt.Scalar) or (node.tag and node.tag not in _PLAIN_TAGS):
-        return where.finding(line, UNRESOLVED, shown, "not a Boolean"), None
+        return where.finding(key, UNRESOLVED, shown, "not a Boolean"), None
+    if (loop := tv.substituted(node.value, loops)) is not None:
+        return where.finding(key, UNRESOLVED, shown, f"substituted from the collection of {tv.short(loop)}"), None
     word = node.value.strip().lower()
     text = node.style is not None or node.tag == _STR_TAG  # a string: only "true"/"false" convert
     if not text and not node.tag and word in _NULL:
-        return where.finding(line, COMPLIANT, shown), None  # no value: the default, false
+        return where.finding(key, COMPLIANT, shown), None  # no value: the default, false
     if word == "false" or (not text and word in _FALSE):
-        return where.finding(line, COMPLIANT, shown), None
+        return where.finding(key, COMPLIANT, shown), None
     if word == "true" or (not text and word in _TRUE):
-        return where.finding(line, PRIVILEGED, shown), raw
+        return where.finding(key, PRIVILEGED, shown), raw
     if not text and word in _AMBIGUOUS:
-        return where.finding(line, UNRESOLVED, shown, "YAML 1.1 may read it as a Boolean; write true or false"), None
-    return where.finding(line, UNRESOLVED, shown, "not a Boolean"), None
+        return where.finding(key, UNRESOLVED, shown, "YAML 1.1 may read it as a Boolean; write true or false"), None
+    return where.finding(key, UNRESOLVED, shown, "not a Boolean"), None
 
 
 def _edits(
@@ -273,78 +237,8 @@ def _verify(original: str, fixed: str, report: Report) -> None:
             raise TemplateError("the fixed JSON template is not JSON; nothing written") from None
 
 
-def _function(node: yt.Node | None) -> str | None:
-    """The intrinsic function a node is ("Ref", "Fn::If", ...), long or short form; None if it is none."""
-    node = yt.resolve(node)
-    if node is None:
-        return None
-    if node.tag and node.tag.startswith("!") and not node.tag.startswith("!!"):
-        name = node.tag[1:]
-        return name if name in ("Ref", "Condition") else f"Fn::{name}"
-    if isinstance(node, yt.Mapping) and len(node.pairs) == 1:
-        key = yt.scalar_text(node.pairs[0][0]) or ""
-        if key == "Ref" or key.startswith("Fn::") or key == "Condition":
-            return key
-    return None
-
-
-def _intrinsic(node: yt.Node | None) -> bool:
-    return _function(node) is not None
-
-
-def _arguments(node: yt.Node | None) -> yt.Node | None:
-    node = yt.resolve(node)
-    if node is not None and node.tag and node.tag.startswith("!") and not node.tag.startswith("!!"):
-        return node
-    return node.pairs[0][1] if isinstance(node, yt.Mapping) and node.pairs else None
-
-
-def _is_no_value(node: yt.Node | None) -> bool:
-    return _function(node) == "Ref" and yt.scalar_text(_arguments(node)) == "AWS::NoValue"
-
-
-def _intrinsic_detail(root: yt.Node, node: yt.Node) -> str:
-    function = _function(node)
-    if function != "Ref":
-        return f"given by {function}; check every case by hand"
-    name = yt.scalar_text(_arguments(node)) or ""
-    parameter = yt.value(yt.value(root, "Parameters"), name)
-    if parameter is None:
-        return f"Ref {_short(name)} is not a parameter of this template"
-    default = yt.value(parameter, "Default")
-    if default is None:
-        return f"parameter {_short(name)} has no default; its value is given at deploy time"
-    shown = yt.scalar_text(default)
-    return f"parameter {_short(name)} defaults to {_short(shown if shown is not None else _display(default))!r}"
-
-
 def _container_name(container: yt.Node, index: int) -> str:
     name = yt.value(container, "Name")
     if name is None:
         return f"#{index}"
-    return _display_name(name)
-
-
-def _display_name(node: yt.Node) -> str:
-    text = yt.scalar_text(node)
-    return _short(text) if text is not None else _display(node)
-
-
-def _display(node: yt.Node | None) -> str:
-    """A short, one-line rendering of a value for a report (names and Booleans, never whole structures)."""
-    node = yt.resolve(node)
-    function = _function(node)
-    if function is not None:
-        argument = yt.scalar_text(_arguments(node)) if not isinstance(node, yt.Scalar) else node.value
-        shown = ("!" + function.removeprefix("Fn::")) if node is not None and node.tag else function
-        return _short(f"{shown} {argument}" if argument else shown)
-    if isinstance(node, yt.Scalar):
-        quote = node.style if node.style in ("'", '"') else ""
-        tag = "!!" + node.tag.rsplit(":", 1)[-1] + " " if node.tag and node.tag.startswith("tag:yaml.org") else ""
-        return _short(f"{tag}{quote}{node.value}{quote}")
-    return "(a list)" if isinstance(node, yt.Sequence) else "(a mapping)" if node is not None else "(nothing)"
-
-
-def _short(text: str) -> str:
-    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
-    return text if len(text) <= _DISPLAY_LIMIT else text[: _DISPLAY_LIMIT - 1] + "…"
+    return tv.display_name(name)

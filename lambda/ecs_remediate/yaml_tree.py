@@ -174,7 +174,7 @@ def scalar_text(node: Node | None) -> str | None:
     return node.value if isinstance(node, Scalar) else None
 
 
-def values(mapping: Node | None, key: str, _depth: int = 0) -> list[tuple[Node, Node]]:
+def values(mapping: Node | None, key: str) -> list[tuple[Node, Node]]:
     """Every (key node, value node) for `key`: each duplicate, explicit pairs first, then YAML merge keys
     (`<<: *base`, merged bases searched in order, recursively), which only count where no explicit pair
     exists (the YAML merge rule)."""
@@ -184,18 +184,44 @@ def values(mapping: Node | None, key: str, _depth: int = 0) -> list[tuple[Node, 
     explicit = [(k, v) for k, v in mapping.pairs if scalar_text(k) == key]
     if explicit:
         return explicit
-    if _depth > MAX_DEPTH:
+    for base in _bases(mapping, set()):
+        found = [(k, v) for k, v in base.pairs if scalar_text(k) == key]
+        if found:
+            return found
+    return []
+
+
+def items(mapping: Node | None) -> list[tuple[Node, Node]]:
+    """Every (key node, value node) YAML gives the mapping: its own pairs (duplicates included, merge keys left
+    out), then the pairs of merged bases whose key none before them has (the YAML merge rule), recursively."""
+    mapping = resolve(mapping)
+    if not isinstance(mapping, Mapping):
+        return []
+    found = [(k, v) for k, v in mapping.pairs if scalar_text(k) != MERGE_KEY]
+    seen = {scalar_text(k) for k, _ in found}
+    for base in _bases(mapping, set()):
+        for k, v in base.pairs:
+            name = scalar_text(k)
+            if name != MERGE_KEY and (name is None or name not in seen):
+                seen.add(name)
+                found.append((k, v))
+    return found
+
+
+def _bases(mapping: Mapping, visited: set[int], depth: int = 0) -> Iterator[Mapping]:
+    """The mappings merged into `mapping` (`<<`), depth first in YAML's order of precedence; each once, so that
+    a document merging the same anchor again and again costs no more than merging it once."""
+    if depth > MAX_DEPTH:
         raise DocumentError(f"merge keys nested more than {MAX_DEPTH} levels deep")
     for k, v in mapping.pairs:
         if scalar_text(k) != MERGE_KEY:
             continue
         source = resolve(v)
-        bases = [resolve(item) for item in source.items] if isinstance(source, Sequence) else [source]
-        for base in bases:
-            found = values(base, key, _depth + 1) if base is not mapping else []
-            if found:
-                return found
-    return []
+        for base in [resolve(item) for item in source.items] if isinstance(source, Sequence) else [source]:
+            if isinstance(base, Mapping) and id(base) not in visited and base is not mapping:
+                visited.add(id(base))
+                yield base
+                yield from _bases(base, visited, depth + 1)
 
 
 def value(mapping: Node | None, key: str) -> Node | None:
