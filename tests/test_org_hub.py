@@ -128,7 +128,7 @@ def test_privileged_registration_in_any_member_fixed_there_and_nowhere_else(
         name = org.members[account]
         assert note.payload["region"] == region and note.payload["accountName"] == name
         assert note.attributes["account"] == account and note.attributes["region"] == region
-        assert note.subject.startswith(f"[ECS.4] {name}/{region} web:1 -> :2 privileged removed")
+        assert note.subject.startswith(f"[ECS.4] {account}/{region} web:1 -> :2 privileged removed")
         assert note.payload["newTaskDefinitionArn"] == f"arn:aws:ecs:{region}:{account}:task-definition/web:2"
     requests.assert_each_account_used_only_its_own_credentials()
     assembled = Counter(requests.account_of(r.key) for r in requests.of("ecs"))

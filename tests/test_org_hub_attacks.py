@@ -97,7 +97,7 @@ def test_forged_arn_of_another_member_is_refused(
     assert note.payload["account"] == attacker and note.payload["accountName"] == "payments-prod"
     assert note.payload["region"] == "us-east-1" and note.payload["nextCommands"] == []
     assert note.payload["taskDefinitionArn"] == victims_revision
-    assert note.subject.startswith("[ECS.4] payments-prod/us-east-1 web:1 remediation FAILED")
+    assert note.subject.startswith(f"[ECS.4] {attacker}/us-east-1 web:1 remediation FAILED")
 
 
 def test_envelope_account_other_than_the_calls_account_is_refused(
@@ -214,7 +214,7 @@ def test_member_role_missing_or_denied_gives_a_failure_notice_and_no_write(
     assert note.payload["errorCode"] == "MemberRoleUnavailable" and note.payload["account"] == account
     assert note.payload["region"] == "eu-west-1" and note.payload["accountName"] == "analytics-dev"
     assert f"arn:aws:iam::{account}:role/{MEMBER_ROLE}" in note.payload["errorMessage"]
-    assert note.subject.startswith("[ECS.4] analytics-dev/eu-west-1 web:1 remediation FAILED")
+    assert note.subject.startswith(f"[ECS.4] {account}/eu-west-1 web:1 remediation FAILED")
 
     # Another account is not affected.
     response, _ = registered(org, healthy, "eu-west-1")

@@ -152,7 +152,7 @@ def test_privileged_daemon_registration_in_a_member_is_fixed_there_and_nowhere_e
     assert {t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=fixed)["tags"]}["team"] == "secops"
 
     note = only_notice(sandbox)
-    assert note.subject.startswith(f"[ECS.4] analytics-dev/{region} daemon task definition agent:1 -> :2 privileged")
+    assert note.subject.startswith(f"[ECS.4] {account}/{region} daemon task definition agent:1 -> :2 privileged")
     assert note.payload["resourceType"] == "daemon task definition" and note.payload["copyVerified"] is True
     assert (note.payload["account"], note.payload["accountName"], note.payload["region"]) == (
         account,
@@ -221,7 +221,7 @@ def test_registration_event_naming_another_members_daemon_task_definition_is_ref
         "us-east-1",
     )
     assert note.payload["taskDefinitionArn"] == victims and note.payload["nextCommands"] == []
-    assert note.subject.startswith("[ECS.4] payments-prod/us-east-1 daemon task definition agent:1 remediation FAILED")
+    assert note.subject.startswith(f"[ECS.4] {attacker}/us-east-1 daemon task definition agent:1 remediation FAILED")
 
 
 def test_update_daemon_naming_another_members_daemon_is_refused(
@@ -317,7 +317,7 @@ def test_member_role_missing_gives_a_daemon_failure_notice_and_no_write(
         "payments-prod",
         "us-east-1",
     )
-    assert note.subject.startswith("[ECS.4] payments-prod/us-east-1 daemon task definition agent:1 remediation FAILED")
+    assert note.subject.startswith(f"[ECS.4] {account}/us-east-1 daemon task definition agent:1 remediation FAILED")
 
     # Another account is not affected.
     other = register(org, healthy, "us-east-1", agent())
@@ -370,7 +370,7 @@ def test_daemon_rollout_through_the_hub_and_its_rollback_reported_from_the_membe
         rolled_back = only_notice(sandbox)
         assert rolled_back.payload["severity"] == "HIGH" and "privileged again" in rolled_back.subject
         assert (rolled_back.payload["account"], rolled_back.payload["accountName"]) == (account, "analytics-dev")
-        assert rolled_back.subject.startswith("[ECS.4] analytics-dev/us-east-1 daemon agents/sensor")
+        assert rolled_back.subject.startswith(f"[ECS.4] {account}/us-east-1 daemon agents/sensor")
         assert deliver(module, patterns["ForwardDaemonDeploymentOutcomeRule"], outcome) is not None
         assert sandbox.inbox() == []  # one notice per deployment and status
     finally:

@@ -77,7 +77,7 @@ class AccountNames:
         except (ClientError, BotoCoreError):
             return "", self._failure_ttl
         name = described.get("Account", {}).get("Name")
-        return (_printable(name)[:NAME_LIMIT], self._ttl) if isinstance(name, str) else ("", self._failure_ttl)
+        return (clean_name(name), self._ttl) if isinstance(name, str) else ("", self._failure_ttl)
 
     def _stored(self, account: str, now: datetime) -> str | None:
         """The name another instance read (or "" for one that could not be read), unless expired; None: ask."""
@@ -89,7 +89,7 @@ class AccountNames:
             return None
         if not item or int(item.get(EXPIRY_ATTRIBUTE, {}).get("N", "0")) <= now.timestamp():
             return None  # TTL deletion runs late: an expired item is a miss
-        return _printable(str(item.get("name", {}).get("S", "")))[:NAME_LIMIT]
+        return clean_name(str(item.get("name", {}).get("S", "")))
 
     def _store(self, account: str, name: str, until: datetime) -> None:
         if self._dynamodb is None:
@@ -130,8 +130,10 @@ def active_accounts(organizations: Any, *, page_size: int | None = None) -> list
     return sorted(set(found))
 
 
-def _printable(text: str) -> str:
-    return "".join(ch for ch in text if ch.isprintable()).strip()
+def clean_name(name: str) -> str:
+    """An account name as the hub keeps and shows it: its administrator wrote it, so control, format (bidirectional
+    overrides), line and paragraph separator characters become spaces, spaces are collapsed, at most NAME_LIMIT."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())[:NAME_LIMIT]
 
 
-__all__ = ["AccountListingFailed", "AccountNames", "active_accounts"]
+__all__ = ["AccountListingFailed", "AccountNames", "active_accounts", "clean_name"]
