@@ -92,7 +92,7 @@ class HubStack(Stack):
         # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there (hub_daemons.py).
         self.daemons = DaemonRules(self, "Daemons", remediator=self.remediator, settings=settings, on_bus=True)
         self.operator_role = self._operator_role()
-        # The organization sweep (with sweepSchedule): its item function acts through the member roles as well.
+        # The organization sweep (daily unless sweepSchedule=off): its item function acts through the member roles too.
         self.org_sweep = OrgSweep(self, "OrgSweep", remediator=self.remediator, org=org) if org.sweep.schedule else None
         self.function_roles: list[iam.IRole] = [self.remediator.role, self.operator_role]
         if self.org_sweep is not None:

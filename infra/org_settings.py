@@ -15,7 +15,8 @@ which fails `cdk synth` before anything is built (as infra/settings.py does for 
   exemptionApprovers    principal ARN patterns the guardrail lets set or remove exemption tags
   memberTemplate        true also synthesizes the member template as a plain stack (for the management account)
   sweepSchedule         with organization=true: the organization sweep on Step Functions (infra/org_sweep.py) on
-                        this schedule; absent or off builds none (sweepScope as for the single-account sweep)
+                        this schedule, daily by default as the single-account stack's; off builds none and gives up
+                        the backstop for events that never arrive (sweepScope as for the single-account sweep)
   orgSweepConcurrency   (account, Region) items swept at once by the sweep's Distributed Map (default 25)
   orgSweepReportDays    days the sweep's reports are kept in its bucket (default 90)
 """
@@ -169,8 +170,9 @@ class OrgSettings:
 
 
 def _org_sweep(values: Mapping[str, Any]) -> SweepSettings:
-    """The hub's sweep: only when sweepSchedule is given (the single-account stack defaults to a daily sweep)."""
-    sweep = SweepSettings.from_context(values.get, default_schedule="off")
+    """The hub's sweep: daily unless sweepSchedule says otherwise, as the single-account stack's (events are best
+    effort: the sweep is what finds a revision whose event was lost, dropped or never delivered)."""
+    sweep = SweepSettings.from_context(values.get)
     if sweep.schedule is not None and sweep.inventory != "describe":
         raise ContextError(
             f"{CTX_SWEEP_INVENTORY}: the organization sweep describes every revision (describe); the Config path "

@@ -1,5 +1,5 @@
-"""The organization sweep on Step Functions (hub stack, with `sweepSchedule`): every (account, Region) of the
-target OUs swept in parallel on AWS's own fan-out engine, one report and one notice per run.
+"""The organization sweep on Step Functions (hub stack, daily unless `sweepSchedule` says otherwise): every (account,
+Region) of the target OUs swept in parallel on AWS's own fan-out engine, one report and one notice per run.
 
   schedule rule -> state machine:
     ListItems     (control function)  ACTIVE accounts of the target OUs (recursively), minus excludedAccounts, times

@@ -52,6 +52,16 @@ def only(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def remediation_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The real-time function (the hub also has the organization sweep's two, daily by default)."""
+    (found,) = [
+        (k, v)
+        for k, v in of_type(template, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "ecs_remediate.handler.lambda_handler"
+    ]
+    return found
+
+
 def stack_set(template: dict[str, Any]) -> dict[str, Any]:
     props: dict[str, Any] = only(template, "AWS::CloudFormation::StackSet")[1]["Properties"]
     return props
@@ -89,8 +99,9 @@ def test_bus_policy_admits_the_organization_with_one_statement(hub: tuple[Any, .
 def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[Any, ...]) -> None:
     template = hub[1]
     bus_id, _ = only(template, "AWS::Events::EventBus")
-    function_id, function = only(template, "AWS::Lambda::Function")
-    rules = of_type(template, "AWS::Events::Rule")  # the remediation rule and the daemon rule, all on the hub's bus
+    function_id, function = remediation_function(template)
+    # the remediation rule and the daemon rule, all on the hub's bus (the sweep's schedule is on the default bus)
+    rules = {k: v for k, v in of_type(template, "AWS::Events::Rule").items() if "EventPattern" in v["Properties"]}
     assert all(r["Properties"].get("EventBusName") == {"Ref": bus_id} for r in rules.values())
     (rule,) = [r for rid, r in rules.items() if rid.startswith("RemediatorPrivilegedRegistrationRule")]
     props = rule["Properties"]
@@ -112,7 +123,7 @@ def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[An
 
 def test_the_hub_function_has_no_ecs_permission_and_assumes_only_member_roles(hub: tuple[Any, ...]) -> None:
     template = hub[1]
-    _, function = only(template, "AWS::Lambda::Function")
+    _, function = remediation_function(template)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [
         s
@@ -142,9 +153,10 @@ def test_stack_set_service_managed_auto_deployed_to_the_target_ous(hub: tuple[An
     template = hub[1]
     props = stack_set(template)
     bus_id, _ = only(template, "AWS::Events::EventBus")
-    _, function = only(template, "AWS::Lambda::Function")
+    _, function = remediation_function(template)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     operator = next(rid for rid in of_type(template, "AWS::IAM::Role") if rid.startswith("OperatorRole"))
+    item = next(rid for rid in of_type(template, "AWS::IAM::Role") if rid.startswith("OrgSweepItemRole"))
     assert props["PermissionModel"] == "SERVICE_MANAGED"
     assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert props["CallAs"] == "SELF"
@@ -157,9 +169,13 @@ def test_stack_set_service_managed_auto_deployed_to_the_target_ous(hub: tuple[An
     ]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in props["Parameters"]} == {
         "HubEventBusArn": {"Fn::GetAtt": [bus_id, "Arn"]},
-        # the roles the member role trusts: the function's and the operators' (scan --accounts)
+        # the roles the member role trusts: the function's, the operators' (scan --accounts) and the daily
+        # organization sweep's item function's
         "HubFunctionRoleArns": {
-            "Fn::Join": [",", [{"Fn::GetAtt": [role_id, "Arn"]}, {"Fn::GetAtt": [operator, "Arn"]}]]
+            "Fn::Join": [
+                ",",
+                [{"Fn::GetAtt": [role_id, "Arn"]}, {"Fn::GetAtt": [operator, "Arn"]}, {"Fn::GetAtt": [item, "Arn"]}],
+            ]
         },
     }
     assert len(props["TemplateBody"]) < 51_200  # CloudFormation's limit for an inline template body
@@ -364,7 +380,7 @@ def test_cdk_nag_clean_on_hub_and_member(hub: tuple[Any, ...]) -> None:
 
 def test_the_hub_function_may_name_member_accounts_of_its_organization_only(hub: tuple[Any, ...]) -> None:
     template = hub[1]
-    _, function = only(template, "AWS::Lambda::Function")
+    _, function = remediation_function(template)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [
         s

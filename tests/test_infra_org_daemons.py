@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_infra_org import MEMBER, ORG_CONTEXT, of_type, only, stack_set, synth
+from test_infra_org import MEMBER, ORG_CONTEXT, of_type, only, remediation_function, stack_set, synth
 
 from demo.daemon_sandbox import call_event, deployment_event
 from demo.eventbridge import matches, synthesized_daemon_rule_patterns
@@ -88,7 +88,7 @@ def test_the_forwarder_role_is_unchanged_put_events_on_the_hub_bus_only(rollout:
 def test_the_hub_bus_has_the_daemon_rules_with_the_members_patterns(rollout: tuple[Any, ...]) -> None:
     _, template, member, _ = rollout
     bus_id, _ = only(template, "AWS::Events::EventBus")
-    function_id, function = only(template, "AWS::Lambda::Function")
+    function_id, function = remediation_function(template)
     (daemons,) = rules(template, "DaemonsPrivilegedDaemonRule")
     (deployments,) = rules(template, "DaemonsDaemonDeploymentOutcomeRule")
     assert daemons["Properties"]["EventPattern"] == rules(member, FORWARD_DAEMONS)[0]["Properties"]["EventPattern"]
@@ -101,13 +101,16 @@ def test_the_hub_bus_has_the_daemon_rules_with_the_members_patterns(rollout: tup
         (target,) = props["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 8
-    assert not [r for r in of_type(template, "AWS::Events::Rule").values() if "EventBusName" not in r["Properties"]]
+    on_default_bus = [
+        r for r in of_type(template, "AWS::Events::Rule").values() if "EventBusName" not in r["Properties"]
+    ]
+    assert [r["Properties"].get("ScheduleExpression") for r in on_default_bus] == ["rate(1 day)"]  # the org sweep's
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["DAEMON_ROLLOUT"] == "true" and variables["MEMBER_ROLE_NAME"] == "ecs-remediate-member"
     # The function may be invoked by each of its rules on the hub's bus, and only by them.
     permissions = of_type(template, "AWS::Lambda::Permission")
     sources = {json.dumps(p["Properties"]["SourceArn"], sort_keys=True) for p in permissions.values()}
-    rule_ids = [rid for rid in of_type(template, "AWS::Events::Rule")]
+    rule_ids = [rid for rid, r in of_type(template, "AWS::Events::Rule").items() if "EventBusName" in r["Properties"]]
     assert sources == {json.dumps({"Fn::GetAtt": [rid, "Arn"]}, sort_keys=True) for rid in rule_ids}
 
 

@@ -39,11 +39,26 @@ def policies_of(template: dict[str, Any], role_prefix: str) -> list[dict[str, An
     return statements
 
 
-def test_no_sweep_without_a_schedule(tmp_path: Path) -> None:
+def test_the_hub_sweeps_daily_by_default_and_off_gives_it_up(tmp_path: Path) -> None:
+    """Without sweepSchedule the hub has its state machine and a daily schedule, as the single-account stack has its
+    sweep: events are best effort, the sweep is the backstop. `off` builds none (and so no member role trusts it)."""
     context = {k: v for k, v in HUB_CONTEXT.items() if k != "sweepSchedule"}
-    app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp_path))
+    app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp_path / "default"))
     template = app.synth().get_stack_by_name(hub_of(app).stack_name).template
+    ((machine_id, _),) = of_type(template, "AWS::StepFunctions::StateMachine").items()
+    schedules = [
+        r["Properties"]
+        for r in of_type(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert [(s["ScheduleExpression"], s["State"]) for s in schedules] == [("rate(1 day)", "ENABLED")]
+    assert [t["Arn"] for t in schedules[0]["Targets"]] == [{"Ref": machine_id}]
+    assert hub_of(app).org.sweep.schedule == "rate(1 day)" and len(of_type(template, "AWS::S3::Bucket")) == 1
+
+    off = build_app({**SKIP_BUNDLING, **context, "sweepSchedule": "off"}, outdir=str(tmp_path / "off"))
+    template = off.synth().get_stack_by_name(hub_of(off).stack_name).template
     assert of_type(template, "AWS::StepFunctions::StateMachine") == {} and of_type(template, "AWS::S3::Bucket") == {}
+    assert not [r for r in of_type(template, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
 
 
 def test_report_bucket_encrypted_private_ssl_only_with_expiry(built: tuple[Any, dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ collections.MutableMapping = collections.abc.MutableMapping  # type: ignore[attr
 
 from principalmapper.common import Node, Policy  # noqa: E402
 from principalmapper.querying.query_interface import local_check_authorization_full  # noqa: E402
-from test_infra_org import ORG_CONTEXT, of_type, only, synth  # noqa: E402
+from test_infra_org import ORG_CONTEXT, of_type, only, remediation_function, synth  # noqa: E402
 
 HUB, MEMBER, OUTSIDER = "123456789012", "210987654321", "999988887777"
 ORG, OTHER_ORG = "o-abcdefghij", "o-zyxwvutsrq"
@@ -76,7 +76,7 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     refs = {"AWS::Partition": "aws", "AWS::AccountId": HUB, "AWS::Region": "us-east-1"}
     bus_id, _ = only(hub, "AWS::Events::EventBus")
     refs[f"{bus_id}/Arn"] = BUS
-    _, function = only(hub, "AWS::Lambda::Function")
+    _, function = remediation_function(hub)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     (assume,) = [
         p["Properties"]["PolicyDocument"]
