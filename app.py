@@ -15,13 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import Annotations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.checkov import CheckovSuppressions
 from infra.hub_stack import HubStack, write_guardrail
 from infra.member_stack import MEMBER_STACK_ID, MemberStack, synthesize_member_template
 from infra.org_settings import OrgSettings, organization_selected
-from infra.settings import ContextError, StackSettings
+from infra.settings import (
+    NO_RECIPIENTS_WARNING,
+    NO_RECIPIENTS_WARNING_ID,
+    ContextError,
+    StackSettings,
+    check_context_keys,
+)
 from infra.stack import EcsRemediateStack
 from infra.sweep_schedule import SweepSettings
 
@@ -47,24 +54,27 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         app = cdk.App(outdir=outdir)
     else:
         app = cdk.App(context={**cdk_json_context(), **context}, outdir=outdir)
+    check_context_keys(app.node.get_all_context())  # a typo fails here, naming the nearest key
     settings = StackSettings.from_context(app.node.try_get_context)
     if organization_selected(app.node.try_get_context):
-        _organization(app, settings)
+        stack: cdk.Stack = _organization(app, settings)
     else:
         sweep = SweepSettings.from_context(app.node.try_get_context)
-        EcsRemediateStack(
+        stack = EcsRemediateStack(
             app,
             STACK_ID,
             settings=settings,
             sweep=sweep,
             description="ecs-remediate: registers non-privileged copies of privileged ECS task definitions",
         )
+    if not settings.notification_emails:
+        Annotations.of(stack).add_warning_v2(NO_RECIPIENTS_WARNING_ID, NO_RECIPIENTS_WARNING)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     cdk.Aspects.of(app).add(CheckovSuppressions())  # each with its reason, in infra/checkov.py
     return app
 
 
-def _organization(app: cdk.App, settings: StackSettings) -> None:
+def _organization(app: cdk.App, settings: StackSettings) -> HubStack:
     """`organization=true`: the hub stack (its member StackSet inlined), and with memberTemplate=true the member
     template as a plain stack too (for the management account, where StackSets never deploy)."""
     if settings.security_hub:
@@ -81,7 +91,7 @@ def _organization(app: cdk.App, settings: StackSettings) -> None:
         )
     org = OrgSettings.from_context(app.node.try_get_context, tag_prefix=settings.tag_prefix)
     member = synthesize_member_template(settings, org, context=app.node.get_all_context())
-    HubStack(
+    hub = HubStack(
         app,
         HUB_STACK_ID,
         settings=settings,
@@ -94,6 +104,7 @@ def _organization(app: cdk.App, settings: StackSettings) -> None:
     if org.guardrail == "print":
         path = write_guardrail(org, settings.tag_prefix, app.outdir)
         print(f"ecs-remediate: guardrail SCP written to {path}", file=sys.stderr)
+    return hub
 
 
 def hub_of(app: cdk.App) -> HubStack:
@@ -114,7 +125,7 @@ def main() -> int:
     except ContextError as error:
         print(f"ecs-remediate: invalid CDK context: {error}", file=sys.stderr)
         return 2
-    app.synth()
+    app.synth()  # prints the stacks' warnings (cdk.json: annotationsInValidationReport), the missing emails included
     return 0
 
 

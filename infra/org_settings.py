@@ -11,6 +11,8 @@ which fails `cdk synth` before anything is built (as infra/settings.py does for 
   memberRoleName        the member role's name (default ecs-remediate-member)
   stackSetCallAs        SELF (hub in the management account, default) or DELEGATED_ADMIN
   guardrail             off (default), print (writes the SCP at synth), attach (creates it, attached to targetOus)
+  organizationsDelegatedAdmin  true: the hub account is an AWS Organizations delegated administrator for policies;
+                        guardrail=attach with stackSetCallAs=DELEGATED_ADMIN is refused without it
   breakGlassPrincipals  principal ARN patterns the guardrail lets register privileged task definitions
   exemptionApprovers    principal ARN patterns the guardrail lets set or remove exemption tags
   memberTemplate        true also synthesizes the member template as a plain stack (for the management account)
@@ -31,45 +33,37 @@ from typing import Any
 from ecs_remediate.accounts import DEFAULT_MEMBER_ROLE_NAME, check_role_name
 from ecs_remediate.guardrail import GuardrailError, build_guardrail, member_role_pattern
 
-from .settings import ContextError, _boolean, _choice, _integer, _string_list
-from .sweep_schedule import CTX_SWEEP_INVENTORY, CTX_SWEEP_SCHEDULE, CTX_SWEEP_SCOPE, SweepSettings
+from .settings import (
+    CTX_BREAK_GLASS,
+    CTX_EXCLUDED_ACCOUNTS,
+    CTX_EXEMPTION_APPROVERS,
+    CTX_GUARDRAIL,
+    CTX_MEMBER_ROLE_NAME,
+    CTX_MEMBER_TEMPLATE,
+    CTX_ORG_SWEEP_CONCURRENCY,
+    CTX_ORG_SWEEP_REPORT_DAYS,
+    CTX_ORGANIZATION,
+    CTX_ORGANIZATION_ID,
+    CTX_ORGANIZATIONS_DELEGATED_ADMIN,
+    CTX_REGIONS,
+    CTX_STACK_SET_CALL_AS,
+    CTX_SWEEP_INVENTORY,
+    CTX_TARGET_OUS,
+    ORG_CONTEXT_KEYS,
+    ContextError,
+    _boolean,
+    _choice,
+    _integer,
+    _string_list,
+)
+from .sweep_schedule import SweepSettings
 
-CTX_ORGANIZATION = "organization"
-CTX_ORGANIZATION_ID = "organizationId"
-CTX_TARGET_OUS = "targetOus"
-CTX_REGIONS = "regions"
-CTX_EXCLUDED_ACCOUNTS = "excludedAccounts"
-CTX_MEMBER_ROLE_NAME = "memberRoleName"
-CTX_STACK_SET_CALL_AS = "stackSetCallAs"
-CTX_GUARDRAIL = "guardrail"
-CTX_BREAK_GLASS = "breakGlassPrincipals"
-CTX_APPROVERS = "exemptionApprovers"
-CTX_MEMBER_TEMPLATE = "memberTemplate"
-CTX_ORG_SWEEP_CONCURRENCY = "orgSweepConcurrency"
-CTX_ORG_SWEEP_REPORT_DAYS = "orgSweepReportDays"
 # Items in flight by default: the highest setting bench/org_sweep.py measured within 1.2x of the floor x waves (1.18x
 # at 25; past 25 its one-process emulator is CPU-bound, docs/org-sweep.md#measured), and 2.5% of a Region's default
 # Lambda concurrency (1,000), so a sweep never starves the remediation function. Large organizations raise it.
 DEFAULT_ORG_SWEEP_CONCURRENCY = 25
 MAX_ORG_SWEEP_CONCURRENCY = 10_000  # a Distributed Map's limit on parallel child executions
 DEFAULT_ORG_SWEEP_REPORT_DAYS = 90
-ORG_CONTEXT_KEYS = (
-    CTX_ORGANIZATION_ID,
-    CTX_TARGET_OUS,
-    CTX_REGIONS,
-    CTX_EXCLUDED_ACCOUNTS,
-    CTX_MEMBER_ROLE_NAME,
-    CTX_STACK_SET_CALL_AS,
-    CTX_GUARDRAIL,
-    CTX_BREAK_GLASS,
-    CTX_APPROVERS,
-    CTX_MEMBER_TEMPLATE,
-    CTX_SWEEP_SCHEDULE,
-    CTX_SWEEP_SCOPE,
-    CTX_SWEEP_INVENTORY,
-    CTX_ORG_SWEEP_CONCURRENCY,
-    CTX_ORG_SWEEP_REPORT_DAYS,
-)
 GUARDRAIL_MODES = ("off", "print", "attach")
 CALL_AS = ("SELF", "DELEGATED_ADMIN")
 # StackSets take at most 50 OUs in one CreateStackInstances call.
@@ -97,6 +91,7 @@ class OrgSettings:
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
     stack_set_call_as: str = "SELF"
     guardrail: str = "off"
+    organizations_delegated_admin: bool = False
     break_glass_principals: tuple[str, ...] = ()
     exemption_approvers: tuple[str, ...] = ()
     member_template: bool = False
@@ -149,8 +144,9 @@ class OrgSettings:
             member_role_name=role_name,
             stack_set_call_as=_choice(values, CTX_STACK_SET_CALL_AS, CALL_AS, "SELF", upper=True),
             guardrail=_choice(values, CTX_GUARDRAIL, GUARDRAIL_MODES, "off"),
+            organizations_delegated_admin=_boolean(values, CTX_ORGANIZATIONS_DELEGATED_ADMIN),
             break_glass_principals=tuple(_string_list(values, CTX_BREAK_GLASS)),
-            exemption_approvers=tuple(_string_list(values, CTX_APPROVERS)),
+            exemption_approvers=tuple(_string_list(values, CTX_EXEMPTION_APPROVERS)),
             member_template=_boolean(values, CTX_MEMBER_TEMPLATE),
             sweep=_org_sweep(values),
             sweep_concurrency=_bounded(
@@ -158,15 +154,32 @@ class OrgSettings:
             ),
             report_days=_bounded(values, CTX_ORG_SWEEP_REPORT_DAYS, DEFAULT_ORG_SWEEP_REPORT_DAYS, 1, 3650),
         )
+        _check_guardrail_delegation(settings)
         try:  # the guardrail's inputs are checked whatever the mode, so that print and attach never fail later
             settings.guardrail_policy(tag_prefix)
         except GuardrailError as error:
             message = str(error)
-            key = CTX_BREAK_GLASS if message.startswith("break-glass") else CTX_APPROVERS
+            key = CTX_BREAK_GLASS if message.startswith("break-glass") else CTX_EXEMPTION_APPROVERS
             if message.startswith("the guardrail SCP would be"):
-                key = f"{CTX_BREAK_GLASS}/{CTX_APPROVERS}"
+                key = f"{CTX_BREAK_GLASS}/{CTX_EXEMPTION_APPROVERS}"
             raise ContextError(f"{key}: {message}") from None
         return settings
+
+
+def _check_guardrail_delegation(settings: OrgSettings) -> None:
+    """An SCP is created and attached only by the management account or an AWS Organizations delegated administrator
+    for policies (and only once the SCP policy type is enabled in the root). A StackSets delegated administrator is a
+    different delegation: without the account saying it holds both, the hub deploy would fail on the policy and roll
+    back as a whole."""
+    delegated = settings.stack_set_call_as == "DELEGATED_ADMIN"
+    if settings.guardrail == "attach" and delegated and not settings.organizations_delegated_admin:
+        raise ContextError(
+            f"{CTX_GUARDRAIL}: attach creates the SCP, which only the management account or an AWS Organizations "
+            f"delegated administrator for policies may do, and {CTX_STACK_SET_CALL_AS}=DELEGATED_ADMIN makes this "
+            "a StackSets delegated administrator (another delegation); add "
+            f"-c {CTX_ORGANIZATIONS_DELEGATED_ADMIN}=true once the management account has delegated policy management "
+            "to this account, or use guardrail=print and attach the SCP from the management account"
+        )
 
 
 def _org_sweep(values: Mapping[str, Any]) -> SweepSettings:

@@ -10,9 +10,10 @@ the stack cannot accept a value the function would refuse at cold start.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,59 @@ CONTEXT_KEYS = (
     CTX_ROLLOUT_MANAGED,
     CTX_DAEMON_ROLLOUT,
 )
+# The scheduled sweep's keys (read in infra/sweep_schedule.py) and the organization hub's (infra/org_settings.py), named
+# here so that KNOWN_KEYS below is complete without importing those modules (they import this one).
+CTX_SWEEP_SCHEDULE = "sweepSchedule"
+CTX_SWEEP_SCOPE = "sweepScope"
+CTX_SWEEP_INVENTORY = "sweepInventory"
+SWEEP_CONTEXT_KEYS = (CTX_SWEEP_SCHEDULE, CTX_SWEEP_SCOPE, CTX_SWEEP_INVENTORY)
+CTX_ORGANIZATION = "organization"
+CTX_ORGANIZATION_ID = "organizationId"
+CTX_TARGET_OUS = "targetOus"
+CTX_REGIONS = "regions"
+CTX_EXCLUDED_ACCOUNTS = "excludedAccounts"
+CTX_MEMBER_ROLE_NAME = "memberRoleName"
+CTX_STACK_SET_CALL_AS = "stackSetCallAs"
+CTX_GUARDRAIL = "guardrail"
+# true: the hub account is an AWS Organizations delegated administrator for policies (SCPs), which guardrail=attach
+# with stackSetCallAs=DELEGATED_ADMIN needs (a StackSets delegated administrator is a different delegation).
+CTX_ORGANIZATIONS_DELEGATED_ADMIN = "organizationsDelegatedAdmin"
+CTX_BREAK_GLASS = "breakGlassPrincipals"
+CTX_MEMBER_TEMPLATE = "memberTemplate"
+CTX_ORG_SWEEP_CONCURRENCY = "orgSweepConcurrency"
+CTX_ORG_SWEEP_REPORT_DAYS = "orgSweepReportDays"
+ORG_CONTEXT_KEYS = (
+    CTX_ORGANIZATION_ID,
+    CTX_TARGET_OUS,
+    CTX_REGIONS,
+    CTX_EXCLUDED_ACCOUNTS,
+    CTX_MEMBER_ROLE_NAME,
+    CTX_STACK_SET_CALL_AS,
+    CTX_GUARDRAIL,
+    CTX_ORGANIZATIONS_DELEGATED_ADMIN,
+    CTX_BREAK_GLASS,
+    CTX_EXEMPTION_APPROVERS,
+    CTX_MEMBER_TEMPLATE,
+    *SWEEP_CONTEXT_KEYS,
+    CTX_ORG_SWEEP_CONCURRENCY,
+    CTX_ORG_SWEEP_REPORT_DAYS,
+)
+# Every context key of ecs-remediate, single-account and organization (docs/configuration.md, docs/organization.md).
+# Any other key fails synth (check_context_keys), except the CDK's own: the keys cdk.json sets and the CDK passes are
+# namespaced with a colon (feature flags "@aws-cdk/...:flag", "aws:cdk:...", cached lookups "ssm:account=...") or are
+# in CDK_CONTEXT_KEYS.
+KNOWN_KEYS: tuple[str, ...] = tuple(
+    dict.fromkeys((*CONTEXT_KEYS, *SWEEP_CONTEXT_KEYS, CTX_ORGANIZATION, *ORG_CONTEXT_KEYS))
+)
+# The CDK CLI's own plain keys (it writes them to cdk.context.json: `cdk acknowledge`, `cdk cli-telemetry`).
+CDK_CONTEXT_KEYS = ("acknowledged-issue-numbers", "cli-telemetry")
+
+# Said at synth (a warning on the stack, and a line from `cdk synth`) when the topic would have no subscriber.
+NO_RECIPIENTS_WARNING_ID = "ecs-remediate:noNotificationEmails"
+NO_RECIPIENTS_WARNING = (
+    f"{CTX_NOTIFICATION_EMAILS} is empty: nobody will be notified of remediations, failures or alarms (the SNS topic "
+    f"gets no subscriber); add -c {CTX_NOTIFICATION_EMAILS}=secops@example.com, or subscribe to the TopicArn output"
+)
 
 # CloudWatch Logs retention periods CDK knows (aws_logs.RetentionDays), by number of days.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -126,6 +180,21 @@ _ROLE_ARN_PATTERN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,
 
 class ContextError(ValueError):
     """A CDK context value is invalid; the message names the key and what is allowed."""
+
+
+def check_context_keys(keys: Iterable[str]) -> None:
+    """Refuse a key that is neither ecs-remediate's nor the CDK's, naming it and the nearest known key: a typo such as
+    `mdoe=report` would otherwise synthesize the default (remediate) in silence."""
+    unknown = sorted(key for key in set(keys) if not (key in KNOWN_KEYS or key in CDK_CONTEXT_KEYS or ":" in key))
+    if unknown:
+        raise ContextError("; ".join(_unknown_key(key) for key in unknown))
+
+
+def _unknown_key(key: str) -> str:
+    by_lower = {known.lower(): known for known in KNOWN_KEYS}
+    nearest = difflib.get_close_matches(key.lower(), by_lower, n=1, cutoff=0.7)
+    hint = f"did you mean {by_lower[nearest[0]]}?" if nearest else "the keys are in docs/configuration.md"
+    return f"{key}: not a context key of ecs-remediate ({hint})"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,11 +36,8 @@ from ecs_remediate.sweep import ACTIVE, DESCRIBE, SCOPES, SweepError, check_inve
 
 from .config_queries import config_query_policy
 from .remediator import Remediator
-from .settings import ContextError
+from .settings import CTX_SWEEP_INVENTORY, CTX_SWEEP_SCHEDULE, CTX_SWEEP_SCOPE, ContextError
 
-CTX_SWEEP_SCHEDULE = "sweepSchedule"
-CTX_SWEEP_SCOPE = "sweepScope"
-CTX_SWEEP_INVENTORY = "sweepInventory"
 DEFAULT_SWEEP_SCHEDULE = "rate(1 day)"
 SWEEP_HANDLER = "ecs_remediate.handler.sweep_handler"
 # A sweep at ECS's read rate (20 describes a second) judges about 15,000 revisions in 15 minutes.

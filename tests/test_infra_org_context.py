@@ -47,6 +47,21 @@ def test_guardrail_attach_creates_the_scp_on_the_target_ous(tmp_path: Path) -> N
     }
 
 
+def test_guardrail_attach_from_a_delegated_administrator_needs_it_said_for_policies_too(tmp_path: Path) -> None:
+    """A StackSets delegated administrator (stackSetCallAs=DELEGATED_ADMIN) may create the SCP only as an Organizations
+    delegated administrator for policies as well: with organizationsDelegatedAdmin=true the hub has both (the refusal
+    without it: test_bad_org_context_names_the_key)."""
+    context = {
+        **ORG_CONTEXT,
+        "guardrail": "attach",
+        "stackSetCallAs": "DELEGATED_ADMIN",
+        "organizationsDelegatedAdmin": "true",
+    }
+    _, template, _, _ = synth(context, tmp_path)
+    assert only(template, "AWS::Organizations::Policy")[1]["Properties"]["TargetIds"] == ["ou-ab12-11111111"]
+    assert stack_set(template)["CallAs"] == "DELEGATED_ADMIN"
+
+
 def test_guardrail_print_writes_the_scp_at_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, template, _, _ = synth({**ORG_CONTEXT, "guardrail": "print"}, tmp_path)
     assert of_type(template, "AWS::Organizations::Policy") == {}
@@ -102,6 +117,16 @@ def test_without_organization_the_single_account_stack_is_unchanged(value: str |
         ({"breakGlassPrincipals": "root"}, "breakGlassPrincipals: break-glass principal: 'root'"),
         ({"exemptionApprovers": "arn:aws:iam::*:role/a b"}, "exemptionApprovers: 'arn:aws:iam::*:role/a b' is not"),
         ({"memberTemplate": "yes"}, "memberTemplate: expected one of true, false"),
+        (
+            {"guardrail": "attach", "stackSetCallAs": "DELEGATED_ADMIN"},
+            "guardrail: attach creates the SCP, which only the management account or an AWS Organizations delegated "
+            "administrator for policies may do",
+        ),
+        (
+            {"guardrail": "attach", "stackSetCallAs": "DELEGATED_ADMIN", "organizationsDelegatedAdmin": "false"},
+            "guardrail: attach creates the SCP",
+        ),
+        ({"organizationsDelegatedAdmin": "yes"}, "organizationsDelegatedAdmin: expected one of true, false"),
         ({"organization": "yes"}, "organization: expected one of true, false"),
     ],
 )
