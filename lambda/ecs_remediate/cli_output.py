@@ -3,7 +3,6 @@ progress bar on a terminal's stderr."""
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 import time
@@ -11,6 +10,7 @@ from typing import TextIO
 
 from . import reports, sweep
 from .cli_common import one_line
+from .csv_output import write_rows
 
 _COLUMNS = (
     "taskDefinitionArn",
@@ -45,15 +45,7 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
             *_COLUMNS,
             *(_DAEMON_COLUMNS if daemons else ()),
         )
-        writer = csv.DictWriter(stdout, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            lists: dict[str, str] = {
-                name: ";".join(row[name])
-                for name in ("privilegedContainers", "hostEquivalents", "daemons")
-                if name in row
-            }
-            writer.writerow({**row, **lists})
+        write_rows(stdout, columns, rows)  # lists joined by ";", every cell safe from spreadsheet formulas
     else:
         _table(report, stdout)
 

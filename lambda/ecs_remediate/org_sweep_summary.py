@@ -11,7 +11,6 @@ it carries account ids, counts and the run's name only: no task definition conte
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .aws import BotoCoreError, ClientError, Message, error_code
+from .csv_output import write_rows
 from .org_sweep_item import counts_of
 from .org_sweep_items import BadItem, Item, check_run, items_key, notice_key, parse_item, report_keys
 from .policy import ERROR, EXEMPT, FAIL, PASS
@@ -83,10 +83,7 @@ def read_rows(s3: Any, bucket: str, item: Item) -> list[dict[str, Any]]:
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for entry in rows:
-        writer.writerow({**entry, "privilegedContainers": ";".join(entry.get("privilegedContainers") or [])})
+    write_rows(out, CSV_COLUMNS, rows)  # lists joined by ";", every cell safe from spreadsheet formulas
     return out.getvalue()
 
 
