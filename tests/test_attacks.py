@@ -284,7 +284,8 @@ def test_6_a_deploy_between_the_check_and_the_copy_stays_the_familys_latest(
     assert latest["containerDefinitions"][0]["image"] == "api:2"  # the pipeline's deploy, not our older copy
     assert latest["revision"] == 4  # :2 deploy, :3 our copy of :1, :4 the deploy again
     [note] = sandbox.inbox()
-    assert "api:2 was registered during the copy" in note.payload["raceNote"]
+    assert "api:2 was registered meanwhile, so the stack's api:3 landed above it" in note.payload["raceNote"]
+    assert note.payload["raceNote"].endswith("the family's latest, api:4, holds api:2's content")
 
 
 def test_6_rollout_re_describes_each_service_before_the_update(

@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --remediate: move ECS-controlled services onto the fixed copy (UpdateService, a rolling "
         "deployment); CODE_DEPLOY and EXTERNAL services are listed with the manual step. In --scope active an "
-        "older privileged revision that a service uses gets a fixed copy of its own (the family's latest is "
-        "registered again right after, so it keeps its content)",
+        "older privileged revision that a service uses gets a fixed copy of its own (the family's latest, or a "
+        "deploy newer still, is registered again right after, re-checked, so it keeps its content)",
     )
     scan.add_argument(
         "--rollout-managed",

@@ -14,7 +14,7 @@ from .aws import Message, fit_subject
 from .daemon_result import DEPLOYMENT, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
 from .events import REGISTER_DAEMON_TASK_DEFINITION
-from .notice import CONTROL, _changes, _who, compose, where
+from .notice import CONTROL, STALE_LATEST, _changes, _who, compose, where
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {
@@ -54,6 +54,8 @@ def daemon_subject(result: Result) -> str:
         text = f"{head} {title}"
         if result.forged_copies:  # first: the subject is cut at 99 characters
             text += "; FORGED copy marker"
+        if result.buried_arn:
+            text += STALE_LATEST
         if result.privileged:
             text += f" ({', '.join(result.privileged)})"
         if result.host_equivalents:

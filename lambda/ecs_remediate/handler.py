@@ -163,6 +163,7 @@ def _record(result: dict[str, Any]) -> None:
         "copy_proof",
         "latest_arn",
         "restored_arn",
+        "buried_arn",
     )
     extra = {k: result.get(k) for k in fields}
     extra["forged_copies"] = [f.get("arn") for f in result.get("forged_copies") or []]

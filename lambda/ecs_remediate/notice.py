@@ -14,6 +14,7 @@ from .notice_source import escalated_title, escalation_lines, source_lines
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 CONTROL = "ECS.4"
+STALE_LATEST = "; family latest not restored"  # a newer deploy lies below the stack's registration (restore.py)
 _TITLE = {
     REMEDIATED: "privileged removed",
     REPORTED: "privileged container found (report only)",
@@ -40,6 +41,8 @@ def subject(result: Result) -> str:
         text += f" ({names})"
     if result.forged_copies:
         text += "; FORGED copy marker"
+    if result.buried_arn:
+        text += STALE_LATEST
     if result.host_equivalents:
         text += "; still host-equivalent"
     return fit_subject(text)
@@ -133,6 +136,12 @@ def compose(
 ) -> Message:
     """Every notice's frame (task definitions and daemon task definitions alike): subject, outcome, account, Region,
     the source line, `body`, the closing lines; the JSON payload (`extra` added) and the SNS attributes."""
+    if result.buried_arn:  # first: the family's latest holds older content than a deploy (restore.py)
+        buried = result.buried_arn.rsplit("/", 1)[-1]
+        how = "" if result.race_step else " (re-run the deploy that registered it)"
+        steps = [result.race_step] if result.race_step else []
+        head = f"# the family's latest holds older content than {buried}: register it again{how}"
+        commands = [head, *steps, *commands]
     lines = [
         subject_text,
         "",

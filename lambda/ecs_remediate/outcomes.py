@@ -61,9 +61,11 @@ class Result:
     copy_proof: str = ""  # why the copy is the stack's own (ledger or registeredBy)
     latest_arn: str | None = None  # superseded: the family's latest ACTIVE revision
     forged_copies: list[dict[str, str]] = field(default_factory=list)  # arn, registeredBy, why
-    restored_arn: str | None = None  # a newer revision arrived during the copy: the copy of it that is latest again
+    restored_arn: str | None = None  # a newer deploy arrived during the copy: the copy of it that is latest again
     restored_from: str | None = None
-    race_note: str = ""
+    race_note: str = ""  # what was registered in between, and what was done (restore.py)
+    buried_arn: str | None = None  # the race was not won: the newer deploy left below the family's latest
+    race_step: str = ""  # ... and the command that makes its content the latest again
     exemption_source: str = ""
     # Where the revision came from (a hint: never a reason to skip or exempt), and the family's remediations
     # within the escalation window (the stack's ledger); `escalation` says why the notice escalates, "" if not.
@@ -73,7 +75,7 @@ class Result:
 
     @property
     def severity(self) -> str:
-        if self.forged_copies or self.escalation:
+        if self.forged_copies or self.escalation or self.buried_arn:
             return "HIGH"
         return SEVERITY.get(self.outcome, "INFO")
 

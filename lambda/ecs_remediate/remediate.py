@@ -8,7 +8,8 @@
   copy and is not is reported as forged.
 - Never silent: a privileged revision that is superseded, or a registration that cannot be identified, is
   notified. Notices are deduplicated per (revision, outcome, copy, exemption) through the same table.
-- Races: a revision registered between our check and our copy is made the family's latest again (copy.py).
+- Races: a deploy registered between our check and our copy is made the family's latest again, re-checked after each
+  registration (restore.py).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as IdempotencyError
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from . import repeats, rollout
 from .attribution import attribute
-from .aws import BotoCoreError, ClientError, Described, Ecs, Message, RevisionNotFound, Topic, error_code, is_transient
+from .aws import ClientError, Described, Ecs, Message, RevisionNotFound, Topic, error_code, is_transient
 from .config import Config
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .events import Registration, Unidentified
@@ -42,12 +43,12 @@ from .outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, 
 from .policy import EXEMPT as VERDICT_EXEMPT
 from .policy import Judge, today_utc
 from .provenance import described_document
-from .rollout import marker_value, short_ref
+from .restore import RegisterFailed, Restorer
+from .rollout import marker_value
 from .taskdef import (
     TaskDefinitionError,
     build_fixed_copy,
     family_and_revision,
-    privileged_containers,
 )
 
 COPY_KEY_PREFIX = "ecs-remediate-copy"  # shared by the function and the sweep: one copy per source revision
@@ -96,6 +97,7 @@ class Remediator:
             self._register_once = self._guard(persistence, self._register_copy, "sourceArn", COPY_KEY_PREFIX)
             self._publish_once = self._guard(_sibling(persistence), self._publish, "key", NOTICE_KEY_PREFIX)
         self._lock = threading.Lock()
+        self.restorer = Restorer(ecs, config, self.judge, self.ledger, self.register_restore)
 
     def _guard(
         self, persistence: BasePersistenceLayer, function: Callable[..., dict[str, Any]], key: str, prefix: str
@@ -208,6 +210,7 @@ class Remediator:
                 if registered.get("restoredArn"):
                     result.restored_arn, result.restored_from = registered["restoredArn"], registered["restoredFrom"]
                 result.race_note = str(registered.get("raceNote", ""))
+                result.buried_arn, result.race_step = registered.get("buriedArn"), str(registered.get("raceStep", ""))
             else:
                 found = self._find_copy(result, source, latest)
                 if found is None:
@@ -221,7 +224,7 @@ class Remediator:
 
     def _register_copy(self, request: dict[str, Any], source: Described, restore: bool = True) -> dict[str, Any]:
         """Register the fixed copy of `source` (once per source revision when idempotency is on), record it in the
-        ledger, and (`restore`) make a revision registered meanwhile the family's latest again."""
+        ledger, and (`restore`) keep the family's latest the newest deploy's content (restore.py)."""
         marker = self._marker(source)
         try:
             fix = build_fixed_copy(described_document(source, self.ecs.model), self.ecs.model, marker)
@@ -235,45 +238,23 @@ class Remediator:
             raise _CopyFailed(error_code(error), str(error)) from None
         self.ledger.record_copy(source.arn, registered.arn, self.recorded_by)
         outcome: dict[str, Any] = {"copyArn": registered.arn, "droppedTags": fix.dropped_tags}
-        if restore and registered.revision > source.revision + 1:
-            outcome.update(self._restore_latest(source, registered))
+        if restore:  # the copy lands right above its source unless a deploy came in between
+            outcome.update(self.restorer.keep_latest(registered.arn, source.revision + 1).to_outcome())
         return outcome
 
-    def _restore_latest(self, source: Described, copied: Described) -> dict[str, Any]:
-        """A revision landed between `source` and its copy (a pipeline's deploy): the copy, an older image, is now
-        the family's latest. Make the newest such revision the latest again by registering its fixed copy (the
-        same content when it is compliant), unless something newer than the copy exists already."""
-        revisions = self.ecs.family_revisions(source.family)
-        if any(r > copied.revision for r in revisions):
-            return {"raceNote": "newer revisions were registered after the copy; the family's latest is theirs"}
-        between = [r for r in revisions if source.revision < r < copied.revision]
-        if not between:
-            return {}
-        newer = self.ecs.describe(f"{source.arn.rsplit(':', 1)[0]}:{between[-1]}")
-        if privileged_containers(newer.task_definition):
-            try:
-                assessment = self.judge.assess(newer.arn, newer.task_definition, newer.tags)
-            except RegistryUnavailable:
-                assessment = None
-            if assessment is None or assessment.verdict == VERDICT_EXEMPT:
-                return {
-                    "raceNote": f"{short_ref(newer.arn)} was registered during the copy and is exempt (or its "
-                    f"exemption could not be read): {short_ref(copied.arn)} is now the family's latest; register "
-                    f"{short_ref(newer.arn)} again to make it the latest"
-                }
+    def register_restore(self, revision: Described, above: int) -> str:
+        """restore.Register: the fixed copy of `revision`, landing above the stack's registration `above`. Through the
+        idempotent write keyed on `revision` (its own event then finds this copy instead of making another); when
+        that write's stored copy lies below `above`, or another invocation is making it right now (it may land
+        below), it is registered again, unguarded: the content must be on top."""
         try:
-            # Once: the restored copy lands after ours, so a race check of it would find ours in between.
-            restored = self._register_once(request={"sourceArn": newer.arn}, source=newer, restore=False)
-        except (ClientError, BotoCoreError, IdempotencyError, _CopyFailed) as error:  # another invocation is fixing it
-            return {
-                "raceNote": f"{short_ref(newer.arn)} was registered during the copy; restoring it failed: {error}"[:500]
-            }
-        return {
-            "restoredArn": restored["copyArn"],
-            "restoredFrom": newer.arn,
-            "raceNote": f"{short_ref(newer.arn)} was registered during the copy, so its fixed copy "
-            f"{short_ref(restored['copyArn'])} was registered after it: the family's latest keeps its content",
-        }
+            once = self._register_once(request={"sourceArn": revision.arn}, source=revision, restore=False)
+            stored: str | None = str(once["copyArn"])
+        except IdempotencyAlreadyInProgressError:
+            stored = None
+        if stored is not None and self._family_and_revision(stored)[1] > above:
+            return stored
+        return str(self._register_copy({"sourceArn": revision.arn}, revision, restore=False)["copyArn"])
 
     def _find_copy(self, result: Result, source: Described, latest: Described) -> Described | None:
         search = find_verified_copy(
@@ -375,13 +356,9 @@ class Remediator:
         return family_and_revision(arn)
 
 
-class _CopyFailed(Exception):
+class _CopyFailed(RegisterFailed):
     """The copy could not be built or registered for a permanent reason (raised inside the idempotent write, so the
     write is not recorded as done; `Remediator._remediate` turns it into a failure notice)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _sibling(persistence: BasePersistenceLayer) -> BasePersistenceLayer:

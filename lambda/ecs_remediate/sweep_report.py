@@ -12,9 +12,13 @@ from .aws import Described, error_code
 from .exemptions import Exemption
 from .outcomes import Result
 from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS
+from .rollout import short_ref
 from .sweep_rates import CallStats
 
 if TYPE_CHECKING:
+    from .config import Config
+    from .restore import Restoration
+    from .superseded import Superseded
     from .sweep_inventory import InventoryOutcome
 
 STATUSES = (PASS, FAIL, EXEMPT, ERROR)
@@ -217,3 +221,43 @@ def followup_text(result: Result) -> str:
 
 def error_text(error: BaseException) -> str:
     return f"{error_code(error)}: {' '.join(str(error).split())}"[:1000]
+
+
+def superseded_action(outcome: Superseded, config: Config) -> str:
+    """An older privileged revision's row action: what finish_superseded found and did."""
+    services = ", ".join(f"{s.cluster_name}/{s.name} ({s.controller})" for s in outcome.services)
+    if not outcome.services:
+        if outcome.retired:
+            return f"{ACTION_RETIRED}: no service uses it; deregistered (INACTIVE)"
+        return f"{ACTION_SUPERSEDED}: no service uses it; --retire would deregister it"
+    used = f"used by {len(outcome.services)} service(s): {services}"
+    if not config.rollout:
+        return f"{ACTION_SUPERSEDED}: {used}; --rollout moves them onto a fixed copy of it (never retired while used)"
+    if outcome.followup is None or outcome.copy_arn is None:
+        return f"{ACTION_SUPERSEDED}: {used}; {outcome.skipped}"
+    followup = outcome.followup
+    copy_ref = f":{outcome.copy_arn.rsplit(':', 1)[-1]}"
+    parts = [f"fixed copy {copy_ref} {'registered' if outcome.copy_registered else 'found'}"]
+    if outcome.restoration is not None:
+        parts.append(restored_text(outcome.restoration))
+    parts += services_text(followup.services_updated, followup.services_manual)
+    if followup.retired:
+        parts.append("deregistered (INACTIVE)")
+    elif config.retire:
+        parts.append(followup.retire_note)
+    else:
+        parts.append("--retire would deregister it once no service uses it")
+    return f"{ACTION_RETIRED if outcome.retired else ACTION_SUPERSEDED}: " + "; ".join(parts)
+
+
+def restored_text(restoration: Restoration) -> str:
+    """A row's words for what was registered to keep the family's latest (restore.py)."""
+    text = ""
+    if restoration.restored and restoration.restored_from:
+        text = (
+            f"family latest restored as :{restoration.restored.rsplit(':', 1)[-1]} "
+            f"(copy of {short_ref(restoration.restored_from)})"
+        )
+    if restoration.raced or restoration.buried:
+        text += f"{'; ' if text else ''}{restoration.note}"
+    return text

@@ -21,15 +21,12 @@ from .outcomes import COMPLIANT, REMEDIATED, REPORTED, SUPERSEDED, Result
 from .outcomes import EXEMPT as OUTCOME_EXEMPT
 from .policy import ERROR, EXEMPT, FAIL, PASS, Exemption, Judge, today_utc
 from .remediate import RemediationFailed, Remediator
-from .rollout import (
-    ReferenceFinder,
+from .rollout import ReferenceFinder, marker_value
+from .superseded import (
     ServiceLookupFailed,
-    Superseded,
     SupersededError,
     finish_superseded,
-    marker_value,
     restore_if_rolled_back,
-    short_ref,
 )
 from .sweep_inventory import ConfigPlan, Decision
 from .sweep_listing import SweepEcs, family_revision
@@ -49,7 +46,8 @@ from .sweep_report import (
     error_text,
     followup_text,
     name_error_rows,
-    services_text,
+    restored_text,
+    superseded_action,
 )
 from .taskdef import tag_value
 
@@ -300,14 +298,19 @@ class Sweeper:
         )
 
     def _finish_family(self, family: str, rows: list[Finding], copies: Mapping[tuple[str, str], str]) -> None:
-        """Older privileged revisions of one family, oldest first (rollout.finish_superseded): retire the
+        """Older privileged revisions of one family, oldest first (superseded.finish_superseded): retire the
         unused ones; with rollout, give the used ones a fixed copy, restore the family's latest, move services."""
         restored_note = ""
         if self.config.rollout:
+            assert self.remediator is not None
             verified = set(copies.values())
             try:
                 restored = restore_if_rolled_back(
-                    self.ecs, self.config, family, ledger=self.ledger, is_our_copy=lambda d: d.arn in verified
+                    self.ecs,
+                    self.config,
+                    family,
+                    restorer=self.remediator.restorer,
+                    is_our_copy=lambda d: d.arn in verified,
                 )
             except (ClientError, BotoCoreError, SupersededError, RevisionNotFound) as error:
                 text = f"the family's latest could not be checked for an interrupted earlier run: {error_text(error)}"
@@ -315,9 +318,7 @@ class Sweeper:
                     row.action, row.error = ACTION_FAILED, text
                 return
             if restored is not None:
-                restored_note = (
-                    f"family latest restored as :{restored[0].rsplit(':', 1)[-1]} (copy of {short_ref(restored[1])})"
-                )
+                restored_note = restored_text(restored)
                 logger.warning("%s: the latest was a copy of an older revision; %s", family, restored_note)
         for row in sorted(rows, key=lambda f: f.revision):
             self._finish_superseded(row, copies.get((family, marker_value(family, row.revision))))
@@ -338,8 +339,15 @@ class Sweeper:
             row.action = f"{ACTION_RETIRED}: already {source.status or 'not ACTIVE'}"
             return
         try:
+            assert self.remediator is not None
             outcome = finish_superseded(
-                self.ecs, self.config, source, copy_arn, ledger=self.ledger, references=self._references
+                self.ecs,
+                self.config,
+                source,
+                copy_arn,
+                ledger=self.ledger,
+                restorer=self.remediator.restorer,
+                references=self._references,
             )
         except ServiceLookupFailed as error:  # fail-closed: unknown users, so nothing is done and nothing PASSes
             row.status, row.error = ERROR, str(error)[:1000]
@@ -350,38 +358,8 @@ class Sweeper:
         except (ClientError, BotoCoreError) as error:
             row.action, row.error = ACTION_FAILED, error_text(error)
             return
-        row.action = self._superseded_action(row, outcome)
+        row.action = superseded_action(outcome, self.config)
         row.new_task_definition_arn = outcome.copy_arn
-
-    def _superseded_action(self, row: Finding, outcome: Superseded) -> str:
-        services = ", ".join(f"{s.cluster_name}/{s.name} ({s.controller})" for s in outcome.services)
-        if not outcome.services:
-            if outcome.retired:
-                return f"{ACTION_RETIRED}: no service uses it; deregistered (INACTIVE)"
-            return f"{ACTION_SUPERSEDED}: no service uses it; --retire would deregister it"
-        used = f"used by {len(outcome.services)} service(s): {services}"
-        if not self.config.rollout:
-            return (
-                f"{ACTION_SUPERSEDED}: {used}; --rollout moves them onto a fixed copy of it (never retired while used)"
-            )
-        if outcome.followup is None or outcome.copy_arn is None:
-            return f"{ACTION_SUPERSEDED}: {used}; {outcome.skipped}"
-        followup = outcome.followup
-        copy_ref = f":{outcome.copy_arn.rsplit(':', 1)[-1]}"
-        parts = [f"fixed copy {copy_ref} {'registered' if outcome.copy_registered else 'found'}"]
-        if outcome.restored_arn and outcome.restored_from:
-            parts.append(
-                f"family latest restored as :{outcome.restored_arn.rsplit(':', 1)[-1]} "
-                f"(copy of {short_ref(outcome.restored_from)})"
-            )
-        parts += services_text(followup.services_updated, followup.services_manual)
-        if followup.retired:
-            parts.append("deregistered (INACTIVE)")
-        elif self.config.retire:
-            parts.append(followup.retire_note)
-        else:
-            parts.append("--retire would deregister it once no service uses it")
-        return f"{ACTION_RETIRED if outcome.retired else ACTION_SUPERSEDED}: " + "; ".join(parts)
 
     def _listing_error(self, error: BaseException) -> Finding:
         operation = LIST_FAMILIES if self.scope == LATEST else LIST_REVISIONS
