@@ -1,6 +1,7 @@
-"""ruamel.yaml is the CLI's template reader and must stay out of the function: not in requirements.txt (what
-the asset ships), and not imported by any module the function loads (found by reading every import statement
-of the package, the ones inside functions included)."""
+"""ruamel.yaml (the CLI's template reader), tree-sitter with its HCL grammar and python-hcl2 (its Terraform reader
+and the second parser that checks a fix) must stay out of the function: not in requirements.txt (what the asset
+ships), and not imported by any module the function loads (found by reading every import statement of the package,
+the ones inside functions included)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,17 @@ CLI_ONLY = {
     "template_values",
     "yaml_tree",
     "terraform",
+    "terraform_cli",
+    "terraform_eval",
+    "terraform_json",
+    "terraform_source",
+    "terraform_tfjson",
+    "terraform_verify",
+    "hcl_tree",
 }
+CLI_PACKAGES = {"ruamel", "tree_sitter", "tree_sitter_hcl", "hcl2"}
 TEMPLATE_READERS = {"iac_cli", "templates", "template_report", "template_sources", "template_values", "yaml_tree"}
+TEMPLATE_READERS |= {"terraform_cli", "terraform_source", "terraform_tfjson", "terraform_verify", "hcl_tree"}
 ENTRY_POINTS = {"handler"}  # what the Lambda function imports (ecs_remediate.handler.lambda_handler, .sweep_handler)
 
 
@@ -63,12 +73,14 @@ def test_the_function_never_loads_a_cli_only_module_or_ruamel() -> None:
     assert "remediate" in loaded and "sweep" in loaded  # the walk does follow the package's imports
     assert loaded.isdisjoint(CLI_ONLY), loaded & CLI_ONLY
     for module in loaded:
-        assert "ruamel" not in imports_of(module), module
+        assert imports_of(module).isdisjoint(CLI_PACKAGES), module
 
 
 def test_only_the_yaml_tree_imports_ruamel_and_the_cli_loads_it_lazily() -> None:
     users = {path.stem for path in PACKAGE_DIR.glob("*.py") if "ruamel" in imports_of(path.stem)}
     assert users == {"yaml_tree"}
+    hcl_users = {path.stem for path in PACKAGE_DIR.glob("*.py") if imports_of(path.stem) & {"tree_sitter", "hcl2"}}
+    assert hcl_users == {"hcl_tree", "terraform_verify"}
     for module, known in (("cli", "sweep"), ("cli_fix", "taskdef")):
         top_level = ast.parse((PACKAGE_DIR / f"{module}.py").read_text()).body
         imported_at_start = {
@@ -76,11 +88,15 @@ def test_only_the_yaml_tree_imports_ruamel_and_the_cli_loads_it_lazily() -> None
         } | {node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module}
         assert known in imported_at_start  # the check reads the right statements
         assert imported_at_start.isdisjoint(TEMPLATE_READERS), module
-    assert "iac_cli" in imports_of("cli_fix")  # imported, but inside a function (`fix` only)
+    assert {"iac_cli", "terraform_cli"} <= imports_of("cli_fix")  # imported, but inside functions (`fix` only)
 
 
 def test_ruamel_is_a_cli_dependency_not_a_function_dependency() -> None:
     runtime = REQUIREMENTS.read_text().lower()
-    assert "ruamel" not in runtime
+    pins = ["ruamel.yaml==0.19.1", "tree-sitter==0.26.1", "tree-sitter-hcl==1.2.0", "python-hcl2==8.1.4"]
+    for pin in pins:
+        assert pin.split("==")[0] not in runtime
     dev = (Path(REQUIREMENTS).parent / "requirements-dev.txt").read_text().lower().splitlines()
-    assert "ruamel.yaml==0.19.1" in dev
+    assert set(pins) <= set(dev)
+    project = (Path(REQUIREMENTS).parent / "pyproject.toml").read_text()
+    assert all(f'"{pin}"' in project for pin in pins)

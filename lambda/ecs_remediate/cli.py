@@ -1,7 +1,8 @@
 """`ecs-remediate`: the same logic as the function, from a terminal.
 
-ecs-remediate fix [--check] FILE|-    offline: write a non-privileged copy of a (daemon) task definition, fix
-                                      a CloudFormation template in place, or check a Terraform plan
+ecs-remediate fix [--check] [--write] FILE|DIR|-
+                                      offline: write a non-privileged copy of a (daemon) task definition, fix
+                                      a CloudFormation template or Terraform files in place, check a plan
 ecs-remediate exempt add|list|remove  approvers: the exemption registry (a revision ARN or an image digest)
 ecs-remediate scan [--region R ...] [--scope latest|active] [--remediate [--rollout [--rollout-managed]] [--retire]
                    [--daemon-rollout]] [--output table|json|csv|ocsf|asff|html] [--security-hub]
@@ -49,15 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         "line per changed container to stderr. A DescribeDaemonTaskDefinition response or a daemon task definition "
         "(told apart by its shape) gives a RegisterDaemonTaskDefinition input. A CloudFormation template (JSON or "
         "YAML, cdk.out included) is written back with only its Privileged values changed; a Terraform plan "
-        "(terraform show -json) is checked only (--check). See docs/iac.md.",
+        "(terraform show -json) is checked only (--check). Terraform files (FILE.tf, FILE.tf.json, or a module's "
+        "directory, which gives a unified diff) get only their privileged values changed. See docs/iac.md.",
     )
-    fix.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
+    fix.add_argument(
+        "file", metavar="FILE", help="JSON, YAML or Terraform file, a Terraform module's directory, or - for stdin"
+    )
     fix.add_argument(
         "--check",
         action="store_true",
         help="change nothing; exit 1 if a container is privileged (templates and plans: or unresolved), "
-        "listing each on stdout for templates and plans",
+        "listing each on stdout for templates, plans and Terraform files",
     )
+    fix.add_argument("--write", action="store_true", help="Terraform files: change them in place")
     fix.set_defaults(run=run_fix)
     scan = commands.add_parser(
         "scan",

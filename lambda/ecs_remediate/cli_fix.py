@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -13,6 +14,10 @@ from .taskdef import TaskDefinitionError, build_fixed_copy, model_for, parse_doc
 
 
 def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if _is_terraform(args.file):
+        return _run_terraform(args, stdout, stderr)
+    if getattr(args, "write", False):
+        raise UsageError("--write is for Terraform files and directories; other fixes are written to stdout")
     text = _read_text(args.file)
     try:
         raw = _parse_json(args.file, text)
@@ -58,6 +63,25 @@ def _run_iac(args: argparse.Namespace, text: str, raw: Any, stdout: TextIO, stde
     try:
         return iac_cli.run(args.file, text, raw, check=args.check, stdout=stdout, stderr=stderr)
     except iac_cli.IacUsageError as error:
+        raise UsageError(one_line(str(error))) from None
+
+
+def _is_terraform(path: str) -> bool:
+    return path.endswith((".tf", ".tf.json")) or (path != "-" and os.path.isdir(path))
+
+
+def _run_terraform(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        from . import terraform_cli  # noqa: PLC0415 - tree-sitter: a CLI dependency, loaded when needed
+    except ImportError:
+        raise UsageError(
+            f"{args.file}: reading Terraform needs tree-sitter, tree-sitter-hcl and python-hcl2 (pip install them)"
+        ) from None
+    try:
+        return terraform_cli.run(
+            args.file, check=args.check, write=getattr(args, "write", False), stdout=stdout, stderr=stderr
+        )
+    except terraform_cli.TerraformUsageError as error:
         raise UsageError(one_line(str(error))) from None
 
 
