@@ -20,7 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, CfnResource, Duration, Fn, Stack
+from aws_cdk import (
+    Annotations,
+    Aws,
+    CfnCondition,
+    CfnOutput,
+    CfnResource,
+    Duration,
+    Fn,
+    ICfnConditionExpression,
+    Stack,
+)
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -34,7 +44,12 @@ from ecs_remediate.guardrail import render
 from .bundling import function_code
 from .daemons import DaemonRules
 from .exemptions import ExemptionRegistry
-from .member_stack import PARAM_HUB_EVENT_BUS_ARN, PARAM_HUB_FUNCTION_ROLE_ARNS, MemberTemplate
+from .member_stack import (
+    PARAM_HUB_EVENT_BUS_ARN,
+    PARAM_HUB_FUNCTION_ROLE_ARNS,
+    PARAM_MEMBER_ROLE_REGION,
+    MemberTemplate,
+)
 from .notifications import Notifications
 from .org_settings import OrgSettings
 from .org_sweep import OrgSweep
@@ -284,12 +299,30 @@ class HubStack(Stack):
                     parameter_key=PARAM_HUB_FUNCTION_ROLE_ARNS,
                     parameter_value=Fn.join(",", [role.role_arn for role in self.function_roles]),
                 ),
+                cloudformation.CfnStackSet.ParameterProperty(
+                    parameter_key=PARAM_MEMBER_ROLE_REGION, parameter_value=self._member_role_region()
+                ),
             ],
             stack_instances_group=[
                 cloudformation.CfnStackSet.StackInstancesProperty(deployment_targets=targets, regions=list(org.regions))
             ],
             template_body=member_template.body,
         )
+
+    def _member_role_region(self) -> str:
+        """The one Region whose member stack instance creates the member role, pinned: memberRoleRegion, else this
+        hub's own Region when it is among `regions` (resolved by CloudFormation at deploy: a stack never changes
+        Region), else the first listed. Adding, removing or reordering other Regions never moves it, so the role is
+        never deleted under running stacks (the pinned Region leaving `regions` fails synth, org_settings.py)."""
+        org = self.org
+        if org.member_role_region is not None:
+            return org.member_role_region
+        Annotations.of(self).add_info(
+            f"memberRoleRegion not set: the member role is created in the hub's Region if it is one of regions, "
+            f"else in {org.fallback_role_region} (the first listed); set memberRoleRegion to pin it explicitly"
+        )
+        targeted = CfnCondition(self, "HubRegionIsTargeted", expression=_any_of(list(org.regions)))
+        return Fn.condition_if(targeted.logical_id, Aws.REGION, org.fallback_role_region).to_string()
 
     def _guardrail(self) -> organizations.CfnPolicy:
         return organizations.CfnPolicy(
@@ -301,6 +334,17 @@ class HubStack(Stack):
             content=self.org.guardrail_policy(self.settings.tag_prefix),
             target_ids=list(self.org.target_ous),
         )
+
+
+def _any_of(regions: list[str]) -> ICfnConditionExpression:
+    """True when the stack's Region is one of `regions` (Fn::Or takes 2 to 10 conditions: nested beyond)."""
+    conditions = [Fn.condition_equals(Aws.REGION, region) for region in regions]
+    while len(conditions) > 1:
+        conditions = [
+            Fn.condition_or(*group) if len(group) > 1 else group[0]
+            for group in (conditions[i : i + 10] for i in range(0, len(conditions), 10))
+        ]
+    return conditions[0]
 
 
 def write_guardrail(org: OrgSettings, tag_prefix: str, outdir: str) -> Path:

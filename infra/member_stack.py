@@ -5,11 +5,11 @@ bootstrap-version rule (member accounts are not CDK-bootstrapped):
   * in every Region: an EventBridge rule on the default bus with the remediation rule's own pattern
     (infra/event_pattern.py), and the daemon rules' (infra/daemons.py: daemon calls, and with daemon rollout the
     deployment outcomes), forwarding to the hub's bus through one role that may only PutEvents there;
-  * once per account (IAM is global; the stack instance of `member_role_region` creates it, the others skip it
-    through a Condition): the member role, named `memberRoleName`, trusted only by the hub's function roles
-    (template parameter, filled in by the hub's StackSet) and only from inside the organization, with exactly
-    the single-account function's ECS/PassRole statements (`runtime_iam.runtime_statements`), for each target
-    Region of this account.
+  * once per account (IAM is global; the stack instance of the Region in the `MemberRoleRegion` parameter creates
+    it, the others skip it through a Condition; the hub pins that Region, infra/hub_stack.py): the member role,
+    named `memberRoleName`, trusted only by the hub's function roles (template parameter, filled in by the hub's
+    StackSet) and only from inside the organization, with exactly the single-account function's ECS/PassRole
+    statements (`runtime_iam.runtime_statements`), for each target Region of this account.
 
 `synthesize_member_template` builds it in an app of its own (the StackSet inlines the template body); with
 `-c memberTemplate=true` app.py also adds it to the main app as a plain stack, for the management account.
@@ -41,12 +41,14 @@ from .settings import ContextError, StackSettings
 MEMBER_STACK_ID = "EcsRemediateMember"
 PARAM_HUB_EVENT_BUS_ARN = "HubEventBusArn"
 PARAM_HUB_FUNCTION_ROLE_ARNS = "HubFunctionRoleArns"
+PARAM_MEMBER_ROLE_REGION = "MemberRoleRegion"
 CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
 MEMBER_POLICY_NAME = "EcsRemediateRemediation"
 EVENTS_SERVICE = "events.amazonaws.com"
 # IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
 IAM_ROLE_INLINE_POLICY_LIMIT = 10_240
 _EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
+_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
 
 
 class MemberStack(Stack):
@@ -115,11 +117,20 @@ class MemberStack(Stack):
             for rule in daemon_rules(settings)
         ]
 
-        # The member role: once per account (fixed name; IAM is global).
+        # The member role: once per account (fixed name; IAM is global), by the stack instance of the pinned Region.
+        role_region = CfnParameter(
+            self,
+            PARAM_MEMBER_ROLE_REGION,
+            type="String",
+            allowed_pattern=_REGION_PATTERN,
+            default=org.fallback_role_region,
+            description="The one Region whose stack instance creates the member role (the hub's StackSet passes the "
+            "pinned Region: memberRoleRegion, or the hub's Region when targeted)",
+        )
         creates_role = CfnCondition(
             self,
             CONDITION_MEMBER_ROLE_REGION,
-            expression=Fn.condition_equals(Aws.REGION, org.member_role_region),
+            expression=Fn.condition_equals(Aws.REGION, role_region.value_as_string),
         )
         statements = runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
         document = iam.PolicyDocument(statements=statements)

@@ -6,7 +6,10 @@ which fails `cdk synth` before anything is built (as infra/settings.py does for 
   organization          true selects the hub stack (absent or false: the single-account stack, unchanged)
   organizationId        o-xxxxxxxxxx: the bus policy admits this organization, the member role trusts it
   targetOus             OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx) the member StackSet deploys to
-  regions               Region names of the member rules (the member role is created in the first one)
+  regions               Region names of the member rules
+  memberRoleRegion      the one Region whose stack instance creates the member role (IAM is global), one of regions;
+                        default: the hub's Region when it is among regions (decided at deploy), else the first listed.
+                        Pinned, so that changing or reordering regions never deletes the role under running stacks
   excludedAccounts      account ids in those OUs that get no member stack
   memberRoleName        the member role's name (default ecs-remediate-member)
   stackSetCallAs        SELF (hub in the management account, default) or DELEGATED_ADMIN
@@ -39,6 +42,7 @@ from .settings import (
     CTX_EXEMPTION_APPROVERS,
     CTX_GUARDRAIL,
     CTX_MEMBER_ROLE_NAME,
+    CTX_MEMBER_ROLE_REGION,
     CTX_MEMBER_TEMPLATE,
     CTX_ORG_SWEEP_CONCURRENCY,
     CTX_ORG_SWEEP_REPORT_DAYS,
@@ -89,6 +93,7 @@ class OrgSettings:
     regions: tuple[str, ...]
     excluded_accounts: tuple[str, ...] = ()
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    member_role_region: str | None = None  # memberRoleRegion; None: the hub's Region when targeted, else regions[0]
     stack_set_call_as: str = "SELF"
     guardrail: str = "off"
     organizations_delegated_admin: bool = False
@@ -100,9 +105,10 @@ class OrgSettings:
     report_days: int = DEFAULT_ORG_SWEEP_REPORT_DAYS
 
     @property
-    def member_role_region(self) -> str:
-        """IAM is global: the member role is created once per account, by the stack instance of this Region."""
-        return self.regions[0]
+    def fallback_role_region(self) -> str:
+        """IAM is global: the member role is created once per account, by the stack instance of one Region. This one
+        when memberRoleRegion is set, or when the hub's Region (known only at deploy) is not among `regions`."""
+        return self.member_role_region or self.regions[0]
 
     def guardrail_policy(self, tag_prefix: str) -> dict[str, Any]:
         """The guardrail SCP for these settings (the same document `ecs-remediate guardrail` prints)."""
@@ -131,6 +137,7 @@ class OrgSettings:
             raise ContextError(f"{CTX_TARGET_OUS}: at most {MAX_TARGET_OUS} OUs (a StackSets limit), got {len(ous)}")
         regions = _required_list(values, CTX_REGIONS, _REGION_RE, "a Region name such as us-east-1")
         excluded = _list(values, CTX_EXCLUDED_ACCOUNTS, _ACCOUNT_RE, "a 12-digit account id")
+        role_region = _role_region(values, regions)
         role_name = values.get(CTX_MEMBER_ROLE_NAME, DEFAULT_MEMBER_ROLE_NAME)
         try:
             role_name = check_role_name(str(role_name).strip())
@@ -142,6 +149,7 @@ class OrgSettings:
             regions=regions,
             excluded_accounts=excluded,
             member_role_name=role_name,
+            member_role_region=role_region,
             stack_set_call_as=_choice(values, CTX_STACK_SET_CALL_AS, CALL_AS, "SELF", upper=True),
             guardrail=_choice(values, CTX_GUARDRAIL, GUARDRAIL_MODES, "off"),
             organizations_delegated_admin=_boolean(values, CTX_ORGANIZATIONS_DELEGATED_ADMIN),
@@ -180,6 +188,20 @@ def _check_guardrail_delegation(settings: OrgSettings) -> None:
             f"-c {CTX_ORGANIZATIONS_DELEGATED_ADMIN}=true once the management account has delegated policy management "
             "to this account, or use guardrail=print and attach the SCP from the management account"
         )
+
+
+def _role_region(values: Mapping[str, Any], regions: tuple[str, ...]) -> str | None:
+    """memberRoleRegion: one of `regions` (elsewhere no stack instance would create the role), or None."""
+    value = values.get(CTX_MEMBER_ROLE_REGION)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    region = value.strip() if isinstance(value, str) else value
+    if not isinstance(region, str) or region not in regions:
+        raise ContextError(
+            f"{CTX_MEMBER_ROLE_REGION}: expected one of the {CTX_REGIONS} ({', '.join(regions)}), the Region whose "
+            f"stack instance creates the member role; got {region!r}"
+        )
+    return region
 
 
 def _org_sweep(values: Mapping[str, Any]) -> SweepSettings:

@@ -97,6 +97,7 @@ CTX_TARGET_OUS = "targetOus"
 CTX_REGIONS = "regions"
 CTX_EXCLUDED_ACCOUNTS = "excludedAccounts"
 CTX_MEMBER_ROLE_NAME = "memberRoleName"
+CTX_MEMBER_ROLE_REGION = "memberRoleRegion"
 CTX_STACK_SET_CALL_AS = "stackSetCallAs"
 CTX_GUARDRAIL = "guardrail"
 # true: the hub account is an AWS Organizations delegated administrator for policies (SCPs), which guardrail=attach
@@ -112,6 +113,7 @@ ORG_CONTEXT_KEYS = (
     CTX_REGIONS,
     CTX_EXCLUDED_ACCOUNTS,
     CTX_MEMBER_ROLE_NAME,
+    CTX_MEMBER_ROLE_REGION,
     CTX_STACK_SET_CALL_AS,
     CTX_GUARDRAIL,
     CTX_ORGANIZATIONS_DELEGATED_ADMIN,

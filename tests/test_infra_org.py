@@ -177,6 +177,8 @@ def test_stack_set_service_managed_auto_deployed_to_the_target_ous(hub: tuple[An
                 [{"Fn::GetAtt": [role_id, "Arn"]}, {"Fn::GetAtt": [operator, "Arn"]}, {"Fn::GetAtt": [item, "Arn"]}],
             ]
         },
+        # the one Region whose stack instance creates the member role (tests/test_member_role_region.py)
+        "MemberRoleRegion": {"Fn::If": ["HubRegionIsTargeted", {"Ref": "AWS::Region"}, "us-east-1"]},
     }
     assert len(props["TemplateBody"]) < 51_200  # CloudFormation's limit for an inline template body
 
@@ -202,7 +204,11 @@ def test_stack_set_targets_excluded_accounts_and_delegated_admin(tmp_path: Path)
             "Regions": ["eu-central-1"],
         }
     ]
-    assert member["Conditions"]["CreatesMemberRole"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-central-1"]}
+    assert member["Conditions"]["CreatesMemberRole"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "MemberRoleRegion"}]
+    }
+    (region,) = [p["ParameterValue"] for p in props["Parameters"] if p["ParameterKey"] == "MemberRoleRegion"]
+    assert region == {"Fn::If": ["HubRegionIsTargeted", {"Ref": "AWS::Region"}, "eu-central-1"]}
 
 
 # --- the member template ---
@@ -216,7 +222,7 @@ def test_member_template_is_asset_free(hub: tuple[Any, ...]) -> None:
     }
     for marker in ("cdk-hnb659fds", "BootstrapVersion", "AssetParameters", "S3Bucket", "aws:asset:path"):
         assert marker not in text, marker
-    assert set(member["Parameters"]) == {"HubEventBusArn", "HubFunctionRoleArns"}
+    assert set(member["Parameters"]) == {"HubEventBusArn", "HubFunctionRoleArns", "MemberRoleRegion"}
     assert "Rules" not in member  # no bootstrap-version rule: member accounts are not CDK-bootstrapped
     assert hub[0].member_template.asset_count == 0
 
@@ -225,7 +231,9 @@ def test_member_role_trusts_only_the_hub_function_roles_of_the_organization(hub:
     member = hub[2]
     role = member["Resources"]["MemberRole"]
     assert role["Condition"] == "CreatesMemberRole"
-    assert member["Conditions"]["CreatesMemberRole"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert member["Conditions"]["CreatesMemberRole"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "MemberRoleRegion"}]
+    }
     props = role["Properties"]
     assert props["RoleName"] == "ecs-remediate-member"
     assert props["AssumeRolePolicyDocument"]["Statement"] == [

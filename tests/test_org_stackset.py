@@ -4,9 +4,10 @@ What the hub template says (template body, permission model, capabilities, auto-
 Regions, parameters) is passed as it is to CreateStackSet / CreateStackInstances; the emulator creates the
 resources in each member account and Region (moto expands an OU to its direct child accounts, and does not
 exclude the management account as AWS does: none is in the OU here). Read back from each member: the member role
-exists once (no name clash between Regions), its ARN is the one `MemberAccounts` assumes, it trusts exactly the
-hub's function role, and its statements name that account in the target Regions; every Region has the forwarding
-rule on its default bus, targeting the hub's bus through a role of that Region's stack.
+exists once (no name clash between Regions), created by the stack of the pinned Region (the hub's, here listed second),
+its ARN is the one `MemberAccounts` assumes, it trusts exactly the hub's function role, and its statements name that
+account in the target Regions; every Region has the forwarding rule on its default bus, targeting the hub's bus
+through a role of that Region's stack.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 from test_infra_org import ORG_CONTEXT, stack_set, synth
+from test_member_role_region import pinned_region
 
 from ecs_remediate.accounts import MemberAccounts
 
 HUB = "123456789012"
 HUB_FUNCTION_ROLE = f"arn:aws:iam::{HUB}:role/EcsRemediateHub-RemediatorFunctionRole-EXAMPLE"
+HUB_REGION = "eu-west-1"  # where the hub is deployed: one of the target Regions, not the first listed
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def stack_set_props(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     _, template, _, _ = synth(
         {**ORG_CONTEXT, "regions": "us-east-1,eu-west-1,ap-southeast-2"}, tmp_path_factory.mktemp("hub")
     )
-    return stack_set(template)
+    return {**stack_set(template), "pinned": pinned_region(template, HUB_REGION)}
 
 
 def session_in(account: str) -> boto3.session.Session:
@@ -61,7 +65,13 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
             organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
             members.append(account)
         bus_arn = boto3.client("events", "us-east-1").create_event_bus(Name="EcsRemediateHub-hub")["EventBusArn"]
-        resolved = {"HubEventBusArn": bus_arn, "HubFunctionRoleArns": HUB_FUNCTION_ROLE}  # the GetAtts, deployed
+        # the GetAtts and the Fn::If as CloudFormation resolves them in the hub's Region
+        resolved = {
+            "HubEventBusArn": bus_arn,
+            "HubFunctionRoleArns": HUB_FUNCTION_ROLE,
+            "MemberRoleRegion": props["pinned"],
+        }
+        assert props["pinned"] == HUB_REGION
         assert {p["ParameterKey"] for p in props["Parameters"]} == set(resolved)
 
         cloudformation = boto3.client("cloudformation", "us-east-1")
@@ -84,6 +94,16 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
             (a, r) for a in members for r in regions
         )
         assert {i["StackInstanceStatus"]["DetailedStatus"] for i in instances} == {"SUCCEEDED"}
+
+        # The pinned Region's stack holds the role, the others skipped it (read from moto's stack instances: a
+        # service-managed instance's stack is not listed in the member account, as in AWS).
+        stack_set_state = cloudformation_backends[HUB]["us-east-1"].describe_stack_set("EcsRemediateHub-member")
+        holders = {
+            (i.account_id, i.region_name)
+            for i in stack_set_state.instances.stack_instances
+            if i.stack.resource_map["MemberRole"] is not None
+        }
+        assert holders == {(account, HUB_REGION) for account in members}
 
         accounts = MemberAccounts("ecs-remediate-member", sts=boto3.client("sts", "us-east-1"))
         for account in members:
