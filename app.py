@@ -18,6 +18,7 @@ import aws_cdk as cdk
 from aws_cdk import Annotations
 from cdk_nag import AwsSolutionsChecks
 
+from infra import limits
 from infra.checkov import CheckovSuppressions
 from infra.hub_stack import HubStack, write_guardrail
 from infra.member_stack import MEMBER_STACK_ID, MemberStack, synthesize_member_template
@@ -71,7 +72,29 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
         Annotations.of(stack).add_warning_v2(NO_RECIPIENTS_WARNING_ID, NO_RECIPIENTS_WARNING)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     cdk.Aspects.of(app).add(CheckovSuppressions())  # each with its reason, in infra/checkov.py
+    _refuse_what_aws_would(app, settings)
     return app
+
+
+def _refuse_what_aws_would(app: cdk.App, settings: StackSettings) -> None:
+    """Synthesize now and measure the templates against AWS's size limits (infra/limits.py): a figure over its limit
+    raises ContextError naming the key behind it. The assembly is cached, so the caller's app.synth() costs nothing."""
+    assembly = app.synth()
+    inventory = SweepSettings.from_context(app.node.try_get_context).inventory
+    figures = limits.measure_stacks(
+        ((stack.stack_name, stack.template) for stack in assembly.stacks),
+        enabled=limits.role_options(settings, inventory),
+        tag_prefix=settings.tag_prefix,
+        member_stacks=(MEMBER_STACK_ID,),
+    )
+    try:
+        limits.check(figures)
+    except ContextError:
+        # Nothing deployable is left behind (`cdk deploy --app cdk.out` would otherwise take the refused templates).
+        for stack in assembly.stacks:
+            Path(stack.template_full_path).unlink(missing_ok=True)
+        (Path(assembly.directory) / "manifest.json").unlink(missing_ok=True)
+        raise
 
 
 def _organization(app: cdk.App, settings: StackSettings) -> HubStack:

@@ -34,9 +34,9 @@ from constructs import Construct
 from . import event_pattern
 from .checkov import CheckovSuppressions
 from .daemons import daemon_nag_applies_to, daemon_rules
-from .org_settings import CTX_REGIONS, OrgSettings
+from .org_settings import OrgSettings
 from .runtime_iam import RuntimeArns, runtime_statements
-from .settings import ContextError, StackSettings
+from .settings import StackSettings
 
 MEMBER_STACK_ID = "EcsRemediateMember"
 PARAM_HUB_EVENT_BUS_ARN = "HubEventBusArn"
@@ -45,8 +45,6 @@ PARAM_MEMBER_ROLE_REGION = "MemberRoleRegion"
 CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
 MEMBER_POLICY_NAME = "EcsRemediateRemediation"
 EVENTS_SERVICE = "events.amazonaws.com"
-# IAM's limit on the aggregate size of a role's inline policies (whitespace not counted).
-IAM_ROLE_INLINE_POLICY_LIMIT = 10_240
 _EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
 _REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
 
@@ -133,13 +131,8 @@ class MemberStack(Stack):
             expression=Fn.condition_equals(Aws.REGION, role_region.value_as_string),
         )
         statements = runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
+        # Its size grows with the Regions: infra/limits.py refuses it over IAM's limit, naming regions.
         document = iam.PolicyDocument(statements=statements)
-        size = _deployed_size(self.resolve(document.to_json()))
-        if size > IAM_ROLE_INLINE_POLICY_LIMIT:
-            raise ContextError(
-                f"{CTX_REGIONS}: the member role's policy would be about {size} characters for {len(org.regions)} "
-                f"Regions, over IAM's {IAM_ROLE_INLINE_POLICY_LIMIT} for a role's inline policies; use fewer Regions"
-            )
         self.member_role = iam.CfnRole(
             self,
             "MemberRole",
@@ -195,25 +188,6 @@ class MemberStack(Stack):
             "PassRole only to ecs-tasks.amazonaws.com; the services to move are known only at run time; with retire, "
             "the account's rule targets and schedules are listed to find any that names the revision",
         )
-
-
-def _deployed_size(document: Any) -> int:
-    """The policy's size as IAM counts it once deployed: Refs and joins resolved (a 12-digit account, the longest
-    partition name), compact JSON."""
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"Ref"}:
-                return {"AWS::AccountId": "123456789012", "AWS::Partition": "aws-us-gov"}.get(value["Ref"], "x" * 20)
-            if set(value) == {"Fn::Join"}:
-                separator, parts = value["Fn::Join"]
-                return str(separator).join(str(resolve(part)) for part in parts)
-            return {key: resolve(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [resolve(item) for item in value]
-        return value
-
-    return len(json.dumps(resolve(document), separators=(",", ":")))
 
 
 @dataclass(frozen=True)

@@ -163,14 +163,3 @@ def test_organization_synth_prints_nothing_on_the_pinned_node(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert (tmp_path / "EcsRemediateHub.template.json").exists()
-
-
-def test_too_many_regions_for_the_member_roles_policy_fails_synth_naming_regions(tmp_path: Path) -> None:
-    """IAM caps a role's inline policies at 10,240 characters; 17 Regions with rollout and retire fit (measured:
-    about 5,200), 40 do not."""
-    regions = ",".join(f"xx-test-{i}" for i in range(1, 41))
-    with pytest.raises(ContextError, match=r"^regions: the member role's policy would be about \d+ characters"):
-        build_app(
-            {**SKIP_BUNDLING, **ORG_CONTEXT, "regions": regions, "rollout": "true", "retire": "true"},
-            outdir=str(tmp_path),
-        )
