@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The demo's inbox is an SQS queue on the topic; an address in the synthesized stack only keeps synth's "nobody will
+# be notified" warning out of the demo's output.
+SYNTH_RECIPIENT = {"notificationEmails": "secops@example.com"}
 
 
 def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -76,7 +79,7 @@ def _synthesized() -> tuple[dict[str, Any], str, str]:
     from app import SKIP_BUNDLING, build_app, stack_of
 
     with tempfile.TemporaryDirectory(prefix="ecs-remediate-synth-") as outdir:
-        app = build_app(SKIP_BUNDLING, outdir=outdir)
+        app = build_app({**SKIP_BUNDLING, **SYNTH_RECIPIENT}, outdir=outdir)
         stack = stack_of(app)
         rule_id = stack.resolve(stack.remediator.rule.node.default_child.logical_id)  # type: ignore[union-attr]
         daemon_rule_id = stack.resolve(stack.daemons.rule.node.default_child.logical_id)  # type: ignore[union-attr]
@@ -106,7 +109,7 @@ def _synthesized_daemon_rules() -> tuple[dict[str, Any], tuple[str, str]]:
     from app import SKIP_BUNDLING, build_app, stack_of
 
     with tempfile.TemporaryDirectory(prefix="ecs-remediate-synth-") as outdir:
-        app = build_app({**SKIP_BUNDLING, "daemonRollout": "true"}, outdir=outdir)
+        app = build_app({**SKIP_BUNDLING, **SYNTH_RECIPIENT, "daemonRollout": "true"}, outdir=outdir)
         stack = stack_of(app)
         rules = (stack.daemons.rule, stack.daemons.deployment_rule)
         ids = tuple(str(stack.resolve(rule.node.default_child.logical_id)) for rule in rules if rule is not None)  # type: ignore[union-attr]
