@@ -93,7 +93,7 @@ class _Kind:
 
 
 _KINDS = {
-    "AWS::IAM::Role": _Kind("RoleName", 64, "name", "arn:{p}:iam::{a}:role/{name}"),
+    "AWS::IAM::Role": _Kind("RoleName", 64, "name", "arn:{p}:iam::{a}:role{path}{name}"),
     "AWS::Lambda::Function": _Kind("FunctionName", 64, "name", "arn:{p}:lambda:{r}:{a}:function:{name}"),
     "AWS::DynamoDB::Table": _Kind("TableName", 255, "name", "arn:{p}:dynamodb:{r}:{a}:table/{name}"),
     "AWS::SNS::Topic": _Kind("TopicName", 256, "arn", "arn:{p}:sns:{r}:{a}:{name}"),
@@ -215,8 +215,9 @@ class Bounds:
     def _arn(self, logical_id: str) -> str:
         kind, resource = self._kind(logical_id)
         service = str(resource["Type"]).split("::")[1].lower()
+        path = str(self.resolve(resource.get("Properties", {}).get("Path", "/")))  # an IAM path, "/" by default
         name = self._name(logical_id)
-        return kind.arn.format(p=PARTITION, r=REGION, a=ACCOUNT, name=name, service=service)
+        return kind.arn.format(p=PARTITION, r=REGION, a=ACCOUNT, name=name, service=service, path=path)
 
 
 def _leaves(mapping: Mapping[str, Any]) -> Iterable[Any]:

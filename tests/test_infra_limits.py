@@ -268,6 +268,7 @@ def test_deploy_time_values_are_bounded_by_their_longest() -> None:
             "Role": {"Type": "AWS::IAM::Role"},
             "R" * 60: {"Type": "AWS::IAM::Role"},
             "Named": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "ecs-remediate-member"}},
+            "Pathed": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "r", "Path": "/security/"}},
             "Table": {"Type": "AWS::DynamoDB::Table"},
             "Topic": {"Type": "AWS::SNS::Topic"},
             "Key": {"Type": "AWS::KMS::Key"},
@@ -281,6 +282,7 @@ def test_deploy_time_values_are_bounded_by_their_longest() -> None:
     assert len(resolve({"Ref": "Role"})) == len("EcsRemediate-Role-") + 13
     assert len(resolve({"Ref": "R" * 60})) == 64
     assert resolve({"Fn::GetAtt": ["Named", "Arn"]}) == "arn:aws-us-gov:iam::111111111111:role/ecs-remediate-member"
+    assert resolve({"Fn::GetAtt": ["Pathed", "Arn"]}) == "arn:aws-us-gov:iam::111111111111:role/security/r"
     assert len("EcsRemediate-Table-1ABCDEF2GHIJK") <= len(resolve({"Ref": "Table"}))  # a real one is no longer
     assert resolve({"Ref": "Topic"}).startswith("arn:aws-us-gov:sns:" + "r" * 16 + ":111111111111:")
     assert len(resolve({"Ref": "Key"})) == 36
