@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,9 +49,11 @@ def sweep_members(
     rates: Mapping[str, Rate],
     regions: Sequence[str | None],
     progress: Progress | None,
+    *,
+    stop: threading.Event | None = None,
 ) -> SweepReport:
     """The organization sweep `args` asks for (UsageError for a bad account id, role name, or an `org` that cannot
-    be listed)."""
+    be listed); `stop`: as sweep.sweep."""
     home = os.environ.get("AWS_REGION", "").strip() or boto3.session.Session().region_name or regions[0]
     if not home:
         raise UsageError("no Region: set AWS_REGION (or a profile's region) or pass --region")
@@ -77,6 +80,8 @@ def sweep_members(
             concurrency=args.concurrency,
             max_attempts=args.max_attempts,
             progress=progress,
+            kinds=args.kinds,
+            stop=stop,
         )
     except SweepError as error:
         raise UsageError(str(error)) from None

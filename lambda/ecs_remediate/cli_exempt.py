@@ -14,8 +14,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
-import boto3
-
+from . import cli_aws
 from .aws import BotoCoreError, ClientError
 from .cli_common import UsageError
 from .config import ENV_EXEMPTIONS_TABLE, Config, ConfigError
@@ -42,6 +41,7 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
     listing = actions.add_parser("list", help="every exemption, as JSON")
     for parser in (add, remove, listing):
         parser.add_argument("--table", help=f"the registry table (default ${ENV_EXEMPTIONS_TABLE})")
+        cli_aws.add_profile_argument(parser)
     exempt.set_defaults(run=run_exempt)
 
 
@@ -53,7 +53,8 @@ def run_exempt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     table = args.table or config.exemptions_table
     if not table:
         raise UsageError(f"no registry table: set {ENV_EXEMPTIONS_TABLE} or pass --table")
-    registry = ExemptionRegistry(boto3.session.Session().client("dynamodb"), table)
+    cli_aws.use_profile(args.profile)
+    registry = ExemptionRegistry(cli_aws.session().client("dynamodb"), table)
     try:
         if args.action == "list":
             records = registry.snapshot().records
@@ -67,6 +68,9 @@ def run_exempt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             registry.put(record)
             print(f"exempt until {record.until}: {record.target} (approver {record.approver})", file=stderr)
     except (RegistryUnavailable, ClientError, BotoCoreError) as error:
+        cause = error.__cause__ if isinstance(error, RegistryUnavailable) else error
+        if cause is not None and (reason := cli_aws.unjudged(cause)) is not None:
+            raise reason from None
         raise UsageError(f"{table}: {error}") from None
     return 0
 
@@ -96,7 +100,11 @@ def _record(args: argparse.Namespace, max_days: int) -> ExemptionRecord:
     if until > today + timedelta(days=max_days):
         raise UsageError(f"--until: at most {max_days} days from today ({(today + timedelta(days=max_days))})")
     try:
-        approver = str(boto3.session.Session().client("sts").get_caller_identity()["Arn"])
-    except (ClientError, BotoCoreError, KeyError) as error:
+        approver = str(cli_aws.session().client("sts").get_caller_identity()["Arn"])
+    except (ClientError, BotoCoreError) as error:
+        if (unreachable := cli_aws.unjudged(error)) is not None:
+            raise unreachable from None
+        raise UsageError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from None
+    except KeyError as error:
         raise UsageError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from None
     return ExemptionRecord(target, reason[:1000], approver, until.isoformat(), datetime.now(UTC).isoformat())

@@ -9,9 +9,9 @@ import time
 from typing import TextIO
 
 from . import reports, sweep
-from .cli_common import one_line
 from .csv_output import write_rows
 
+OUTPUTS = ("table", "json", "csv", *reports.FORMATS)
 _COLUMNS = (
     "taskDefinitionArn",
     "status",
@@ -47,37 +47,9 @@ def write_findings(report: sweep.SweepReport, output: str, stdout: TextIO) -> No
         )
         write_rows(stdout, columns, rows)  # lists joined by ";", every cell safe from spreadsheet formulas
     else:
-        _table(report, stdout)
+        from .cli_table import write_table  # noqa: PLC0415 - the table's code, for the table only
 
-
-def _table(report: sweep.SweepReport, stdout: TextIO) -> None:
-    accounts = bool(report.accounts)
-    regions = accounts or len(report.regions) > 1
-    where = [*(["ACCOUNT"] if accounts else []), *(["REGION"] if regions else [])]
-    header = ["STATUS", *where, "TASK DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
-    lines = [header]
-    for finding in report.findings:
-        name = finding.task_definition_arn.split("task-definition/", 1)[-1]
-        if "daemon-task-definition/" in finding.task_definition_arn:
-            name = f"daemon task definition {name}"
-        new = (finding.new_task_definition_arn or "").split("task-definition/", 1)[-1]
-        lines.append(
-            [
-                finding.status,
-                *([finding.account] if accounts else []),
-                *([finding.region] if regions else []),
-                name,
-                ",".join(finding.privileged_containers) or "-",
-                one_line(finding.attribution.summary())[:60] if finding.attribution else "-",
-                one_line(finding.action)[:100],
-                new or "-",
-                one_line(finding.error or "-")[:160],
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    for line in lines:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        stdout.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
+        write_table(report, stdout, terminal=isatty(stdout))
 
 
 def isatty(stream: TextIO) -> bool:

@@ -45,6 +45,32 @@ class DaemonLookupError(Exception):
     Fail closed: never read it as "no daemon uses the revision"."""
 
 
+class DaemonApiAbsent(Exception):
+    """The endpoint has no daemon API (a Region without ECS Managed Daemons, or an emulator without them): there is
+    nothing to judge there. Only ever raised for the first page of ListDaemonTaskDefinitions (`raise_when_absent`);
+    access denied, throttling and every other answer stay errors (fail-closed)."""
+
+
+# How an endpoint answers an operation it does not have, on the first attempt (never retried): AWS's JSON protocol
+# answers UnknownOperationException (the query protocol InvalidAction); ECS answers UnsupportedFeatureException for a
+# feature a Region lacks; a proxy or emulator that routes by operation answers HTTP 404 or 501; moto's server without
+# the daemon emulator raises NotImplementedError, which Werkzeug turns into its own HTML 500 page (AWS's endpoints
+# answer errors in JSON, never in HTML).
+ABSENT_API_CODES = frozenset({"UnknownOperationException", "InvalidAction", "UnsupportedFeatureException"})
+ABSENT_API_STATUSES = frozenset({404, 501})
+
+
+def absent_api_reason(status: int, code: str, content_type: str) -> str | None:
+    """Why an answer means the operation does not exist at that endpoint, or None when it is an answer of the API."""
+    if code in ABSENT_API_CODES:
+        return code
+    if status in ABSENT_API_STATUSES:
+        return f"HTTP {status}"
+    if status == 500 and content_type.split(";", maxsplit=1)[0].strip().lower() == "text/html":
+        return "HTTP 500 with an HTML page, not an AWS error"
+    return None
+
+
 class DaemonBusy(Exception):
     """The daemon cannot be moved now (not ACTIVE, or a deployment is still under way); try again later."""
 
@@ -116,6 +142,13 @@ class DaemonEcs:
     @property
     def region(self) -> str:
         return str(self._client.meta.region_name)
+
+    def raise_when_absent(self) -> None:
+        """From now on, the first page of ListDaemonTaskDefinitions raises DaemonApiAbsent at once (no retries) when
+        the endpoint answers that it has no such operation (`absent_api_reason`)."""
+        self._client.meta.events.register_first(
+            "needs-retry.ecs.ListDaemonTaskDefinitions", _raise_when_absent, unique_id="ecs-remediate-dtd-absent"
+        )
 
     def _note_unknown_members(
         self, response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
@@ -321,6 +354,27 @@ class DaemonEcs:
         return found
 
 
+def _raise_when_absent(response: tuple[Any, dict[str, Any]] | None, request_dict: dict[str, Any], **_: Any) -> None:
+    """`needs-retry` handler of ListDaemonTaskDefinitions (first page only: a later page that fails is an error of
+    a listing that had started)."""
+    if response is None or b"nextToken" in _body_bytes(request_dict.get("body")):
+        return
+    http, parsed = response
+    metadata = parsed.get("ResponseMetadata", {})
+    status = int(metadata.get("HTTPStatusCode", 0) or getattr(http, "status_code", 0) or 0)
+    headers = metadata.get("HTTPHeaders", {}) or {}
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    reason = absent_api_reason(status, code, str(headers.get("content-type", "")))
+    if reason is not None:
+        raise DaemonApiAbsent(f"ListDaemonTaskDefinitions: {reason}")
+
+
+def _body_bytes(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return str(body or "").encode()
+
+
 def _stop_ambiguous_retry(
     response: tuple[Any, dict[str, Any]] | None, caught_exception: BaseException | None, **_: Any
 ) -> None:
@@ -332,11 +386,14 @@ def _stop_ambiguous_retry(
 
 
 __all__ = [
+    "ABSENT_API_CODES",
     "Daemon",
+    "DaemonApiAbsent",
     "DaemonBusy",
     "DaemonEcs",
     "DaemonLookupError",
     "DaemonRevision",
     "DaemonRevisionNotFound",
     "DescribedDaemonTaskDefinition",
+    "absent_api_reason",
 ]

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from . import aws, daemon_rollout
 from .aws import BotoCoreError, ClientError
 from .config import Config
-from .daemon_aws import Daemon, DaemonLookupError
+from .daemon_aws import Daemon, DaemonApiAbsent, DaemonLookupError
 from .daemon_remediate import DaemonRemediator, daemon_remediator
 from .daemon_result import RESOURCE_TYPE, DaemonResult
 from .daemon_revisions import DaemonRevisions
@@ -87,6 +87,10 @@ class DaemonSweeper(Sweeper):
         privileged = [f for f in findings if isinstance(f, DaemonFinding) and f.privileged_containers]
         if not privileged:
             return findings
+        if self.stop.is_set():
+            for finding in privileged:
+                finding.daemons_error = "which daemons run it was not looked up: the sweep was interrupted"
+            return findings
         try:
             daemons = self.daemons()
         except (DaemonLookupError, ClientError, BotoCoreError) as error:
@@ -149,6 +153,15 @@ class DaemonSweeper(Sweeper):
         )
 
 
+@dataclass
+class DaemonSweep:
+    """One Region's daemon rows; `absent` says why nothing was swept when the endpoint has no daemon API."""
+
+    findings: list[Finding]
+    absent: str | None = None
+    listing_failed: bool = False
+
+
 def sweep_region(
     client: Any,
     config: Config,
@@ -163,10 +176,12 @@ def sweep_region(
     registry: ExemptionSource | None = None,
     lambda_context: Any = None,
     topic: aws.Topic | None = None,
-) -> list[Finding]:
+    stop: threading.Event | None = None,
+) -> DaemonSweep:
     """The daemon rows of one Region, on the sweep's (rate-limited) ECS client; `topic` replaces the configured one
-    (the hub's topic for a member account)."""
+    (the hub's topic for a member account). An endpoint without the daemon API gives no row and says so once."""
     revisions = DaemonRevisions(client)
+    revisions.api.raise_when_absent()
     remediator = _remediator(config, client, persistence, registry, topic) if remediate else None
     if remediator is not None and lambda_context is not None:
         remediator.register_lambda_context(lambda_context)
@@ -179,14 +194,15 @@ def sweep_region(
         progress=progress,
         judge=remediator.judge if remediator is not None else judge,
         ledger=remediator.ledger if remediator is not None else ledger,
+        stop=stop,
     )
     try:
-        return sweeper.run()
-    except NotImplementedError:
-        # Only an in-process emulator raises this (moto without the daemon emulator): botocore against an ECS
-        # endpoint answers with an error response, which is an ERROR row (above). Nothing to sweep there.
-        logger.warning("the ECS endpoint implements no daemon API: daemon task definitions were not swept")
-        return []
+        return DaemonSweep(sweeper.run(), listing_failed=sweeper.listing_failed)
+    except (DaemonApiAbsent, NotImplementedError) as error:
+        # NotImplementedError: moto in-process without the daemon emulator (no HTTP answer to classify).
+        reason = str(error) if isinstance(error, DaemonApiAbsent) else "not implemented by the emulator"
+        logger.info("the ECS endpoint has no daemon API (%s): daemon task definitions were not swept", reason)
+        return DaemonSweep([], absent=reason)
 
 
 def _remediator(
@@ -205,4 +221,4 @@ def _remediator(
     return daemon_remediator(config, client, topic, persistence, registry=registry, recorded_by="sweep")
 
 
-__all__ = ["DaemonFinding", "DaemonSweeper", "sweep_region"]
+__all__ = ["DaemonFinding", "DaemonSweep", "DaemonSweeper", "sweep_region"]

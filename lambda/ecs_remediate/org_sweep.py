@@ -10,6 +10,7 @@ cannot be assumed is an ERROR row for each of its Regions, never a silent skip (
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from .ledger import DynamoLedger
 from .org_accounts import AccountNames
 from .org_notice import AccountTopic
 from .policy import ERROR
-from .sweep import exemption_snapshot, sweep_unit
+from .sweep import KINDS, UnitReport, check_kinds, exemption_snapshot, sweep_unit
 from .sweep_rates import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, CallStats, Rate, SweepError, ecs_client_config
 from .sweep_report import Finding, Progress, SweepReport
 from .sweeper import ACTIVE
@@ -52,12 +53,16 @@ def sweep_accounts(
     progress: Progress | None = None,
     persistence: BasePersistenceLayer | None = None,
     max_parallel: int = MAX_PARALLEL_UNITS,
+    kinds: Sequence[str] = KINDS,
+    stop: threading.Event | None = None,
 ) -> SweepReport:
     """Sweep every Region of every account through its member role, in parallel. `remediate` fixes as the hub's
     function would (the caller's table, registry and topic; each account's member role trusted as its registrant);
-    otherwise nothing is written and no notice sent."""
+    otherwise nothing is written and no notice sent. `kinds` and `stop`: as sweep.sweep."""
     if not 1 <= max_attempts <= 20:
         raise SweepError(f"max attempts: expected 1-20, got {max_attempts}")
+    check_kinds(kinds)
+    stop = stop or threading.Event()
     if not accounts or not regions:
         raise SweepError("an organization sweep needs at least one account and one Region")
     if remediate and config.mode != "remediate":
@@ -68,8 +73,10 @@ def sweep_accounts(
     client_config = ecs_client_config(max_attempts=max_attempts, pool=concurrency)
     sns = _topic_client(config) if remediate else None
 
-    def one(unit: tuple[str, str]) -> tuple[list[Finding], CallStats]:
+    def one(unit: tuple[str, str]) -> UnitReport:
         account, region = unit
+        if stop.is_set():  # interrupted before this unit started
+            return UnitReport(account, region, [], CallStats(), 0.0)
         try:
             ecs = members.new_client("ecs", account, region, client_config)
             references = None
@@ -98,23 +105,29 @@ def sweep_accounts(
                 ledger=ledger,
                 references=references,
                 topic=topic,
+                kinds=kinds,
+                stop=stop,
             )
         except MemberAccessError as error:  # before the first call, or credentials that could not be renewed
-            return [unreachable(account, region, str(error), error, members.partition)], CallStats()
+            row = unreachable(account, region, str(error), error, members.partition)
+            return UnitReport(account, region, [row], CallStats(), 0.0, swept=False)
         except Exception as error:  # fail-closed: one unit's failure is its ERROR row, the others go on
             logger.exception("sweeping %s %s failed unexpectedly", account, region)
             text = f"{type(error).__name__}: {' '.join(str(error).split())}"
-            return [unreachable(account, region, text, error, members.partition)], CallStats()
-        return swept.findings, swept.stats
+            row = unreachable(account, region, text, error, members.partition)
+            return UnitReport(account, region, [row], CallStats(), 0.0, swept=False)
+        return swept
 
     units = [(account, region) for account in dict.fromkeys(accounts) for region in dict.fromkeys(regions)]
     stats = CallStats()
     findings: list[Finding] = []
+    swept_units: list[UnitReport] = []
     with ThreadPoolExecutor(max_workers=min(max_parallel, len(units)), thread_name_prefix="account") as pool:
-        for unit_findings, unit_stats in pool.map(one, units):
-            findings += unit_findings
-            stats.merge(unit_stats)
-    return SweepReport(
+        for result in pool.map(one, units):
+            findings += result.findings
+            stats.merge(result.stats)
+            swept_units.append(result)
+    report = SweepReport(
         scope=scope,
         regions=list(dict.fromkeys(regions)),
         findings=findings,
@@ -123,7 +136,12 @@ def sweep_accounts(
         remediate=remediate,
         family_globs=list(config.exempt_families),
         accounts=list(dict.fromkeys(accounts)),
+        kinds=list(kinds),
+        interrupted=stop.is_set(),
     )
+    for result in swept_units:
+        report.add_unit(result.account, result.region, swept=result.swept, daemon_api_absent=result.daemon_api_absent)
+    return report
 
 
 def unreachable(account: str, region: str, text: str, error: BaseException, partition: str = "aws") -> Finding:

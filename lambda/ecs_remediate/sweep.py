@@ -20,6 +20,7 @@ exemptions, idempotency (shared with the function through IDEMPOTENCY_TABLE), th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,9 +55,12 @@ from .sweep_rates import (
     parse_rates,
 )
 from .sweep_report import STATUSES, Finding, Progress, SweepReport
-from .sweeper import ACTIVE, LATEST, SCOPES, Sweeper
+from .sweeper import ACTIVE, LATEST, MAX_CONCURRENCY, SCOPES, Sweeper
 
 MAX_PARALLEL_REGIONS = 4
+# What a sweep judges (`ecs-remediate scan --kinds`): both by default.
+TASK_DEFINITIONS, DAEMON_TASK_DEFINITIONS = "task-definitions", "daemon-task-definitions"
+KINDS = (TASK_DEFINITIONS, DAEMON_TASK_DEFINITIONS)
 
 
 def build_remediator(
@@ -124,14 +128,16 @@ def sweep(
     inventory: str = DESCRIBE,
     config_source: ConfigSource | None = None,
     make_config_client: Callable[[str | None], Any] | None = None,
+    kinds: Sequence[str] = KINDS,
+    stop: threading.Event | None = None,
 ) -> SweepReport:
     """Sweep each Region (in parallel: ECS throttles each Region separately). `remediate` registers fixed
     copies through the Remediator (the Config's mode is set to remediate); otherwise nothing is written
     and no notice is sent. `inventory` config (or auto, in the active scope) judges from AWS Config's records
-    where they vouch for a revision and describes the rest (sweep_inventory.py)."""
-    if not 1 <= max_attempts <= 20:
-        raise SweepError(f"max attempts: expected 1-20, got {max_attempts}")
-    check_inventory(inventory, scope)
+    where they vouch for a revision and describes the rest (sweep_inventory.py). `kinds`: task definitions, daemon
+    task definitions or both. `stop`, once set, starts nothing new (what is under way finishes and is in the report,
+    marked interrupted)."""
+    check_settings(scope=scope, concurrency=concurrency, max_attempts=max_attempts, inventory=inventory, kinds=kinds)
     if remediate and config.mode != "remediate":
         config = replace(config, mode="remediate")
     started = time.monotonic()
@@ -141,9 +147,12 @@ def sweep(
     ledger = DynamoLedger(aws.client("dynamodb"), config.idempotency_table) if config.idempotency_table else None
 
     outcomes: list[InventoryOutcome] = []
+    stop = stop or threading.Event()
 
-    def one_region(region: str | None) -> tuple[str, list[Finding]]:
+    def one_region(region: str | None) -> UnitReport:
         client = (make_client or (lambda r: ecs_client(r, max_attempts=max_attempts, pool=concurrency)))(region)
+        if stop.is_set():  # interrupted before this Region started: no rows, and the report says it was interrupted
+            return UnitReport("", client.meta.region_name, [], CallStats(), 0.0)
         unit = sweep_unit(
             client,
             config,
@@ -160,28 +169,54 @@ def sweep(
             config_source=config_source,
             max_attempts=max_attempts,
             make_config_client=make_config_client,
+            kinds=kinds,
+            stop=stop,
         )
         stats.merge(unit.stats)
         if unit.inventory is not None:
             outcomes.append(unit.inventory)
-        return unit.region, unit.findings
+        return unit
 
     if len(regions) == 1:
         results = [one_region(regions[0])]
     else:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_REGIONS, len(regions))) as pool:
             results = list(pool.map(one_region, regions))
-    findings = [finding for _, region_findings in results for finding in region_findings]
-    return SweepReport(
+    report = SweepReport(
         scope=scope,
-        regions=[region for region, _ in results],
-        findings=findings,
+        regions=[unit.region for unit in results],
+        findings=[finding for unit in results for finding in unit.findings],
         stats=stats,
         seconds=time.monotonic() - started,
         remediate=remediate,
         family_globs=list(config.exempt_families),
         inventory=sorted(outcomes, key=lambda outcome: outcome.region),
+        kinds=list(kinds),
+        interrupted=stop.is_set(),
     )
+    for unit in results:
+        report.add_unit(unit.account, unit.region, swept=unit.swept, daemon_api_absent=unit.daemon_api_absent)
+    return report
+
+
+def check_settings(
+    *, scope: str, concurrency: int, max_attempts: int, inventory: str = DESCRIBE, kinds: Sequence[str] = KINDS
+) -> None:
+    """SweepError for a setting no sweep accepts (before anything is asked of AWS)."""
+    if scope not in SCOPES:
+        raise SweepError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
+    if not 1 <= max_attempts <= 20:
+        raise SweepError(f"max attempts: expected 1-20, got {max_attempts}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise SweepError(f"concurrency: expected 1-{MAX_CONCURRENCY}, got {concurrency}")
+    check_kinds(kinds)
+    check_inventory(inventory, scope)
+
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise SweepError(f"kinds: expected one or more of {', '.join(KINDS)}, got {', '.join(unknown) or 'none'}")
 
 
 @dataclass
@@ -194,6 +229,8 @@ class UnitReport:
     stats: CallStats
     seconds: float
     inventory: InventoryOutcome | None = None  # what AWS Config answered, when it was asked
+    swept: bool = True  # False: no listing of any kind completed there (nothing was judged)
+    daemon_api_absent: str | None = None  # why there was nothing to sweep of daemon task definitions
 
 
 def sweep_unit(
@@ -216,6 +253,8 @@ def sweep_unit(
     config_source: ConfigSource | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     make_config_client: Callable[[str | None], Any] | None = None,
+    kinds: Sequence[str] = KINDS,
+    stop: threading.Event | None = None,
 ) -> UnitReport:
     """Sweep one account and Region through `ecs_client`: a client of its own (this attaches the rate limiter to
     it, at `rates`: each account and Region has its own ECS buckets) acting in that account and Region, e.g.
@@ -223,7 +262,8 @@ def sweep_unit(
     ecs_client_config())` for a member. `registry` and `ledger` are read once for a whole sweep (shared by its
     units); with `remediate`, fixes go through `build_remediator` (`references`, `topic`: see there); `inventory`
     config or auto asks AWS Config first (sweep_inventory.py). The rows name `account` when given ("" leaves them
-    as a single-account sweep's)."""
+    as a single-account sweep's). `kinds` and `stop`: see `sweep`."""
+    check_kinds(kinds)
     started = time.monotonic()
     limiter = RateLimiter(rates)
     limiter.attach(ecs_client)
@@ -233,65 +273,93 @@ def sweep_unit(
     )
     if remediator is not None and lambda_context is not None:
         remediator.register_lambda_context(lambda_context)
-    judge = remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger))
-    plan = config_plan(
-        inventory,
-        scope,
-        ecs,
-        judge,
-        config,
-        source=config_source,
-        limiter=limiter,
-        max_attempts=max_attempts,
-        make_client=make_config_client,
-    )
-    sweeper = Sweeper(
-        ecs,
-        config,
-        scope=scope,
-        remediator=remediator,
-        concurrency=concurrency,
-        progress=progress,
-        judge=judge,
-        ledger=remediator.ledger if remediator is not None else ledger,
-        plan=plan,
-    )
-    findings = sweeper.run()
-    # ECS Managed Daemons: the account-Region's daemon task definitions, the same way (daemon_sweep.py)
-    findings += daemon_sweep.sweep_region(
-        ecs_client,
-        config,
-        scope=scope,
-        remediate=remediate,
-        judge=sweeper.judge,
-        ledger=sweeper.ledger,
-        concurrency=concurrency,
-        progress=progress,
-        persistence=persistence,
-        registry=registry,
-        lambda_context=lambda_context,
-        topic=topic,
-    )
+    findings: list[Finding] = []
+    listings = failures = 0
+    plan = None
+    judge: Judge = remediator.judge if remediator is not None else Judge(config, registry, _approvals(ledger))
+    proofs: Ledger | None = remediator.ledger if remediator is not None else ledger
+    if TASK_DEFINITIONS in kinds:
+        plan = config_plan(
+            inventory,
+            scope,
+            ecs,
+            judge,
+            config,
+            source=config_source,
+            limiter=limiter,
+            max_attempts=max_attempts,
+            make_client=make_config_client,
+        )
+        sweeper = Sweeper(
+            ecs,
+            config,
+            scope=scope,
+            remediator=remediator,
+            concurrency=concurrency,
+            progress=progress,
+            judge=judge,
+            ledger=proofs,
+            plan=plan,
+            stop=stop,
+        )
+        findings += sweeper.run()
+        judge, proofs = sweeper.judge, sweeper.ledger
+        listings, failures = listings + 1, failures + sweeper.listing_failed
+    absent = None
+    if DAEMON_TASK_DEFINITIONS in kinds and not (stop is not None and stop.is_set()):
+        # ECS Managed Daemons: the account-Region's daemon task definitions, the same way (daemon_sweep.py)
+        daemons = daemon_sweep.sweep_region(
+            ecs_client,
+            config,
+            scope=scope,
+            remediate=remediate,
+            judge=judge,
+            ledger=proofs,
+            concurrency=concurrency,
+            progress=progress,
+            persistence=persistence,
+            registry=registry,
+            lambda_context=lambda_context,
+            topic=topic,
+            stop=stop,
+        )
+        findings += daemons.findings
+        absent = daemons.absent
+        if absent is None:
+            listings, failures = listings + 1, failures + daemons.listing_failed
     if account:
         for finding in findings:
             finding.account = account
     outcome = plan.outcome if plan is not None else None
-    return UnitReport(account, ecs.region, findings, limiter.stats, time.monotonic() - started, outcome)
+    swept = listings == 0 or failures < listings
+    return UnitReport(
+        account,
+        ecs.region,
+        findings,
+        limiter.stats,
+        time.monotonic() - started,
+        outcome,
+        swept=swept,
+        daemon_api_absent=absent,
+    )
 
 
 __all__ = [
     "ACTIVE",
     "AUTO",
     "CONFIG",
+    "DAEMON_TASK_DEFINITIONS",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_RATES",
     "DESCRIBE",
     "INVENTORIES",
+    "KINDS",
     "LATEST",
     "RATE_ALIASES",
     "SCOPES",
     "STATUSES",
+    "TASK_DEFINITIONS",
     "CallStats",
     "ConfigSource",
     "Finding",
@@ -306,6 +374,8 @@ __all__ = [
     "UnitReport",
     "build_remediator",
     "check_inventory",
+    "check_kinds",
+    "check_settings",
     "ecs_client",
     "enabled_regions",
     "parse_rates",

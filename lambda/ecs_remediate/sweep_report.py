@@ -32,6 +32,7 @@ ACTION_RETIRED = "retired"
 ACTION_FAILED = "failed"
 ACTION_SKIPPED = "skipped"
 ACTION_FORGED = "forged"
+ACTION_INTERRUPTED = f"{ACTION_SKIPPED}: interrupted before its copy was registered"
 
 
 @dataclass
@@ -103,6 +104,27 @@ class SweepReport:
     family_globs: list[str] = field(default_factory=list)  # configured family-glob exemptions (acknowledged)
     inventory: list[InventoryOutcome] = field(default_factory=list)  # per Region where AWS Config was asked
     accounts: list[str] = field(default_factory=list)  # an organization sweep's member accounts ([]: one account)
+    kinds: list[str] = field(default_factory=list)  # task-definitions, daemon-task-definitions ([]: not said)
+    interrupted: bool = False  # stopped (Ctrl-C) before it finished: the rows are what it judged and did until then
+    units: int = 0  # (account,) Region places swept
+    unswept: list[str] = field(default_factory=list)  # places where no listing completed: nothing was judged there
+    daemon_api_absent: dict[str, str] = field(default_factory=dict)  # place -> why it has no daemon API
+
+    def add_unit(self, account: str, region: str, *, swept: bool, daemon_api_absent: str | None) -> None:
+        """What one (account,) Region contributed besides its rows: whether anything was listed there, and whether
+        its endpoint has the daemon API."""
+        place = f"{account} {region}" if account else region
+        self.units += 1
+        if not swept:
+            self.unswept.append(place)
+        if daemon_api_absent is not None:
+            self.daemon_api_absent[place] = daemon_api_absent
+
+    @property
+    def nothing_judged(self) -> bool:
+        """No listing completed anywhere (no credentials that work there, an endpoint that does not answer, access
+        denied everywhere): not a verdict of any kind."""
+        return self.units > 0 and len(self.unswept) == self.units
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
@@ -136,6 +158,12 @@ class SweepReport:
             f"{self.remediated} remediated; {retired}{self.open} left to fix; {self.seconds:.1f}s"
         )
         text += "".join(f"\n{outcome.text()}" for outcome in self.inventory)
+        if self.daemon_api_absent:
+            reasons = sorted(set(self.daemon_api_absent.values()))
+            text += (
+                f"\nno daemon API at the ECS endpoint of {', '.join(self.daemon_api_absent)} ({'; '.join(reasons)}): "
+                "daemon task definitions not swept there"
+            )
         expiring = self.expiring
         if expiring:
             text += f"\n{len(expiring)} exemption(s) expire within {EXPIRY_WARNING_DAYS} days:"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +35,7 @@ from .sweep_provenance import verify_marked_rows
 from .sweep_rates import DEFAULT_CONCURRENCY, LIST_FAMILIES, LIST_REVISIONS, SweepError
 from .sweep_report import (
     ACTION_FAILED,
+    ACTION_INTERRUPTED,
     ACTION_NONE,
     ACTION_REMEDIATED,
     ACTION_REPORTED,
@@ -55,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 LATEST, ACTIVE = "latest", "active"
 SCOPES = (LATEST, ACTIVE)
+MAX_CONCURRENCY = 256
 # A sweep without the function's idempotency table leaves revisions younger than this to the function.
 RECENT_REGISTRATION = timedelta(minutes=30)
 
@@ -76,11 +79,12 @@ class Sweeper:
         ledger: Ledger | None = None,
         references: ReferenceFinder | None = None,
         plan: ConfigPlan | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         if scope not in SCOPES:
             raise SweepError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
-        if not 1 <= concurrency <= 256:
-            raise SweepError(f"concurrency: expected 1-256, got {concurrency}")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise SweepError(f"concurrency: expected 1-{MAX_CONCURRENCY}, got {concurrency}")
         self.ecs, self.config, self.scope = ecs, config, scope
         self.remediator, self.concurrency = remediator, concurrency
         self._today = today
@@ -90,25 +94,14 @@ class Sweeper:
         self.ledger: Ledger = ledger or (remediator.ledger if remediator is not None else MemoryLedger())
         self._references = references or (remediator.references if remediator is not None else None)
         self.plan = plan  # active scope: judge from AWS Config's records where they vouch for a revision
+        # Set (Ctrl-C in the CLI): nothing new starts; what is in flight finishes and is reported as it ended.
+        self.stop = stop or threading.Event()
+        self.listing_failed = False  # the listing failed part-way (an ERROR row stands for the rest)
 
     def run(self) -> list[Finding]:
-        findings: list[Finding] = []
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sweep") as pool:
             # Phase 1: judge. Describes start while later pages are still being listed.
-            futures: list[tuple[str, Future[Finding | None]]] = []
-            listing_error: Finding | None = None
-            try:
-                for ref, ready in self._decisions():
-                    self.progress.add_total(1)
-                    future = pool.submit(self._judge, ref) if ready is None else _completed(ready)
-                    future.add_done_callback(self._advance)
-                    futures.append((ref, future))
-            except (ClientError, BotoCoreError) as error:
-                listing_error = self._listing_error(error)
-            for ref, future in futures:
-                finding = _result_or_error(future, ref, self.ecs.region)
-                if finding is not None:
-                    findings.append(finding)
+            findings, listing_error = self._judge_all(pool)
             name_error_rows(findings)
             # Which revisions that carry a marker are verified copies (rollout and retire act on those only), and
             # which claim it falsely (forged rows, open findings).
@@ -127,6 +120,8 @@ class Sweeper:
                     superseded.setdefault(finding.family, []).append(finding)
                 elif self.remediator is not None and self._left_to_the_function(finding):
                     continue
+                elif self.remediator is not None and self.stop.is_set():
+                    finding.action = ACTION_INTERRUPTED
                 elif self.remediator is not None:
                     actions.append((finding, pool.submit(self._remediate, finding)))
                 else:
@@ -139,7 +134,8 @@ class Sweeper:
                     finding.action, finding.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
             # Phase 3 (active scope, with rollout or retire): older privileged revisions, once the latest of each
             # family was dealt with. One task per family: its steps depend on the family's latest.
-            if self.remediator is not None and (self.config.rollout or self.config.retire) and superseded:
+            finish = self.remediator is not None and (self.config.rollout or self.config.retire)
+            if finish and superseded and not self.stop.is_set():
                 families = [
                     (rows, pool.submit(self._finish_family, family, rows, copies))
                     for family, rows in superseded.items()
@@ -155,6 +151,28 @@ class Sweeper:
         if listing_error is not None:
             findings.append(listing_error)
         return sorted(findings, key=lambda f: (f.family, f.revision, f.task_definition_arn))
+
+    def _judge_all(self, pool: ThreadPoolExecutor) -> tuple[list[Finding], Finding | None]:
+        """Every revision listed, judged on `pool`; the ERROR row of a listing that failed part-way, if one did."""
+        futures: list[tuple[str, Future[Finding | None]]] = []
+        listing_error: Finding | None = None
+        try:
+            for ref, ready in self._decisions():
+                if self.stop.is_set():
+                    break
+                self.progress.add_total(1)
+                future = pool.submit(self._judge, ref) if ready is None else _completed(ready)
+                future.add_done_callback(self._advance)
+                futures.append((ref, future))
+        except (ClientError, BotoCoreError) as error:
+            listing_error = self._listing_error(error)
+            self.listing_failed = True
+        findings = []
+        for ref, future in futures:
+            finding = _result_or_error(future, ref, self.ecs.region)
+            if finding is not None:
+                findings.append(finding)
+        return findings, listing_error
 
     def _advance(self, _: Future[Finding | None]) -> None:
         self.progress.advance()
@@ -174,6 +192,8 @@ class Sweeper:
     def _judge(self, ref: str) -> Finding | None:
         """Describe and assess one family's newest ACTIVE revision (latest) or one revision (active).
         None when there is nothing ACTIVE to judge (deregistered meanwhile, or a family with none)."""
+        if self.stop.is_set():
+            return None  # not judged: the report says the sweep was interrupted
         family, revision = family_revision(ref) if ":" in ref else (ref, 0)
         try:
             described = self.ecs.latest_active(ref) if self.scope == LATEST else self.ecs.describe(ref)
@@ -253,6 +273,9 @@ class Sweeper:
     def _remediate(self, finding: Finding) -> None:
         """The function's path for one FAIL revision; outcomes map back onto the row, never to PASS."""
         assert self.remediator is not None
+        if self.stop.is_set():  # queued behind remediations that were already under way
+            finding.action = ACTION_INTERRUPTED
+            return
         try:
             result = self.remediator.process(Registration(task_definition_arn=finding.task_definition_arn))
         except RemediationFailed as failure:

@@ -1,0 +1,49 @@
+"""Ctrl-C (SIGINT) or SIGTERM during a scan: stop cleanly, and say what was done.
+
+A sweep runs on worker threads; a KeyboardInterrupt in the main thread would leave them running behind a report
+never written (a copy registered, nobody told). So the first signal only sets an event: the sweep starts nothing new,
+what is in flight (one describe, one registration) finishes, and the scan writes the rows it has with one line saying
+it was interrupted. A second signal raises KeyboardInterrupt at once (main: one line, exit 130).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopping:
+    """Within `with Stopping() as stopping:` the first SIGINT/SIGTERM sets `stopping.event`; handlers are restored on
+    exit. Only the main thread can install handlers: elsewhere the event is never set."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Stopping:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in SIGNALS}
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        self.signum = signum
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signum in (None, signal.SIGINT) else signal.Signals(self.signum).name
