@@ -11,7 +11,7 @@ CONTEXT ?=
 # node: the CDK CLI and jsii (the CDK's bridge, in synth, the tests and the demo) run on it.
 NODE_BIN := $(abspath node_modules/.bin)
 
-.PHONY: install dev lint test demo synth deploy destroy bench bench-prowler prowler-venv browser clean
+.PHONY: install dev lint test demo emulator synth deploy destroy bench bench-prowler prowler-venv browser clean
 
 # What the project, the CLI, the demo and synth need; the scanners the tests run against our templates and
 # the emulator (checkov, Prowler) get virtualenvs of their own, installed by `make test`.
@@ -62,6 +62,11 @@ test: lint $(CHECKOV_STAMP) prowler-venv browser
 
 demo: install
 	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m demo
+
+# The emulator (moto + the ECS daemon API) on a free loopback port, seeded, until Ctrl-C; prints the export lines that
+# point ecs-remediate at it (README, "Try the CLI").
+emulator: install
+	@$(BIN)/python -m demo.emulator
 
 synth: install
 	PATH=$(abspath $(BIN)):$(NODE_BIN):$$PATH npx --no-install cdk synth --quiet $(CONTEXT)

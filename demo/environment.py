@@ -60,15 +60,15 @@ def isolate_from_aws() -> None:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (port chosen by the OS), with the ECS daemon operations answered by the daemon
+def moto_server(port: int = 0) -> Iterator[str]:
+    """A moto server on 127.0.0.1 (`port`, or one the OS chooses), with the ECS daemon operations answered by the daemon
     emulator; stopped and its socket closed on every exit."""
     from demo import moto_fidelity
     from demo.emulator_server import EmulatorServer
 
     moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    server = EmulatorServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
