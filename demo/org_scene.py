@@ -143,9 +143,12 @@ class OrgScene:
         for note in notes:
             p.field("notice", note.subject)
         subjects = sorted(note.subject for note in notes)
-        wanted = (
-            "[ECS.4] analytics-dev/eu-west-1 checkout:1 remediation FAILED",
-            "[ECS.4] payments-prod/eu-west-1 checkout:1 -> :2 privileged removed",
+        # Subjects name the account by its id (a member's administrator writes its name).
+        wanted = sorted(
+            (
+                f"[ECS.4] {self.analytics}/eu-west-1 checkout:1 remediation FAILED",
+                f"[ECS.4] {self.payments}/eu-west-1 checkout:1 -> :2 privileged removed",
+            )
         )
         if len(subjects) != len(wanted) or not all(s.startswith(w) for s, w in zip(subjects, wanted, strict=True)):
             self.problems.append(f"expected the fix's and the refusal's notices, got {subjects}")
