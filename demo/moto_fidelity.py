@@ -6,6 +6,15 @@
   calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM
   user, or the account root), `registeredAt` the registration time.
 
+- ECS keeps a service's `deployments` in step with UpdateService: a new task definition starts a new PRIMARY
+  deployment, and the previous one stays ACTIVE until its tasks are replaced (retire must wait for it); moto 5.2.5
+  keeps the deployment the service was created with, on its first task definition, forever (and stores the task
+  definition as given, `web:2`, where ECS names the ARN). Here UpdateService starts a PRIMARY deployment on the new
+  revision's ARN that completes at once (the previous one is gone), unless a test holds the service's deployments
+  (`hold_deployments`): then it is IN_PROGRESS and the previous ones stay ACTIVE until `complete_deployments()`. Task
+  sets (CreateTaskSet, `taskSets` in DescribeServices) are moto's own; moto lets a test create one on a CODE_DEPLOY
+  service, where AWS has CodeDeploy create them.
+
 `apply()` patches moto in this process (in-process `mock_aws` and ThreadedMotoServer alike); it is idempotent.
 """
 
@@ -17,6 +26,32 @@ from typing import Any
 
 _principal: contextvars.ContextVar[str] = contextvars.ContextVar("registering_principal", default="")
 _applied = False
+_held: set[str] = set()  # service ARNs whose deployments stay IN_PROGRESS until complete_deployments()
+
+
+def hold_deployments(service_arn: str) -> None:
+    """The service's next deployments stay IN_PROGRESS (the ones they replace ACTIVE) until `complete_deployments`."""
+    _held.add(service_arn)
+
+
+def complete_deployments() -> None:
+    """Every held deployment finishes: its PRIMARY COMPLETED, the deployments it replaced gone."""
+    from moto.ecs.models import ecs_backends
+
+    for account in list(ecs_backends):
+        for backend in ecs_backends[account].values():
+            for service in backend.services.values():
+                if service.arn in _held:
+                    service.deployments = [_completed(d) for d in service.deployments if d["status"] == "PRIMARY"]
+    _held.clear()
+
+
+def _completed(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **deployment,
+        "rolloutState": "COMPLETED",
+        "rolloutStateReason": f"ECS deployment {deployment['id']} completed.",
+    }
 
 
 def apply() -> None:
@@ -50,4 +85,41 @@ def apply() -> None:
 
     models.EC2ContainerServiceBackend.register_task_definition = backend
     responses.EC2ContainerServiceResponse.register_task_definition = response
+    models.EC2ContainerServiceBackend.update_service = _deploying(models.EC2ContainerServiceBackend.update_service)
     _applied = True
+
+
+def _deploying(update_service: Any) -> Any:
+    """UpdateService that starts a deployment on a new task definition, as ECS does (see the module docstring)."""
+    from moto.core.utils import utcnow
+    from moto.ecs.models import mock_random
+
+    def update(self: Any, properties: dict[str, Any]) -> Any:
+        requested = properties.get("task_definition")
+        service = update_service(self, properties)
+        if not requested or service.deployment_controller.get("type", "ECS") != "ECS":
+            return service
+        arn = self.describe_task_definition(requested).arn
+        service.task_definition = arn
+        if service.deployments and service.deployments[0].get("taskDefinition") == arn:
+            return service  # the same revision again: no new deployment
+        held = service.arn in _held
+        now = utcnow()
+        primary = {
+            **(service.deployments[0] if service.deployments else {}),
+            "id": f"ecs-svc/{mock_random.randint(0, 32**12)}",
+            "status": "PRIMARY",
+            "taskDefinition": arn,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        primary = primary if held else _completed(primary)
+        if held:
+            primary["rolloutState"], primary["rolloutStateReason"] = "IN_PROGRESS", "ECS deployment in progress."
+        replaced = (
+            [{**d, "status": "ACTIVE"} for d in service.deployments if d.get("status") != "INACTIVE"] if held else []
+        )
+        service.deployments = [primary, *replaced]
+        return service
+
+    return update

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from strategies import Fault
 from test_handler import invoke
 
 from demo.daemon_sandbox import call_event
@@ -197,6 +198,7 @@ def test_a_deploy_around_each_registration_of_the_function(
     else:
         ref = said.split()[1]
         assert note.payload["buriedArn"] == deploys.deployed[-1] and deploys.deployed[-1].endswith(ref)
+        assert note.payload["raceLost"] is True
         assert "family latest not restored" in note.subject and note.payload["severity"] == "HIGH"
         assert (
             f"{ref} was not restored: still losing the race after {restore.MAX_RESTORES} restores. The family's "
@@ -322,6 +324,35 @@ def test_the_command_in_a_lost_race_makes_the_buried_deploy_the_latest(
     assert main(["fix", str(described)], stdout, stderr) == 0, stderr.getvalue()
     sandbox.client("ecs").register_task_definition(**json.loads(stdout.getvalue()))
     assert TASK.latest(sandbox, "api")[:3] == (10, "v5", False)
+
+
+@pytest.mark.parametrize("fails", ["describe", "register"])
+def test_a_restore_that_fails_is_a_lost_race_with_no_aws_error_text(
+    sandbox: Sandbox, attacker: Sandbox, handler: ModuleType, fails: str
+) -> None:
+    """The deploy in between cannot be described (so it is unknown whether it is newer content), or its copy cannot be
+    registered: HIGH, the family's latest named, the error's code only (AWS error texts can echo request content)."""
+    source = TASK.params("api", "v1", privileged=True)
+    arn = TASK.register(attacker, source)
+    pipeline(TASK, attacker, "api", {(BEFORE, 1): ["v2"]})
+    operation = "DescribeTaskDefinition" if fails == "describe" else "RegisterTaskDefinition"
+    Fault(aws.client("ecs"), operation, "access-denied", 1, body="api:2")  # the first call about api:2
+    result = invoke(handler, TASK.event(sandbox, source, arn))
+    assert result["outcome"] == "remediated"
+    assert TASK.latest(sandbox, "api")[:3] == (3, "v1", False)  # the stack's copy: nothing registered over it
+    [note] = sandbox.inbox()
+    assert note.payload["raceLost"] is True and note.payload["severity"] == "HIGH"
+    assert "family latest not restored" in note.subject
+    assert "AccessDeniedException" in note.payload["raceNote"] and "not authorized" not in json.dumps(note.payload)
+    if fails == "describe":
+        assert note.payload["buriedArn"] is None
+        assert note.payload["raceNote"].startswith("what was registered below it could not be read")
+        assert note.payload["raceStep"].startswith("aws ecs list-task-definitions --family-prefix api")
+    else:
+        assert note.payload["buriedArn"].endswith("api:2")
+        assert "api:2 was not restored: registering its copy failed (AccessDeniedException)" in note.payload["raceNote"]
+        assert "ecs-remediate fix" in note.payload["raceStep"]
+    assert note.payload["raceStep"] in note.payload["nextCommands"]
 
 
 # --- the sweep: --scope active --rollout copies an older revision a service uses ----------------------------------

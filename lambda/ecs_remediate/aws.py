@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 
 from . import __version__
-from .attribution import CloudFormationStack, cloudformation_stack_of
+from .services import Service, holders, running
 from .taskdef import TASK_DEFINITION_ARN_RE, RegisterModel
 
 # Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
@@ -305,29 +305,9 @@ class Ecs:
     # Rollout and retire (only called when those options are on; the stack grants these then).
 
     def services_using(self, task_definition_arn: str) -> list[Service]:
-        """Services in every cluster whose task definition is `task_definition_arn`, with the CloudFormation stack
-        each belongs to (its `aws:cloudformation:*` tags, which only AWS can set; rollout leaves those alone by
-        default). ecs:ListClusters, ecs:ListServices, ecs:DescribeServices (all pages, 10 services per describe)."""
-        found: list[Service] = []
-        for cluster_page in self._client.get_paginator("list_clusters").paginate():
-            for cluster in cluster_page.get("clusterArns", []):
-                for page in self._client.get_paginator("list_services").paginate(cluster=cluster):
-                    arns = page.get("serviceArns", [])
-                    for start in range(0, len(arns), 10):
-                        described = self._client.describe_services(
-                            cluster=cluster, services=arns[start : start + 10], include=["TAGS"]
-                        )
-                        found += [
-                            Service(
-                                cluster=cluster,
-                                name=str(svc["serviceName"]),
-                                controller=str((svc.get("deploymentController") or {}).get("type", "ECS")),
-                                stack=cloudformation_stack_of(svc.get("tags")),
-                            )
-                            for svc in described.get("services", [])
-                            if svc.get("taskDefinition") == task_definition_arn
-                        ]
-        return found
+        """Every service that runs `task_definition_arn` (services.running: as its task definition, in a deployment
+        or in a task set). ecs:ListClusters, ecs:ListServices, ecs:DescribeServices."""
+        return running(self._client, task_definition_arn)
 
     def service_task_definition(self, service: Service) -> str | None:
         """ecs:DescribeServices for one service: its task definition now (None when the service is gone)."""
@@ -337,32 +317,22 @@ class Ecs:
                 return str(svc.get("taskDefinition", ""))
         return None
 
-    def update_service(self, service: Service, task_definition_arn: str) -> str:
+    def update_service(self, service: Service, task_definition_arn: str, replaced: str) -> tuple[str, str]:
         """ecs:UpdateService to a new revision only: a rolling deployment with the service's own
-        deployment configuration (circuit breaker included) left as it is. Returns the deployment ID."""
+        deployment configuration (circuit breaker included) left as it is. Returns the deployment ID, and what of the
+        service still runs `replaced` as the response describes it (its previous deployment, ACTIVE until its tasks
+        are replaced; "" when nothing does)."""
         updated = self._client.update_service(
             cluster=service.cluster, service=service.name, taskDefinition=task_definition_arn
         )["service"]
         deployments = updated.get("deployments", [])
         primary = [d for d in deployments if d.get("status") == "PRIMARY"]
         newest = [d for d in primary if d.get("taskDefinition") == task_definition_arn] or primary or deployments
-        return str(newest[0]["id"]) if newest else ""
+        return (str(newest[0]["id"]) if newest else ""), holders(updated, replaced) or ""
 
     def deregister(self, task_definition_arn: str) -> None:
         """ecs:DeregisterTaskDefinition: the revision becomes INACTIVE; running tasks are not affected."""
         self._client.deregister_task_definition(taskDefinition=task_definition_arn)
-
-
-@dataclass(frozen=True)
-class Service:
-    cluster: str  # cluster ARN
-    name: str
-    controller: str  # ECS | CODE_DEPLOY | EXTERNAL
-    stack: CloudFormationStack | None = None  # the CloudFormation stack that manages it (from its aws: tags)
-
-    @property
-    def cluster_name(self) -> str:
-        return self.cluster.rsplit("/", 1)[-1]
 
 
 # SNS: a subject is "ASCII text that begins with a letter, number, or punctuation mark; must not include line

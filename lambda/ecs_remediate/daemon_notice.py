@@ -54,7 +54,7 @@ def daemon_subject(result: Result) -> str:
         text = f"{head} {title}"
         if result.forged_copies:  # first: the subject is cut at 99 characters
             text += "; FORGED copy marker"
-        if result.buried_arn:
+        if result.race_lost:
             text += STALE_LATEST
         if result.privileged:
             text += f" ({', '.join(result.privileged)})"

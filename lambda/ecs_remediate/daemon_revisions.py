@@ -110,7 +110,7 @@ class DaemonRevisions(Ecs):
     def service_task_definition(self, service: Service) -> NoReturn:
         raise NotForDaemons("services never run daemon task definitions")
 
-    def update_service(self, service: Service, task_definition_arn: str) -> NoReturn:
+    def update_service(self, service: Service, task_definition_arn: str, replaced: str) -> NoReturn:
         raise NotForDaemons("rollout for daemons is UpdateDaemon (daemon_rollout.py), never UpdateService")
 
     def deregister(self, task_definition_arn: str) -> NoReturn:

@@ -41,7 +41,7 @@ def subject(result: Result) -> str:
         text += f" ({names})"
     if result.forged_copies:
         text += "; FORGED copy marker"
-    if result.buried_arn:
+    if result.race_lost:
         text += STALE_LATEST
     if result.host_equivalents:
         text += "; still host-equivalent"
@@ -136,12 +136,15 @@ def compose(
 ) -> Message:
     """Every notice's frame (task definitions and daemon task definitions alike): subject, outcome, account, Region,
     the source line, `body`, the closing lines; the JSON payload (`extra` added) and the SNS attributes."""
-    if result.buried_arn:  # first: the family's latest holds older content than a deploy (restore.py)
-        buried = result.buried_arn.rsplit("/", 1)[-1]
-        how = "" if result.race_step else " (re-run the deploy that registered it)"
-        steps = [result.race_step] if result.race_step else []
-        head = f"# the family's latest holds older content than {buried}: register it again{how}"
-        commands = [head, *steps, *commands]
+    if result.race_lost:  # first: the family's latest may hold older content than a deploy (restore.py)
+        buried = (result.buried_arn or "").rsplit("/", 1)[-1]
+        if not buried:
+            head = "# the family's latest may hold older content than a deploy below it: check it"
+        elif result.race_step:
+            head = f"# the family's latest holds older content than {buried}: register it again"
+        else:
+            head = f"# the family's latest holds older content than {buried}: register it again (re-run its deploy)"
+        commands = [head, *([result.race_step] if result.race_step else []), *commands]
     lines = [
         subject_text,
         "",

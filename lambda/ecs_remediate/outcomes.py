@@ -64,8 +64,9 @@ class Result:
     restored_arn: str | None = None  # a newer deploy arrived during the copy: the copy of it that is latest again
     restored_from: str | None = None
     race_note: str = ""  # what was registered in between, and what was done (restore.py)
-    buried_arn: str | None = None  # the race was not won: the newer deploy left below the family's latest
-    race_step: str = ""  # ... and the command that makes its content the latest again
+    race_lost: bool = False  # the family's latest may hold older content than a deploy below it (race_note says)
+    buried_arn: str | None = None  # ... that deploy, when known
+    race_step: str = ""  # ... and the command that makes its content the latest again (or shows the family)
     exemption_source: str = ""
     # Where the revision came from (a hint: never a reason to skip or exempt), and the family's remediations
     # within the escalation window (the stack's ledger); `escalation` says why the notice escalates, "" if not.
@@ -75,7 +76,7 @@ class Result:
 
     @property
     def severity(self) -> str:
-        if self.forged_copies or self.escalation or self.buried_arn:
+        if self.forged_copies or self.escalation or self.race_lost:
             return "HIGH"
         return SEVERITY.get(self.outcome, "INFO")
 

@@ -210,7 +210,8 @@ class Remediator:
                 if registered.get("restoredArn"):
                     result.restored_arn, result.restored_from = registered["restoredArn"], registered["restoredFrom"]
                 result.race_note = str(registered.get("raceNote", ""))
-                result.buried_arn, result.race_step = registered.get("buriedArn"), str(registered.get("raceStep", ""))
+                result.race_lost, result.buried_arn = bool(registered.get("raceLost")), registered.get("buriedArn")
+                result.race_step = str(registered.get("raceStep", ""))
             else:
                 found = self._find_copy(result, source, latest)
                 if found is None:

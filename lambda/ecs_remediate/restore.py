@@ -58,14 +58,14 @@ class Restoration:
     steps: list[str] = field(default_factory=list)  # what happened, in order
     restored: str | None = None  # the last registration made here (ARN), None when none was made
     restored_from: str | None = None  # the revision whose content `restored` holds
-    buried: str | None = None  # not won: the newest deploy left below `registered` (ARN)
-    step: str = ""  # not won: the command that makes `buried`'s content the family's latest again
-    failure: str = ""  # not won: why
+    failure: str = ""  # the race was not won: why
+    buried: str | None = None  # not won: the newest deploy left below `registered` (ARN; None when unknown)
+    step: str = ""  # not won: the command that makes `buried`'s content the latest again (or that shows the family)
     raced: bool = False  # something was registered between the stack's registrations
 
     @property
-    def won(self) -> bool:
-        return self.buried is None
+    def lost(self) -> bool:
+        return bool(self.failure)
 
     @property
     def note(self) -> str:
@@ -76,10 +76,10 @@ class Restoration:
         outcome: dict[str, Any] = {}
         if self.restored:
             outcome.update(restoredArn=self.restored, restoredFrom=self.restored_from)
-        if self.raced or self.buried:
+        if self.raced or self.lost:
             outcome["raceNote"] = self.note
-        if self.buried:
-            outcome.update(buriedArn=self.buried, raceStep=self.step)
+        if self.lost:
+            outcome.update(raceLost=True, buriedArn=self.buried, raceStep=self.step)
         return outcome
 
 
@@ -201,7 +201,6 @@ class Restorer:
         top = short_ref(restoration.registered)
         restoration.failure = why
         if newer is None:
-            restoration.buried = restoration.registered
             restoration.step = self._list_newest(top.rsplit(":", 1)[0])
             restoration.steps.append(f"{why}; the family's latest is {top}: check it ({restoration.step})")
             return restoration

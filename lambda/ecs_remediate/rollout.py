@@ -5,7 +5,7 @@ and the revision already INACTIVE."""
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import managed
@@ -73,6 +73,10 @@ def finish(
         services = ecs.services_using(source_arn) if followup.services_checked else []
     still_using: list[Service] = []
     for service in services:
+        if service.held_by:  # a deployment or task set still runs it: nothing to move, and it must not be retired
+            still_using.append(service)
+            followup.services_manual.append(_held(service, ecs.region))
+            continue
         if config.rollout and service.controller == "ECS" and managed.moves(service, config.rollout_managed):
             # Re-described just before the update: a deploy made since the lookup is never overwritten.
             now_on = ecs.service_task_definition(service)
@@ -88,7 +92,7 @@ def finish(
                 )
                 continue
             try:
-                deployment = ecs.update_service(service, new_arn)
+                deployment, still_running = ecs.update_service(service, new_arn, source_arn)
             except ClientError as error:
                 if is_transient(error):
                     raise  # the whole event is retried; services already moved are no longer found
@@ -100,6 +104,8 @@ def finish(
             moved = {"cluster": service.cluster_name, "service": service.name, "deploymentId": deployment}
             if service.stack is not None:
                 moved["note"] = managed.moved_note(service.stack)
+            if still_running:  # ECS keeps the replaced deployment ACTIVE until its tasks are replaced (or rolled back)
+                still_using.append(replace(service, held_by=still_running))
             followup.services_updated.append(moved)
         else:
             still_using.append(service)
@@ -109,7 +115,7 @@ def finish(
     if config.retire:
         if still_using:
             followup.retire_note = (
-                f"not deregistered: {len(still_using)} service(s) still use it; move them, then run "
+                f"not deregistered: {_in_use(still_using)}; move them (or let their deployments finish), then run "
                 f"aws ecs deregister-task-definition --task-definition {short_ref(source_arn)}"
             )
         else:
@@ -127,14 +133,41 @@ def retire_unused(ecs: Ecs, config: Config, source_arn: str, references: Referen
     followup = Followup(services_checked=True)
     services = ecs.services_using(source_arn)
     followup.services_manual = [
-        _manual(s, "a fixed copy (ecs-remediate scan --scope active --remediate --rollout)", ecs.region)
+        _held(s, ecs.region)
+        if s.held_by
+        else _manual(s, "a fixed copy (ecs-remediate scan --scope active --remediate --rollout)", ecs.region)
         for s in services
     ]
     if config.retire and not services:
         retire_if_unreferenced(ecs, source_arn, references, followup)
     elif config.retire:
-        followup.retire_note = f"not deregistered: {len(services)} service(s) still use it"
+        followup.retire_note = f"not deregistered: {_in_use(services)}"
     return followup
+
+
+def _in_use(services: list[Service]) -> str:
+    """`N service(s) still use it (cluster/service[: deployment ...], ...)`: a retire note's reason."""
+    names = ", ".join(f"{s.cluster_name}/{s.name}" + (f": {s.held_by}" if s.held_by else "") for s in services[:5])
+    return f"{len(services)} service(s) still use it ({names})"
+
+
+def _held(service: Service, region: str) -> dict[str, Any]:
+    """A service that runs the revision only in a deployment or a task set: what runs it, and how that ends."""
+    where = f"--cluster {shlex.quote(service.cluster_name)}"
+    region_flag = f" --region {region}" if region else ""
+    if service.controller == "ECS":  # a rolling deployment under way: it ends, or rolls back onto the revision
+        step = f"aws ecs wait services-stable {where} --services {shlex.quote(service.name)}{region_flag}"
+    elif service.controller == "EXTERNAL":
+        step = f"aws ecs delete-task-set {where} --service {shlex.quote(service.name)} --task-set ID{region_flag}"
+    else:  # CODE_DEPLOY: the deployment removes the original task set after its termination wait, or rolls back
+        step = f"aws ecs describe-services {where} --services {shlex.quote(service.name)}{region_flag}"
+    return {
+        "cluster": service.cluster_name,
+        "service": service.name,
+        "controller": service.controller,
+        "step": step,
+        "note": f"not moved: {service.held_by} still runs it; it is not retired while one does",
+    }
 
 
 def retire_if_unreferenced(ecs: Ecs, source_arn: str, references: ReferenceFinder | None, followup: Followup) -> None:

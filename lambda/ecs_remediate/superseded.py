@@ -86,7 +86,14 @@ def finish_superseded(
         return outcome
     if not config.rollout:
         return outcome
-    if not any(managed.moves(s, config.rollout_managed) for s in outcome.services):
+    if all(s.held_by for s in outcome.services):
+        held = "; ".join(f"{s.cluster_name}/{s.name}: {s.held_by}" for s in outcome.services[:5])
+        outcome.skipped = (
+            f"not copied: no service runs it as its task definition, only deployments or task sets ({held}); it is not "
+            "retired while they do"
+        )
+        return outcome
+    if not any(managed.moves(s, config.rollout_managed) for s in outcome.services if not s.held_by):
         stacks = ", ".join(sorted({s.stack.name for s in outcome.services if s.stack is not None}))
         outcome.skipped = (
             f"not copied: every service that uses it belongs to a CloudFormation stack ({stacks}); moving them would "
@@ -132,7 +139,7 @@ def restore_if_rolled_back(
     if named is None or named >= latest.revision - 1 or not is_our_copy(latest):
         return None
     restoration = restorer.keep_latest(latest.arn, named + 1)
-    return restoration if restoration.restored or restoration.buried else None
+    return restoration if restoration.restored or restoration.lost else None
 
 
 def _register_copy_and_restore(

@@ -253,12 +253,16 @@ def error_text(error: BaseException) -> str:
 
 def superseded_action(outcome: Superseded, config: Config) -> str:
     """An older privileged revision's row action: what finish_superseded found and did."""
-    services = ", ".join(f"{s.cluster_name}/{s.name} ({s.controller})" for s in outcome.services)
+    services = ", ".join(
+        f"{s.cluster_name}/{s.name} ({s.controller}{': ' + s.held_by if s.held_by else ''})" for s in outcome.services
+    )
     if not outcome.services:
         if outcome.retired:
             return f"{ACTION_RETIRED}: no service uses it; deregistered (INACTIVE)"
         return f"{ACTION_SUPERSEDED}: no service uses it; --retire would deregister it"
     used = f"used by {len(outcome.services)} service(s): {services}"
+    if all(s.held_by for s in outcome.services):  # deployments or task sets only: nothing to move
+        return f"{ACTION_SUPERSEDED}: {used}; never retired while a deployment or task set runs it"
     if not config.rollout:
         return f"{ACTION_SUPERSEDED}: {used}; --rollout moves them onto a fixed copy of it (never retired while used)"
     if outcome.followup is None or outcome.copy_arn is None:
@@ -286,6 +290,6 @@ def restored_text(restoration: Restoration) -> str:
             f"family latest restored as :{restoration.restored.rsplit(':', 1)[-1]} "
             f"(copy of {short_ref(restoration.restored_from)})"
         )
-    if restoration.raced or restoration.buried:
+    if restoration.raced or restoration.lost:
         text += f"{'; ' if text else ''}{restoration.note}"
     return text
