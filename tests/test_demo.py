@@ -191,6 +191,7 @@ def test_organization_scene_fixes_the_member_only_and_refuses_the_forged_event(d
     scene = demo.stdout.split("[org] An organization", 1)[1]
     members = dict(re.findall(r"(\d{12}) (payments-prod|analytics-dev)", scene.split("\n", 2)[1]))
     payments = next(account for account, name in members.items() if name == "payments-prod")
+    analytics = next(account for account, name in members.items() if name == "analytics-dev")
     assert "outcome         REMEDIATED" in scene
     assert f"new revision    arn:aws:ecs:eu-west-1:{payments}:task-definition/checkout:2" in scene
     assert f"registered by arn:aws:sts::{payments}:assumed-role/ecs-remediate-member/ecs-remediate" in scene
@@ -206,8 +207,9 @@ def test_organization_scene_fixes_the_member_only_and_refuses_the_forged_event(d
         ("analytics-dev", "us-east-1", "+ reports:1"),
         ("analytics-dev", "eu-west-1", "unchanged"),
     ]
-    assert "notice          [ECS.4] payments-prod/eu-west-1 checkout:1 -> :2 privileged removed (app)" in scene
-    assert "notice          [ECS.4] analytics-dev/eu-west-1 checkout:1 remediation FAILED" in scene
+    # Subjects name members by id: the name is the member administrator's to write.
+    assert f"notice          [ECS.4] {payments}/eu-west-1 checkout:1 -> :2 privileged removed (app)" in scene
+    assert f"notice          [ECS.4] {analytics}/eu-west-1 checkout:1 remediation FAILED" in scene
     assert "  OK: fixed in payments-prod eu-west-1 only" in scene and "PROBLEM" not in scene
 
 
