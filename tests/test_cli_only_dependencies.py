@@ -27,6 +27,7 @@ CLI_ONLY = {
     "template_report",
     "template_sources",
     "template_values",
+    "templates_host",
     "yaml_tree",
     "terraform",
     "terraform_cli",

@@ -87,7 +87,8 @@ def test_piped_each_row_is_one_whole_line_without_escapes() -> None:
     text = render(rows(), terminal=False, columns=40)
     lines = text.splitlines()
     assert len(lines) == 5 and "\x1b" not in text
-    assert lines[0].split() == ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
+    header = ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "HOST", "ACCESS", "SOURCE", "ACTION", "NEW", "ERROR"]
+    assert lines[0].split() == header
     assert lines[1].startswith("FAIL") and SUPERSEDED in lines[1]
     assert lines[2].startswith("ERROR") and lines[2].endswith(THROTTLED)
 

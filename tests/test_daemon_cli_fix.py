@@ -38,9 +38,21 @@ def test_fix_writes_a_register_daemon_task_definition_input() -> None:
     for container in source["containerDefinitions"]:
         container["privileged"] = False
     assert output == source  # every member and tag kept; privileged false
-    assert done.stderr.splitlines() == [
+    lines = done.stderr.splitlines()
+    assert lines[:2] == [
         "container 'init-container': privileged true -> false",
         "container 'sensor': privileged true -> false",
+    ]
+    # what the fixed copy still reaches on the host, with its level and why (hostroot.py)
+    assert [line.split("; why: ", 1)[0] for line in lines[2:7]] == [
+        "still host-equivalent: init-container: host path /opt",
+        "still host-equivalent: sensor: capability SYS_PTRACE",
+        "host access: task: pidMode shared",
+        "host access: task: ipcMode shared",
+        "host access: sensor: host path /opt (read-only)",
+    ]
+    assert lines[7:] == [
+        "removing privileged changes none of the above; why each counts: docs/host-equivalents.md",
         "daemon task definition: register the copy with aws ecs register-daemon-task-definition",
     ]
 

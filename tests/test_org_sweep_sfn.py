@@ -238,6 +238,8 @@ def test_report_json_and_csv_with_account_and_region_and_one_notice_per_run(worl
                 "action": "reported" if status == "FAIL" else "none",
                 "newTaskDefinitionArn": None,
                 "error": None,
+                "hostEquivalents": [],  # hostroot.py's levels: nothing here reaches the host
+                "hostAccess": [],
             }
             for i, account in enumerate(swept)
             for family, status in (("web", "FAIL"), ("api", "PASS"))

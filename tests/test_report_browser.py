@@ -113,8 +113,8 @@ def test_html_report_in_headless_chromium(box: Sandbox, browser: Any) -> None:
     by_name = {r.find_elements(By.TAG_NAME, "td")[3].text.strip(): r for r in rows}
     assert sorted(by_name) == ["alpha:1", "mid:1", "mid:2", "zeta:1", "zeta:2"]
     zeta = texts(by_name["zeta:2"].find_elements(By.TAG_NAME, "td"))
-    assert zeta[0] == "FAIL" and zeta[4] == "app" and zeta[5] == "reported"
-    assert "aws ecs describe-task-definition --task-definition zeta:2 --include TAGS --region us-east-1" in zeta[6]
+    assert zeta[0] == "FAIL" and zeta[4] == "app" and zeta[5] == "-" and zeta[6] == "reported"
+    assert "aws ecs describe-task-definition --task-definition zeta:2 --include TAGS --region us-east-1" in zeta[7]
     assert texts(by_name["mid:1"].find_elements(By.TAG_NAME, "td"))[0] == "PASS"
     assert names(browser)[:3] == ["alpha:1", "zeta:1", "zeta:2"]  # open findings first
 
@@ -143,6 +143,7 @@ def test_hostile_text_stays_text_in_the_browser(browser: Any, tmp_path: Path) ->
         region="us-east-1",
         family="web",
         revision=3,
+        host_equivalents=[f"app: host path /{hostile}"],
     )
     report = sweep.SweepReport("latest", ["us-east-1"], [finding], sweep.CallStats(), 0.1)
     page = tmp_path / "hostile.html"
@@ -151,4 +152,52 @@ def test_hostile_text_stays_text_in_the_browser(browser: Any, tmp_path: Path) ->
     assert browser.title != "owned"
     assert browser.execute_script("return document.scripts.length") == 1
     assert browser.execute_script("return document.images.length") == 0
+    assert hostile in browser.find_element(By.CSS_SELECTOR, "#findings tbody tr td:nth-child(7)").text
     assert hostile in browser.find_element(By.CSS_SELECTOR, "#findings tbody tr td:nth-child(6)").text
+
+
+def test_the_host_access_of_a_compliant_revision_in_the_browser(box: Sandbox, browser: Any) -> None:
+    """Issue 21: a revision with no privileged container that keeps SYS_ADMIN, the host's / and pidMode host is not
+    a bare PASS: its Host access cell names each, by level, and the summary counts it."""
+    container = {
+        "name": "app",
+        "image": "vendor/agent:1",
+        "memory": 64,
+        "linuxParameters": {"capabilities": {"add": ["SYS_ADMIN"]}},
+        "mountPoints": [{"sourceVolume": "root", "containerPath": "/host", "readOnly": True}],
+    }
+    volumes = [{"name": "root", "host": {"sourcePath": "/"}}]
+    box.register({"family": "agent", "pidMode": "host", "volumes": volumes, "containerDefinitions": [container]})
+    box.register({"family": "plain", "containerDefinitions": [{"name": "a", "image": "x", "memory": 8}]})
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert main(["scan", "--scope", "active", "--output", "html", *FAST], stdout, stderr) == 0, stderr.getvalue()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    page = BUILD / "scan-host-access.html"
+    page.write_text(stdout.getvalue(), encoding="utf-8")
+    browser.get(page.as_uri())
+
+    assert "1 still host-equivalent" in browser.find_element(By.ID, "summary").text
+    column = [th.text.strip() for th in browser.find_elements(By.CSS_SELECTOR, "#findings thead th")].index(
+        "Host access"
+    )
+    rows = {
+        r.find_elements(By.TAG_NAME, "td")[3].text.strip(): r
+        for r in browser.find_elements(By.CSS_SELECTOR, "#findings tbody tr")
+    }
+    agent = rows["agent:1"].find_elements(By.TAG_NAME, "td")
+    assert agent[0].text.strip() == "PASS"
+    cell = agent[column]
+    levels = {
+        div.get_attribute("data-level"): texts(div.find_elements(By.TAG_NAME, "li"))
+        for div in cell.find_elements(By.CSS_SELECTOR, "div[data-level]")
+    }
+    assert levels == {
+        "host-equivalent": ["app: capability SYS_ADMIN", "app: host path / (read-only)"],
+        "host-access": ["task: pidMode host"],
+    }
+    assert cell.text.startswith("still host-equivalent")  # what a reader sees first
+    assert rows["plain:1"].find_elements(By.TAG_NAME, "td")[column].text.strip() == "-"
+    header(browser, "Host access").click()  # sorts host-equivalent rows first
+    assert names(browser)[0] == "agent:1"
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert browser.save_screenshot(str(BUILD / "scan-host-access.png"))

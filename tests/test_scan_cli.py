@@ -33,6 +33,7 @@ KEYS = [
     "newTaskDefinitionArn",
     "error",
     "hostEquivalents",
+    "hostAccess",
     "forged",
     "source",
     "attribution",
@@ -101,6 +102,7 @@ def test_json_rows_and_exit_1_while_findings_remain(box: Sandbox, proxy: Throttl
         "newTaskDefinitionArn": None,
         "error": None,
         "hostEquivalents": [],
+        "hostAccess": [],
         "forged": None,
         # Registered with the emulator's default credentials and no tags: nothing to recognise (the sweep has no event).
         "source": "source not recognised",
@@ -191,7 +193,8 @@ def test_table_output_and_progress_bar_on_a_terminal(box: Sandbox, proxy: Thrott
     code, out, err = scan(*FAST, tty=True)
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].split() == ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "SOURCE", "ACTION", "NEW", "ERROR"]
+    header = ["STATUS", "TASK", "DEFINITION", "PRIVILEGED", "HOST", "ACCESS", "SOURCE", "ACTION", "NEW", "ERROR"]
+    assert lines[0].split() == header
     assert any(line.startswith("FAIL") and "web:1" in line and "app" in line for line in lines)
     assert "\r[" in err and "revisions" in err
     _, out, err = scan(*FAST, "--quiet", tty=True)

@@ -259,3 +259,65 @@ def test_scan_security_hub_exits_2_when_the_import_fails(hub: Hub, monkeypatch: 
     code, out, err = scan("--security-hub")
     assert code == 2  # compliant, but the import failed: never 0
     assert "error: Security Hub import failed: AccessDeniedException" in err and json.loads(out)
+
+
+# --- issue 19, class 1: host access the verdict names reaches Security Hub too ------------------------------------
+
+HOST_ROOT = {"capabilities": {"add": ["SYS_ADMIN"]}}
+
+
+def host_root_revision(family: str, privileged: bool) -> dict[str, Any]:
+    """SYS_ADMIN, the host's / (read-only) and pidMode host: root on the host with or without privileged."""
+    container = {
+        "name": "app",
+        "image": "nginx",
+        "memory": 64,
+        "privileged": privileged,
+        "linuxParameters": HOST_ROOT,
+        "mountPoints": [{"sourceVolume": "root", "containerPath": "/host", "readOnly": True}],
+        "environment": [{"name": "TOKEN", "value": SECRET}],
+    }
+    volumes = [{"name": "root", "host": {"sourcePath": "/"}}]
+    return {"family": family, "pidMode": "host", "volumes": volumes, "containerDefinitions": [container]}
+
+
+def test_a_compliant_revision_that_keeps_host_root_is_named_in_its_finding_and_the_summary(hub: Hub) -> None:
+    hub.box.register(host_root_revision("agent", privileged=False))
+    hub.handler(MODE="report").sweep_handler({"scope": "active"}, LambdaContext())
+    finding = hub.stored()["agent:1"]
+    assert state(finding) == ("PASSED", "RESOLVED", "ACTIVE")  # ECS.4 passes: no privileged container
+    assert finding["Severity"]["Label"] == "MEDIUM"  # but not informational: root on the host all the same
+    fields = finding["ProductFields"]
+    assert fields["ecs-remediate/HostEquivalents"] == "app: capability SYS_ADMIN\napp: host path / (read-only)"
+    assert fields["ecs-remediate/HostAccess"] == "task: pidMode host"
+    assert "still host-equivalent: app: capability SYS_ADMIN, app: host path / (read-only)" in finding["Description"]
+    assert finding["Remediation"]["Recommendation"]["Text"].startswith("Review the host access it keeps")
+    [note] = hub.box.inbox()  # the scheduled sweep's summary names it, never "nothing to fix" alone
+    assert "1 without privileged still host-equivalent" in note.subject
+    [row] = note.payload["hostEquivalentFindings"]
+    assert row["hostEquivalents"] == ["app: capability SYS_ADMIN", "app: host path / (read-only)"]
+    hub.assert_requests_valid()
+
+
+def test_a_remediated_revision_s_finding_names_the_host_access_its_copy_keeps(hub: Hub) -> None:
+    params = host_root_revision("agent", privileged=True)
+    params["volumes"].append(
+        {
+            "name": "disk",
+            "dockerVolumeConfiguration": {"driver": "local", "driverOpts": {"type": "ext4", "device": "/dev/xvda1"}},
+        }
+    )
+    params["containerDefinitions"][0]["mountPoints"].append({"sourceVolume": "disk", "containerPath": "/disk"})
+    response = hub.box.register(params)
+    result = hub.handler().lambda_handler(hub.box.event_for(params, response), LambdaContext())
+    assert result["outcome"] == "remediated"
+    finding = hub.stored()["agent:1"]
+    assert state(finding) == ("PASSED", "RESOLVED", "ACTIVE") and finding["Severity"]["Label"] == "MEDIUM"
+    assert finding["ProductFields"]["ecs-remediate/HostEquivalents"].splitlines() == [
+        "app: capability SYS_ADMIN",
+        "app: host path / (read-only)",
+        "app: docker volume disk: ext4 /dev/xvda1",
+    ]
+    assert "a non-privileged copy is registered" in finding["Description"]
+    assert "It keeps host access: still host-equivalent:" in finding["Description"]
+    hub.assert_requests_valid()

@@ -10,6 +10,7 @@ import sys
 from typing import Any, TextIO
 
 from .cli_common import EXIT_FINDINGS, EXIT_OK, UsageError, one_line
+from .hostroot import HOST_EQUIVALENT, host_equivalents
 from .taskdef import TaskDefinitionError, build_fixed_copy, model_for, parse_document
 
 
@@ -38,6 +39,8 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError(f"{args.file}: nested too deeply to be a task definition") from None
     for name in fix.privileged:
         print(f"container {name!r}: privileged true -> false", file=stderr)
+    for line in host_lines(fix.register_input, bare_containers=document.kind == "container-definitions"):
+        print(line, file=stderr)
     if args.check:
         return EXIT_FINDINGS if fix.privileged else EXIT_OK
     if not fix.privileged:
@@ -54,6 +57,28 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     json.dump(output, stdout, indent=2, ensure_ascii=False)
     stdout.write("\n")
     return EXIT_OK
+
+
+def host_lines(definition: Any, *, bare_containers: bool = False) -> list[str]:
+    """What the (fixed) definition still reaches on the host, one line each with its level and why (hostroot.py:
+    the verdict model every output shows). `fix` changes none of it."""
+    lines = []
+    for item in host_equivalents(definition):
+        level = "still host-equivalent" if item.level == HOST_EQUIVALENT else "host access"
+        lines.append(f"{level}: {item.text}; why: {item.reason}")
+    if lines:
+        lines.append("removing privileged changes none of the above; why each counts: docs/host-equivalents.md")
+    if bare_containers and any(c.get("mountPoints") for c in _containers(definition)):
+        lines.append(
+            "note: a list of container definitions names no volumes: the host paths its mountPoints reach "
+            "are not judged here; run fix on the whole task definition"
+        )
+    return lines
+
+
+def _containers(definition: Any) -> list[dict[str, Any]]:
+    containers = definition.get("containerDefinitions") if isinstance(definition, dict) else None
+    return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
 
 
 def _run_iac(args: argparse.Namespace, text: str, raw: Any, stdout: TextIO, stderr: TextIO) -> int | None:

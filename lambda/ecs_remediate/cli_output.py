@@ -20,6 +20,7 @@ _COLUMNS = (
     "newTaskDefinitionArn",
     "error",
     "hostEquivalents",
+    "hostAccess",
     "forged",
     "source",
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from .cli_common import printable
+from .hostroot_model import describe
 from .policy import ERROR, EXEMPT, FAIL, PASS
 from .sweep_report import Finding, SweepReport
 
@@ -51,6 +52,7 @@ COLUMNS = (
     Column("REGION", lambda f: f.region, shown=lambda r: bool(r.accounts) or len(r.regions) > 1),
     Column("TASK DEFINITION", _name),
     Column("PRIVILEGED", lambda f: ",".join(f.privileged_containers) or "-"),
+    Column("HOST ACCESS", lambda f: describe(f.host_equivalents, f.host_access)),  # by level (hostroot.py)
     Column("SOURCE", lambda f: f.attribution.summary() if f.attribution else "-"),
     Column("ACTION", lambda f: f.action),
     Column("NEW", lambda f: _short(f.new_task_definition_arn)),

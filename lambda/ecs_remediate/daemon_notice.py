@@ -14,7 +14,7 @@ from .aws import Message, fit_subject
 from .daemon_result import DEPLOYMENT, RESOURCE_TYPE, ROLLED_BACK, DaemonCall
 from .daemon_rollout import ROLLOUT_CAVEAT
 from .events import REGISTER_DAEMON_TASK_DEFINITION
-from .notice import CONTROL, STALE_LATEST, _changes, _who, compose, where
+from .notice import CONTROL, STALE_LATEST, _changes, _who, compose, where, with_host_subject
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 _TITLE = {
@@ -58,8 +58,7 @@ def daemon_subject(result: Result) -> str:
             text += STALE_LATEST
         if result.privileged:
             text += f" ({', '.join(result.privileged)})"
-        if result.host_equivalents:
-            text += "; still host-equivalent"
+        return with_host_subject(text, result)
     return fit_subject(text)
 
 

@@ -217,6 +217,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     {"scope": "latest" | "active"} (default latest)."""
     # Imported here, not at module level: the real-time function's cold start does not pay for the sweep.
     from . import sweep  # noqa: PLC0415
+    from .policy import PASS  # noqa: PLC0415
     from .sweep_notice import build_sweep_summary  # noqa: PLC0415
 
     scope = event.get("scope", sweep.ACTIVE) if isinstance(event, dict) else sweep.ACTIVE
@@ -255,6 +256,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     retired_rows = [f.to_json() for f in report.findings if f.retired]
     expiring_rows = [f.to_json() for f in report.expiring]
     exempt_rows = [f.to_json() for f in report.exempt]
+    host_rows = [f.to_json() for f in report.findings if f.status == PASS and f.host_equivalents]
     for status, count in counts.items():
         metrics.add_metric(name=f"Sweep{status.capitalize()}", unit=MetricUnit.Count, value=count)
     metrics.add_metric(name="SweepRemediated", unit=MetricUnit.Count, value=len(remediated_rows))
@@ -278,7 +280,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     )
     notified = False
     # Every exemption is something found (listed in every summary), and so is one about to run out.
-    found = open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs
+    found = open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs or host_rows
     if CONFIG.topic_arn and (found or config_fell_back):
         account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
         message = build_sweep_summary(
@@ -296,6 +298,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             family_globs=report.family_globs,
             inventory=inventory_lines,
             inventory_fallback=config_fell_back,
+            host_rows=host_rows,
         )
         aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(message)
         notified = True

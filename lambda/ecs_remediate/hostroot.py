@@ -1,142 +1,153 @@
-"""Pure: what in a task definition still amounts to root on the host once `privileged` is false.
+"""Pure: the verdict model for host access: what in a task definition still reaches the host once `privileged` is
+false. `host_equivalents` is the one function every verdict, notice, report, finding and `fix` shows.
 
-Removing `privileged` is not the same as removing host access: an added capability, a host path, a device or a
-host namespace can give the same. `host_equivalents` lists those so that a notice never calls such a copy safe.
-`privileged` itself is not listed (the caller reports it). Works on task definitions and on daemon task
-definitions (ECS Managed Daemons: `pidMode`/`ipcMode` `shared`, no `networkMode`, no `volumesFrom`).
+Removing `privileged` is not the same as removing host access. The model is inverted: everything that reaches the
+host is named (host paths, Docker volumes that mount something, devices, capabilities beyond Docker's default set,
+host namespaces, `systemControls`, `dockerSecurityOptions` that change confinement), each with a level:
+`host-equivalent` (root on the host, or its secrets) or `host-access` (review it). Only short, documented lists of
+harmless things are left out. `privileged` itself is not listed (the caller reports it). Works on task definitions
+and on daemon task definitions (ECS Managed Daemons: `pidMode`/`ipcMode` `shared`, log driver volumes).
 
 Every input is hostile: any member may have any type or be missing; nothing here raises or reads an
-environment value, and the text is capped. The reasons, and what was left out and why, are in
+environment value, and the text is capped and printable. The reasons, and what is left out and why, are in
 docs/host-equivalents.md.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-from collections import deque
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import Any
 
-CAPABILITY, HOST_PATH, DEVICE = "capability", "host-path", "device"
-PID_MODE, IPC_MODE, NETWORK_MODE = "pid-mode", "ipc-mode", "network-mode"
+from .hostroot_model import (
+    CAPABILITY,
+    HOST_ACCESS,
+    HOST_EQUIVALENT,
+    HOST_PATH,
+    IPC_MODE,
+    LEVELS,
+    MAX_NAME,
+    MAX_PATH,
+    NETWORK_MODE,
+    PID_MODE,
+    SECURITY_OPTION,
+    SYSTEM_CONTROL,
+    TRUNCATED,
+    HostEquivalent,
+    describe,
+    dicts,
+    items,
+    normalise_path,
+    safe,
+    text_of,
+    texts_by_level,
+)
+from .hostroot_paths import devices, mounted_items, mounts, volume_sources
 
-MAX_RESULTS = 200  # a real revision has a few dozen at most
-MAX_PROPAGATION = 1_000_000  # volumesFrom steps
-MAX_NAME = 100
-MAX_PATH = 200
+__all__ = [
+    "HOST_ACCESS",
+    "HOST_EQUIVALENT",
+    "HOST_PATH",
+    "LEVELS",
+    "MAX_NAME",
+    "MAX_PATH",
+    "MAX_RESULTS",
+    "HostEquivalent",
+    "describe",
+    "host_equivalents",
+    "normalise_path",
+    "summary",
+    "texts_by_level",
+]
+
+MAX_RESULTS = 200  # a real revision has a few dozen at most; the last one says how many more there were
+MAX_OPTION = 100
 
 # -- capabilities ------------------------------------------------------------------------------------------------
-# Docker's default seccomp profile allows the syscalls behind each of these only when the capability is added
-# (moby profiles/seccomp/default.json), and ECS applies "drop, then add" (KernelCapabilities in the API
-# reference), so an added capability is in effect whatever `drop` says, unless it is ALL.
-CAPABILITIES: dict[str, str] = {
-    "ALL": "every capability, SYS_ADMIN and SYS_MODULE among them",
-    # mount(2) and the cgroup v1 release_agent: the host runs a script of the container's as root
+# Docker's default set (moby oci/caps/defaults.go): not named.
+DEFAULT_CAPABILITIES = frozenset(
+    {
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FSETID",
+        "FOWNER",
+        "MKNOD",
+        "NET_RAW",
+        "SETGID",
+        "SETUID",
+        "SETFCAP",
+        "SETPCAP",
+        "NET_BIND_SERVICE",
+        "SYS_CHROOT",
+        "KILL",
+        "AUDIT_WRITE",
+    }
+)
+# Every capability of Linux 6.x (capability.h), for what `add: ALL` minus `drop` leaves.
+EVERY_CAPABILITY = DEFAULT_CAPABILITIES | {
+    "DAC_READ_SEARCH",
+    "LINUX_IMMUTABLE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "LEASE",
+    "AUDIT_CONTROL",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+}
+# Root on the host by themselves. Docker's default seccomp profile opens the syscalls behind each only when the
+# capability is added, and ECS applies "drop, then add", so an added capability is in effect whatever `drop` says.
+ROOT_CAPABILITIES: dict[str, str] = {
     "SYS_ADMIN": "mount and cgroup release_agent: the host runs the container's program as root",
-    # init_module/finit_module: code of the container's choosing runs in the host kernel
     "SYS_MODULE": "loads a kernel module: the container's code runs in the host kernel",
-    # iopl/ioperm and raw access to any device it can open
     "SYS_RAWIO": "raw port I/O (iopl, ioperm) and raw device access",
-    # open_by_handle_at ("Shocker", 2014): opens any host file by inode handle, outside the mount namespace
     "DAC_READ_SEARCH": "open_by_handle_at reads any host file (the Shocker escape)",
 }
-# Host root only together with the host's PID namespace (pidMode host, or shared for a daemon).
+# Root only with the host's PID namespace (pidMode host, or shared for a daemon); host access without it.
 PID_HOST_CAPABILITIES: dict[str, str] = {
-    # ptrace of host processes (root's among them): code injection; without the host's PID namespace it only
-    # reaches the task's own processes (Fargate allows it for that reason)
     "SYS_PTRACE": "with the host's PID namespace, ptrace injects code into host root processes",
-    # reboot(2) in the initial PID namespace reboots the host; in its own it only stops the task, and the
-    # default seccomp profile refuses kexec_load whatever the capabilities
     "SYS_BOOT": "with the host's PID namespace, reboot(2) reboots the host",
 }
-# Host root only as a pair: eBPF tracing programs that write user memory or override kernel returns
-# (He et al., "Cross Container Attacks: The Bewildered eBPF on Clouds", USENIX Security 2023).
 BPF_PAIR = ("BPF", "PERFMON")
 BPF_REASON = "with PERFMON (or SYS_ADMIN), eBPF tracing programs rewrite host processes' memory"
+ALL_REASON = "every capability, SYS_ADMIN and SYS_MODULE among them"
+# Beyond Docker's defaults, not root by themselves: named as host access, with what each reaches.
+ACCESS_CAPABILITIES: dict[str, str] = {
+    "SYS_PTRACE": "ptrace of the task's own processes (host root with the host's PID namespace)",
+    "SYS_BOOT": "reboot(2) in the task's own PID namespace ends the task (host reboot with the host's)",
+    "BPF": "loads eBPF programs (host memory with PERFMON or SYS_ADMIN)",
+    "PERFMON": "perf events and eBPF tracing (host memory with BPF)",
+    "NET_ADMIN": "the task's network stack (the host's with networkMode host: routes, firewall, interfaces)",
+    "SYS_TIME": "sets the host's clock (it is not namespaced)",
+    "SYSLOG": "the kernel log: kernel addresses and other tasks' messages",
+    "MAC_ADMIN": "changes the host's AppArmor or SELinux policy",
+    "MAC_OVERRIDE": "overrides the host's AppArmor or SELinux policy",
+    "LINUX_IMMUTABLE": "clears immutable and append-only flags on files it can reach",
+    "SYS_RESOURCE": "overrides the host's resource limits",
+    "AUDIT_CONTROL": "changes the host's audit rules",
+    "AUDIT_READ": "reads the host's audit log through netlink",
+}
+ACCESS_REASON = "a capability beyond Docker's default set"
+UNKNOWN_CAPABILITY = "not a capability Docker knows (refused by Docker, or a newer kernel's): not known here"
 
-# -- host paths --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _HostPath:
-    path: str  # canonical form (see _canonical)
-    subtree: bool  # a mount of a descendant is as dangerous
-    read_only_lowers: bool  # a read-only mount of it is not reported
-    reason: str
-
-
-_SOCKET = "the container runtime's API starts a privileged container; read-only does not guard a Unix socket"
-_INIT = "the init system's API, as root, runs any command on the host; read-only does not guard a Unix socket"
-_RUNTIME_STATE = (
-    "writable: other containers' images and config; read-only: every container's config, "
-    "environment values and injected secrets included"
-)
-_READABLE = "host secrets, readable even read-only"
-HOST_PATHS: tuple[_HostPath, ...] = (
-    # Writable: cron, systemd units, /etc/passwd. Read-only: every host secret, and the runtime sockets below
-    # it, which a read-only mount does not guard (nor, on older engines, its writable submounts).
-    _HostPath("/", False, False, "the host's whole filesystem: host secrets even read-only, and the runtime sockets"),
-    _HostPath("/run/docker.sock", False, False, _SOCKET),
-    _HostPath("/run/containerd/containerd.sock", False, False, _SOCKET),
-    _HostPath("/run/docker/containerd/containerd.sock", False, False, _SOCKET),
-    _HostPath("/run/crio/crio.sock", False, False, _SOCKET),
-    _HostPath("/run/podman/podman.sock", False, False, _SOCKET),
-    _HostPath("/run/systemd/private", False, False, _INIT),
-    _HostPath("/run/dbus/system_bus_socket", False, False, _INIT),
-    # Writable core_pattern or sysrq-trigger run code on the host; read-only still shows every host process's
-    # command line and leaves the binfmt_misc submount writable on engines whose read-only is not recursive.
-    _HostPath(
-        "/proc", True, False, "the host's /proc: core_pattern runs code as root; read-only leaks and may not hold"
-    ),
-    # Writable uevent_helper or a cgroup v1 release_agent run code as root; the cgroup submounts can stay writable
-    # under a read-only /sys (read-only bind mounts were not recursive before Docker 25, moby#44978).
-    _HostPath("/sys", True, False, "the host's /sys: uevent_helper and cgroup release_agent run code as root"),
-    # Device writes ignore a read-only mount; the device cgroup refuses most nodes without privileged, so this is
-    # one setting away from the raw disks rather than root by itself. Single device nodes: see DEVICE below.
-    _HostPath("/dev", False, False, "every host device node (disks, memory); read-only does not stop device writes"),
-    # Writable: cron.d, passwd, sudoers, systemd units. A read-only mount of a part of /etc without secrets
-    # (localtime, resolv.conf, CA certificates) is harmless; the secret-bearing parts are listed below.
-    _HostPath("/etc", True, True, "the host's configuration: writable is root (cron.d, passwd, sudoers, units)"),
-    _HostPath("/etc/shadow", True, False, _READABLE),
-    _HostPath("/etc/gshadow", True, False, _READABLE),
-    _HostPath("/etc/ssh", True, False, _READABLE + " (host keys)"),
-    _HostPath("/etc/ecs", True, False, _READABLE + " (ecs.config: registry credentials)"),
-    _HostPath("/etc/pki/tls/private", True, False, _READABLE + " (TLS keys)"),
-    _HostPath("/etc/ssl/private", True, False, _READABLE + " (TLS keys)"),
-    # authorized_keys and shell profiles are root at the next login; .ssh, .aws and .docker hold credentials.
-    _HostPath("/root", True, False, "root's home: writable is root at the next login; keys readable even read-only"),
-    # Kernel and boot loader: root at the next boot; /boot/efi is a separate mount a non-recursive read-only
-    # bind leaves writable.
-    _HostPath("/boot", True, False, "kernel and boot loader: root at the next boot"),
-    _HostPath("/var/lib/docker", True, False, _RUNTIME_STATE),
-    _HostPath("/var/lib/containerd", True, False, _RUNTIME_STATE),
-    # A module the host loads later runs in its kernel; reading modules is harmless.
-    _HostPath("/usr/lib/modules", True, True, "kernel modules: writable replaces one the host loads later"),
-    # Programs root runs (systemd, cron jobs, the agent's tools); reading them is harmless.
-    _HostPath("/usr", True, True, "host programs: writable replaces what root runs next"),
-    # Users' authorized_keys and shell profiles; ec2-user has passwordless sudo on Amazon Linux. Read-only: on a
-    # container instance /home holds public keys only.
-    _HostPath("/home", True, True, "users' homes: writable is their login, ec2-user's sudo among them"),
-)
-
-# Symlinks of the distributions ECS runs on (merged /usr, /var/run -> /run): one canonical form each.
-_ALIASES = (
-    ("/var/run", "/run"),
-    ("/var/lock", "/run/lock"),
-    ("/lib", "/usr/lib"),
-    ("/lib64", "/usr/lib64"),
-    ("/bin", "/usr/bin"),
-    ("/sbin", "/usr/sbin"),
-)
-
-# Device nodes that give no host access (or only an accelerator's): not reported.
-_HARMLESS_DEVICES = re.compile(
-    r"/dev/(null|zero|full|random|urandom|tty|fuse|net/tun|nvidia[0-9a-z-]*|dri/.*|neuron\d+|infiniband/.*)\Z"
-)
-DEVICE_REASON = "a host device node opened directly (a disk reads every host file)"
-
+# -- namespaces, kernel parameters, security options -------------------------------------------------------------
 PID_REASON = (
     "the host's PID namespace: every host process visible and signalable; other containers' environment "
     "and files through /proc/<pid>"
@@ -146,67 +157,59 @@ NETWORK_REASON = (
     "the host's network stack: services bound to the host's localhost, the instance role through IMDS, "
     "every task's traffic with the default NET_RAW"
 )
-
-
-@dataclass(frozen=True)
-class HostEquivalent:
-    """One thing that still gives the host away. `text` is safe for a notice (names, capabilities, paths)."""
-
-    container: str | None  # None: the whole task (a namespace mode)
-    kind: str  # capability | host-path | device | pid-mode | ipc-mode | network-mode
-    detail: str  # SYS_ADMIN, /var/run/docker.sock, /dev/xvda, host, shared
-    reason: str
-    read_only: bool = False  # a host path mounted read-only and still reported
-    text: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        who = "task" if self.container is None else self.container
-        suffix = " (read-only)" if self.read_only else ""
-        object.__setattr__(self, "text", f"{who}: {_LABELS.get(self.kind, self.kind)} {self.detail}{suffix}")
-
-
-_LABELS = {CAPABILITY: "capability", HOST_PATH: "host path", DEVICE: "device"}
-_MODES = {PID_MODE: "pidMode", IPC_MODE: "ipcMode", NETWORK_MODE: "networkMode"}
-_LABELS.update(_MODES)
+SYSCTL_REASON = (
+    "a kernel parameter set for the task: the task's own for namespaced ones (runc refuses the rest, and net.* "
+    "in the host's network namespace); named so a person sees it"
+)
+SECURITY_REASONS: dict[str, tuple[str, str]] = {
+    "systempaths": (HOST_EQUIVALENT, "/proc/sys and /proc/sysrq-trigger unmasked and writable: core_pattern as root"),
+    "seccomp": (HOST_ACCESS, "seccomp off: user namespaces, keyctl, bpf and more open, the kernel bugs behind them"),
+    "apparmor": (HOST_ACCESS, "AppArmor confinement off (docker-default denies mount, /proc/sys and /sys writes)"),
+    "label": (HOST_ACCESS, "SELinux confinement off (the label Docker gives keeps host files out of reach)"),
+    "writable-cgroups": (HOST_ACCESS, "the cgroup filesystem writable inside the container"),
+    "unknown": (HOST_ACCESS, "not an option recognised here: what it changes is not known, so it is named"),
+    "profile": (HOST_ACCESS, "a profile other than Docker's default: what it allows is not known here"),
+}
+_CONFINED_LABEL_TYPES = frozenset({"container_t"})  # Docker's own type
+_UNCONFINED_LABEL_TYPES = frozenset({"spc_t", "unconfined_t"})  # super-privileged, unconfined
 
 
 def host_equivalents(task_definition: Mapping[str, Any]) -> list[HostEquivalent]:
-    """What in `task_definition` (a task or daemon task definition, or a Describe response around one) amounts
-    to host root besides `privileged`: task-level namespace modes first, then each container's capabilities,
-    host paths and devices, in definition order. Never raises."""
+    """Everything in `task_definition` (a task or daemon task definition, or a Describe response around one) that
+    reaches the host besides `privileged`: host-equivalent items first, then host access; within each,
+    task-level namespace modes first, then each container's in definition order. At most MAX_RESULTS (the last
+    then says how many more). Never raises."""
     task = _unwrap(task_definition)
     if task is None:
         return []
-    pid_host = _text(task.get("pidMode")).lower() in ("host", "shared")  # shared: a daemon in the host's
+    pid_mode = text_of(task.get("pidMode")).lower()
+    pid_host = pid_mode in ("host", "shared")  # shared: a daemon in the host's
     found: list[HostEquivalent] = []
     if pid_host:
-        found.append(HostEquivalent(None, PID_MODE, _text(task.get("pidMode")).lower(), PID_REASON))
-    if _text(task.get("ipcMode")).lower() in ("host", "shared"):
-        found.append(HostEquivalent(None, IPC_MODE, _text(task.get("ipcMode")).lower(), IPC_REASON))
-    if _text(task.get("networkMode")).lower() == "host":
-        found.append(HostEquivalent(None, NETWORK_MODE, "host", NETWORK_REASON))
+        found.append(HostEquivalent(None, PID_MODE, pid_mode, PID_REASON, level=HOST_ACCESS))
+    ipc_mode = text_of(task.get("ipcMode")).lower()
+    if ipc_mode in ("host", "shared"):
+        found.append(HostEquivalent(None, IPC_MODE, ipc_mode, IPC_REASON, level=HOST_ACCESS))
+    if text_of(task.get("networkMode")).lower() == "host":
+        found.append(HostEquivalent(None, NETWORK_MODE, "host", NETWORK_REASON, level=HOST_ACCESS))
 
-    containers = list(_dicts(task.get("containerDefinitions")))
-    names = [_safe(_text(c.get("name")) or f"#{i}", MAX_NAME) for i, c in enumerate(containers)]
-    volumes = _host_volumes(task.get("volumes"))
-    for name, container, mounts in zip(names, containers, _mounts(containers, volumes), strict=True):
+    containers = list(dicts(task.get("containerDefinitions")))
+    names = [safe(text_of(c.get("name")) or f"#{i}", MAX_NAME) for i, c in enumerate(containers)]
+    volumes = volume_sources(task.get("volumes"))
+    for name, container, mounted in zip(names, containers, mounts(containers, volumes), strict=True):
         found += _capabilities(container, name, pid_host)
-        found += _host_paths(mounts, volumes, name)
-        found += _devices(container, name)
-    return _dedupe(found)[:MAX_RESULTS]
+        found += _security_options(container, name)
+        found += _system_controls(container, name)
+        found += mounted_items(mounted, volumes, name)
+        found += devices(container, name)
+    ordered = sorted(_dedupe(found), key=lambda item: LEVELS.index(item.level))  # stable: definition order kept
+    return _capped(ordered)
 
 
 def summary(found: Sequence[HostEquivalent], max_items: int = 6, max_chars: int = 300) -> str:
-    """ "SYS_ADMIN, /var/run/docker.sock, pidMode host" for a one-line notice; "" when nothing is found."""
-    details = list(dict.fromkeys(_short(item) for item in found))
-    text = ", ".join(details[:max_items])
-    if len(details) > max_items:
-        text += f" and {len(details) - max_items} more"
-    return _safe(text, max_chars)
-
-
-def _short(item: HostEquivalent) -> str:
-    return f"{_MODES[item.kind]} {item.detail}" if item.kind in _MODES else item.detail
+    """`still host-equivalent: app: capability SYS_ADMIN; host access: task: pidMode host`; "" for nothing."""
+    equivalents, access = texts_by_level(found)
+    return describe(equivalents, access, max_items=max_items, max_chars=max_chars)
 
 
 # -- the parts ---------------------------------------------------------------------------------------------------
@@ -220,162 +223,98 @@ def _capabilities(container: Mapping[str, Any], name: str, pid_host: bool) -> li
     added = _capability_names(capabilities.get("add"))
     if "ALL" in added:
         # add ALL is every capability but the dropped ones (a drop of ALL does not undo it: moby's
-        # TweakCapabilities), so it counts when what remains would count on its own.
-        remaining = _EVERY_DANGEROUS - _capability_names(capabilities.get("drop"))
-        return [HostEquivalent(name, CAPABILITY, "ALL", CAPABILITIES["ALL"])] if _dangerous(remaining, pid_host) else []
-    return [HostEquivalent(name, CAPABILITY, cap, reason) for cap, reason in _dangerous(added, pid_host)]
+        # TweakCapabilities); named at the level of the most serious one left.
+        remaining = EVERY_CAPABILITY - _capability_names(capabilities.get("drop"))
+        levels = {level for _, level, _ in _judged(remaining, pid_host)}
+        if not levels:
+            return []
+        level = HOST_EQUIVALENT if HOST_EQUIVALENT in levels else HOST_ACCESS
+        return [HostEquivalent(name, CAPABILITY, "ALL", ALL_REASON, level=level)]
+    return [
+        HostEquivalent(name, CAPABILITY, safe(cap, MAX_NAME), reason, level=level)
+        for cap, level, reason in _judged(added, pid_host)
+    ]
 
 
-_EVERY_DANGEROUS = (set(CAPABILITIES) - {"ALL"}) | set(PID_HOST_CAPABILITIES) | set(BPF_PAIR)
-
-
-def _dangerous(added: set[str], pid_host: bool) -> list[tuple[str, str]]:
+def _judged(added: Set[str], pid_host: bool) -> list[tuple[str, str, str]]:
+    """(capability, level, reason) for each added capability beyond Docker's default set."""
+    bpf = set(BPF_PAIR) <= added or {"BPF", "SYS_ADMIN"} <= added
     found = []
-    for capability in sorted(added):
-        if capability in CAPABILITIES and capability != "ALL":
-            found.append((capability, CAPABILITIES[capability]))
+    for capability in sorted(added - DEFAULT_CAPABILITIES):
+        if capability in ROOT_CAPABILITIES:
+            found.append((capability, HOST_EQUIVALENT, ROOT_CAPABILITIES[capability]))
         elif capability in PID_HOST_CAPABILITIES and pid_host:
-            found.append((capability, PID_HOST_CAPABILITIES[capability]))
-        elif capability in BPF_PAIR and (set(BPF_PAIR) <= added or {"BPF", "SYS_ADMIN"} <= added):
-            found.append((capability, BPF_REASON))
+            found.append((capability, HOST_EQUIVALENT, PID_HOST_CAPABILITIES[capability]))
+        elif capability in BPF_PAIR and bpf:
+            found.append((capability, HOST_EQUIVALENT, BPF_REASON))
+        elif capability in EVERY_CAPABILITY:
+            found.append((capability, HOST_ACCESS, ACCESS_CAPABILITIES.get(capability, ACCESS_REASON)))
+        else:
+            found.append((capability, HOST_ACCESS, UNKNOWN_CAPABILITY))
     return found
 
 
 def _capability_names(value: Any) -> set[str]:
     """Docker normalises capability names (upper case, optional CAP_ prefix); so does this."""
     names = set()
-    for item in _items(value):
-        if isinstance(item, str):
+    for item in items(value):
+        if isinstance(item, str) and item.strip():
             text = item.strip().upper()
             names.add(text.removeprefix("CAP_") if text != "CAP_ALL" else "ALL")
     return names
 
 
-def _mounts(containers: list[Mapping[str, Any]], host_volumes: Collection[str]) -> list[dict[str, bool]]:
-    """Each container's mounted host volumes (name -> read-only): its own and those it takes through volumesFrom,
-    transitively (cycles included). A read-only volumesFrom makes what it brings read-only; a volume reached
-    both ways counts as writable. A worklist: each (container, volume) changes at most twice, and a budget
-    bounds hostile fan-outs (past it, every taker is given every mount, writable: conservative)."""
-    mounts: list[dict[str, bool]] = [{} for _ in containers]
-    by_name: dict[str, int] = {}
-    for index, container in enumerate(containers):
-        by_name.setdefault(_text(container.get("name")), index)
-    takers: list[dict[int, bool]] = [{} for _ in containers]  # source -> {taker: read-only}
-    for taker, container in enumerate(containers):
-        for item in _dicts(container.get("volumesFrom")):
-            source = by_name.get(_text(item.get("sourceContainer")))
-            if source is not None and source != taker:
-                takers[source][taker] = takers[source].get(taker, True) and item.get("readOnly") is True
-    queue: deque[tuple[int, str]] = deque()
-    for index, container in enumerate(containers):
-        for mount in _dicts(container.get("mountPoints")):
-            volume = _text(mount.get("sourceVolume"))
-            if volume in host_volumes and _record(mounts[index], volume, mount.get("readOnly") is True):
-                queue.append((index, volume))
-    budget = MAX_PROPAGATION
-    while queue:
-        source, volume = queue.popleft()
-        budget -= len(takers[source])
-        if budget < 0:
-            everything = {v: False for own in mounts for v in own}
-            taking = {taker for of_source in takers for taker in of_source}
-            return [everything if index in taking else own for index, own in enumerate(mounts)]
-        for taker, forced_read_only in takers[source].items():
-            if _record(mounts[taker], volume, mounts[source][volume] or forced_read_only):
-                queue.append((taker, volume))
-    return mounts
+def _security_options(container: Mapping[str, Any], name: str) -> Iterator[HostEquivalent]:
+    for option in items(container.get("dockerSecurityOptions")):
+        if not isinstance(option, str):
+            continue  # ECS refuses anything but strings
+        judged = security_option(option)
+        if judged is not None:
+            level, reason = judged
+            yield HostEquivalent(name, SECURITY_OPTION, safe(option.strip(), MAX_OPTION), reason, level=level)
 
 
-def _record(mounts: dict[str, bool], volume: str, read_only: bool) -> bool:
-    """Note a mount; True when it is new, or writable where it was read-only."""
-    current = mounts.get(volume)
-    if current is None or (current and not read_only):
-        mounts[volume] = read_only
-        return True
-    return False
+def security_option(option: str) -> tuple[str, str] | None:
+    """(level, reason) for a dockerSecurityOptions entry, or None when it keeps Docker's confinement. Split as
+    Docker does (`key=value`, else the legacy `key:value`), in any case; what is not recognised is named."""
+    text = option.strip().lower()
+    if text in ("no-new-privileges", ""):
+        return None
+    if text == "disable":  # Docker reads a bare "disable" as label=disable
+        return SECURITY_REASONS["label"]
+    separator = "=" if "=" in text else ":"
+    key, found, value = text.partition(separator)
+    key, value = key.strip(), value.strip()
+    if not found:
+        return SECURITY_REASONS["unknown"]
+    if key in ("no-new-privileges", "credentialspec"):  # hardening; an Active Directory credential spec
+        return None
+    if key == "systempaths":
+        return SECURITY_REASONS["systempaths"] if value == "unconfined" else SECURITY_REASONS["unknown"]
+    if key in ("seccomp", "apparmor"):
+        if value in ("builtin", "docker-default", "runtime/default"):
+            return None
+        return SECURITY_REASONS[key] if value == "unconfined" else SECURITY_REASONS["profile"]
+    if key == "label":
+        kind, _, label = value.partition(":")
+        if kind.strip() == "type" and label.strip() in _CONFINED_LABEL_TYPES:
+            return None
+        if value == "disable" or (kind.strip() == "type" and label.strip() in _UNCONFINED_LABEL_TYPES):
+            return SECURITY_REASONS["label"]
+        return SECURITY_REASONS["profile"]
+    if key == "writable-cgroups":
+        return None if value in ("false", "0", "f") else SECURITY_REASONS["writable-cgroups"]
+    return SECURITY_REASONS["unknown"]
 
 
-def _host_volumes(value: Any) -> dict[str, list[tuple[str, bool]]]:
-    """Volume name -> host paths it binds (with a read-only flag from the volume itself): `host.sourcePath`, or a
-    `local` Docker volume with `o=bind` and a `device` (the same bind mount under another name)."""
-    volumes: dict[str, list[tuple[str, bool]]] = {}
-    for volume in _dicts(value):
-        name = _text(volume.get("name"))
-        if not name:
-            continue  # nothing can mount it
-        host = volume.get("host")
-        source = host.get("sourcePath") if isinstance(host, Mapping) else None
-        if isinstance(source, str) and source.strip():  # no sourcePath: a Docker-managed directory, not a host path
-            volumes.setdefault(name, []).append((source, False))
-        docker = volume.get("dockerVolumeConfiguration")
-        if isinstance(docker, Mapping) and _text(docker.get("driver") or "local") == "local":
-            options = docker.get("driverOpts")
-            if isinstance(options, Mapping) and isinstance(options.get("device"), str):
-                flags = {part.strip() for part in _text(options.get("o")).split(",")}
-                if "bind" in flags or "rbind" in flags:
-                    volumes.setdefault(name, []).append((options["device"], "ro" in flags))
-    return volumes
-
-
-def _host_paths(
-    mounts: dict[str, bool], volumes: dict[str, list[tuple[str, bool]]], name: str
-) -> Iterator[HostEquivalent]:
-    for volume, mount_read_only in mounts.items():
-        for source, volume_read_only in volumes.get(volume, []):
-            read_only = mount_read_only or volume_read_only
-            path = normalise_path(source)
-            reason = _dangerous_path(_canonical(path), read_only)
-            if reason is not None:
-                yield HostEquivalent(name, HOST_PATH, _safe(path, MAX_PATH), reason, read_only)
-
-
-def _dangerous_path(path: str, read_only: bool) -> str | None:
-    """The reason a mount of `path` exposes the host, or None. A mount is dangerous when it is a listed path,
-    contains one (an ancestor: /var contains /var/lib/docker), or lies inside a listed subtree."""
-    for entry in HOST_PATHS:
-        if read_only and entry.read_only_lowers:
-            continue
-        if path == entry.path:
-            return entry.reason
-        if _is_ancestor(path, entry.path):
-            return f"contains {entry.path}: {entry.reason}"
-        if entry.subtree and entry.path != "/" and _is_ancestor(entry.path, path):
-            return entry.reason
-    return None
-
-
-def _devices(container: Mapping[str, Any], name: str) -> Iterator[HostEquivalent]:
-    linux = container.get("linuxParameters")
-    if not isinstance(linux, Mapping):
-        return
-    for device in _dicts(linux.get("devices")):
-        host_path = device.get("hostPath")
-        if not isinstance(host_path, str) or not host_path.strip():
-            continue
-        path = normalise_path(host_path)
-        if not _HARMLESS_DEVICES.match(path):
-            yield HostEquivalent(name, DEVICE, _safe(path, MAX_PATH), DEVICE_REASON)
+def _system_controls(container: Mapping[str, Any], name: str) -> Iterator[HostEquivalent]:
+    for control in items(container.get("systemControls")):
+        key = control.get("namespace") if isinstance(control, Mapping) else None
+        detail = safe(key.strip(), MAX_NAME) if isinstance(key, str) and key.strip() else "?"
+        yield HostEquivalent(name, SYSTEM_CONTROL, detail, SYSCTL_REASON, level=HOST_ACCESS)
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
-
-
-def normalise_path(raw: str) -> str:
-    """An absolute path without trailing slashes, `//`, `.` or `..` (above / stays at /). A relative path is
-    taken from / (conservative: Docker would refuse it or make a named volume)."""
-    path = posixpath.normpath("/" + raw.lstrip("/"))
-    return "/" + path.lstrip("/")  # normpath keeps a leading "//"
-
-
-def _canonical(path: str) -> str:
-    for alias, target in _ALIASES:
-        if path == alias or path.startswith(alias + "/"):
-            return target + path[len(alias) :]
-    return path
-
-
-def _is_ancestor(ancestor: str, path: str) -> bool:
-    return ancestor != path and (ancestor == "/" or path.startswith(ancestor + "/"))
 
 
 def _unwrap(value: Any) -> Mapping[str, Any] | None:
@@ -389,29 +328,28 @@ def _unwrap(value: Any) -> Mapping[str, Any] | None:
     return value
 
 
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []  # every item: nothing hides past a cap
-
-
-def _dicts(value: Any) -> Iterator[Mapping[str, Any]]:
-    return (item for item in _items(value) if isinstance(item, Mapping))
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _safe(text: str, limit: int) -> str:
-    """Printable characters only (no line breaks to forge a notice line with), at most `limit` of them."""
-    clean = "".join(ch if ch.isprintable() else "?" for ch in text[: limit + 1])
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
-
-
 def _dedupe(found: list[HostEquivalent]) -> list[HostEquivalent]:
-    """One entry per (container, kind, detail); a writable mount wins over a read-only one of the same path."""
+    """One entry per (container, kind, detail): a writable mount wins over a read-only one of the same path, and
+    the more serious level over the other."""
     best: dict[tuple[str | None, str, str], HostEquivalent] = {}
     for item in found:
         key = (item.container, item.kind, item.detail)
-        if key not in best or (best[key].read_only and not item.read_only):
+        current = best.get(key)
+        if current is None or _rank(item) < _rank(current):
             best[key] = item
     return list(best.values())
+
+
+def _rank(item: HostEquivalent) -> tuple[int, bool]:
+    return LEVELS.index(item.level), item.read_only
+
+
+def _capped(found: list[HostEquivalent]) -> list[HostEquivalent]:
+    """At most MAX_RESULTS; past it the last item names how many more there were, at their most serious level
+    (host-equivalent items come first, so none of them hides behind host access)."""
+    if len(found) <= MAX_RESULTS:
+        return found
+    kept, rest = found[: MAX_RESULTS - 1], found[MAX_RESULTS - 1 :]
+    level = min((item.level for item in rest), key=LEVELS.index)
+    reason = "more were found than a notice lists; see the revision itself"
+    return [*kept, HostEquivalent(None, TRUNCATED, f"{len(rest)} more", reason, level=level)]

@@ -2,7 +2,8 @@
 
 Called by cli.run_fix before it reads the input as ECS JSON; says None when the input is neither, so the
 ECS JSON path keeps its behaviour. Reports go to stdout with --check (one line per container, `FILE:LINE:`
-first for templates), the fixed template to stdout without it; notes and the summary go to stderr.
+first for templates), the fixed template to stdout without it; notes, the host access each task definition
+keeps (templates_host.py) and the summary go to stderr.
 Exit: 0 nothing left to fix; 1 privileged or unresolved containers remain (--check), or unresolved ones
 that `fix` left alone; 2 (a UsageError raised to the caller) for input this cannot read.
 """
@@ -60,7 +61,7 @@ def _might_be_template(text: str) -> bool:
 
 def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, stderr: TextIO) -> int | None:
     try:
-        from . import templates, yaml_tree  # noqa: PLC0415 - ruamel.yaml: a CLI dependency, loaded when needed
+        from . import templates, templates_host, yaml_tree  # noqa: PLC0415 - ruamel.yaml: a CLI dependency
     except ImportError:
         raise IacUsageError(
             f"{path}: reading CloudFormation templates needs ruamel.yaml (pip install ruamel.yaml)"
@@ -84,6 +85,8 @@ def _template(path: str, text: str, data: Any, *, check: bool, stdout: TextIO, s
         else:
             line = f"{where} -> {finding.fixed_to}"
         print(line, file=stdout if check else stderr)
+    for line in templates_host.lines(path, text):  # what each task definition still reaches on the host
+        print(line, file=stderr)
     if not check:
         if not changed:
             print(f"{path}: no privileged container to change: the template is unchanged", file=stderr)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from .aws import Message, fit_subject
+from .aws import SUBJECT_LIMIT, Message, fit_subject
 from .notice_source import escalated_title, escalation_lines, source_lines
 from .outcomes import EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, UNRESOLVED, Result
 
 CONTROL = "ECS.4"
 STALE_LATEST = "; family latest not restored"  # a newer deploy lies below the stack's registration (restore.py)
+MAX_HOST_LINES = 20  # per level, in the email text (the JSON payload has every one)
 _TITLE = {
     REMEDIATED: "privileged removed",
     REPORTED: "privileged container found (report only)",
@@ -43,9 +44,19 @@ def subject(result: Result) -> str:
         text += "; FORGED copy marker"
     if result.race_lost:
         text += STALE_LATEST
-    if result.host_equivalents:
-        text += "; still host-equivalent"
-    return fit_subject(text)
+    return with_host_subject(text, result)
+
+
+def with_host_subject(text: str, result: Result) -> str:
+    """`text` as a subject that ends with what the revision keeps on the host (hostroot.py), if anything: the rest
+    is cut to make room, so a long family or container list never cuts the host access off."""
+    suffix = ""
+    if result.host_equivalents or result.host_access:
+        suffix = "; still host-equivalent" if result.host_equivalents else "; keeps host access"
+    room = SUBJECT_LIMIT - len(suffix)
+    if len(text) > room:
+        text = text[: room - 3] + "..."
+    return fit_subject(text + suffix)
 
 
 def next_commands(result: Result, region: str) -> list[str]:
@@ -218,10 +229,7 @@ def _changes(result: Result) -> list[str]:
         else:
             after = "unchanged"
         lines += [f"  - {name}: privileged true -> {after}" for name in result.privileged]
-    if result.host_equivalents:
-        still = "still has" if result.outcome == REMEDIATED else "also has"
-        lines += ["", f"Host-root equivalents the revision {still} (not changed by removing privileged; review them):"]
-        lines += [f"  - {text}" for text in result.host_equivalents[:20]]
+    lines += host_lines(result)
     if result.new_task_definition_arn:
         lines += ["", f"New revision:    {result.new_task_definition_arn}"]
         if result.copy_check:
@@ -243,6 +251,24 @@ def _changes(result: Result) -> list[str]:
             f"  - {f['arn']}: {f['why']} (registered by {f.get('registeredBy') or 'unknown'})"
             for f in result.forged_copies[:10]
         ]
+    return lines
+
+
+def host_lines(result: Result) -> list[str]:
+    """Host access the revision keeps besides privileged, by level (hostroot.py); the fixed copy keeps it too."""
+    still = "still has" if result.outcome == REMEDIATED else "also has"
+    sections = (
+        (result.host_equivalents, f"Host-root equivalents the revision {still} (root on the host without privileged):"),
+        (result.host_access, f"Host access the revision {still} (not root by itself; review it):"),
+    )
+    lines: list[str] = []
+    for texts, heading in sections:
+        if texts:
+            lines += ["", heading] + [f"  - {text}" for text in texts[:MAX_HOST_LINES]]
+            if len(texts) > MAX_HOST_LINES:
+                lines.append(f"  ... and {len(texts) - MAX_HOST_LINES} more")
+    if lines:
+        lines.append("Removing privileged changes none of these. Why each counts: docs/host-equivalents.md.")
     return lines
 
 

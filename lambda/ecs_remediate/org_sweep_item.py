@@ -63,6 +63,8 @@ def row(finding: Finding, item: Item) -> dict[str, Any]:
         "action": finding.action,
         "newTaskDefinitionArn": finding.new_task_definition_arn,
         "error": finding.error,
+        "hostEquivalents": list(finding.host_equivalents),
+        "hostAccess": list(finding.host_access),
     }
 
 

@@ -33,6 +33,8 @@ CSV_COLUMNS = (
     "action",
     "newTaskDefinitionArn",
     "error",
+    "hostEquivalents",
+    "hostAccess",
 )
 READERS = 16  # GetObject calls in flight: 17,000 items read in about a minute
 NOTICE_ACCOUNT_LINES = 200  # the e-mail lists this many accounts (those with FAIL or ERROR first); the report has all

@@ -55,7 +55,8 @@ class Result:
     remaining_is_lower_bound: bool = False
     # What was checked, so that a notice states only that (see notice.py).
     registered_by: str = ""  # ECS's registeredBy of the source revision
-    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged`
+    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged` (hostroot)
+    host_access: list[str] = field(default_factory=list)  # reaches the host, not root by itself (hostroot)
     copy_check: str = ""  # how the copy was read back: "" when it was not
     copy_verified: bool = False  # read back: no privileged container, every other member and tag as the source's
     copy_proof: str = ""  # why the copy is the stack's own (ledger or registeredBy)

@@ -1,4 +1,4 @@
-"""The verdict on one revision: privileged containers, what else amounts to host root, and exemptions.
+"""The verdict on one revision: privileged containers, what else reaches the host (hostroot.py), and exemptions.
 
 `assess` is pure. `Judge` gathers what it needs (registry items, a recorded tag approval) through the sources it
 is given, and only for privileged revisions: a compliant one costs no lookup.
@@ -20,7 +20,7 @@ from .exemptions import (
     evaluate_exemption,
     registry_targets,
 )
-from .hostroot import host_equivalents
+from .hostroot import host_equivalents, texts_by_level
 from .taskdef import privileged_containers
 
 PASS, FAIL, EXEMPT, ERROR = "PASS", "FAIL", "EXEMPT", "ERROR"
@@ -35,7 +35,8 @@ class Assessment:
     verdict: str  # PASS | FAIL | EXEMPT
     privileged: list[str]
     exemption: Exemption | None
-    host_equivalents: list[str] = field(default_factory=list)
+    host_equivalents: list[str] = field(default_factory=list)  # hostroot texts, level host-equivalent
+    host_access: list[str] = field(default_factory=list)  # hostroot texts, level host-access
 
 
 def assess(
@@ -49,9 +50,9 @@ def assess(
     tag_approval: ExemptionRecord | None = None,
 ) -> Assessment:
     privileged = privileged_containers(task_definition)
-    equivalents = host_equivalent_texts(task_definition)
+    equivalents, access = texts_by_level(host_equivalents(task_definition))
     if not privileged:
-        return Assessment(PASS, [], None, equivalents)
+        return Assessment(PASS, [], None, equivalents, access)
     exemption = evaluate_exemption(
         family=str(task_definition.get("family", "")),
         arn=arn,
@@ -63,11 +64,11 @@ def assess(
         today=today,
     )
     verdict = EXEMPT if exemption is not None and exemption.valid else FAIL
-    return Assessment(verdict, privileged, exemption, equivalents)
+    return Assessment(verdict, privileged, exemption, equivalents, access)
 
 
 def host_equivalent_texts(task_definition: Mapping[str, Any]) -> list[str]:
-    """What still amounts to host root besides `privileged` (capabilities, host mounts, pidMode host, ...)."""
+    """Everything that reaches the host besides `privileged`, both levels (capabilities, host mounts, pidMode host)."""
     return [item.text for item in host_equivalents(task_definition)]
 
 

@@ -158,6 +158,7 @@ class Remediator:
         except RegistryUnavailable as error:
             self._fail(result, "ExemptionRegistryUnavailable", f"{error}; nothing was changed")
         result.privileged, result.host_equivalents = assessment.privileged, assessment.host_equivalents
+        result.host_access = assessment.host_access
         if assessment.exemption is not None:
             result.exemption = assessment.exemption.why
             result.exemption_until = assessment.exemption.until.isoformat() if assessment.exemption.until else None

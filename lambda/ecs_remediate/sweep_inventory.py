@@ -241,6 +241,7 @@ class ConfigPlan:
             family=family,
             revision=revision,
             host_equivalents=assessment.host_equivalents,
+            host_access=assessment.host_access,
         )
         return _Verdict(FROM_CONFIG, row)
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .aws import Message
+from .hostroot_model import describe
 from .notice import CONTROL
 
 _SCOPE_TEXT = {"latest": "newest ACTIVE revision of each family", "active": "every ACTIVE revision"}
@@ -30,9 +31,11 @@ def build_sweep_summary(
     family_globs: Sequence[str] = (),
     inventory: Sequence[str] = (),
     inventory_fallback: bool = False,
+    host_rows: Sequence[Mapping[str, Any]] = (),
 ) -> Message:
     """One notice for a scheduled sweep: counts, the revisions left to fix (FAIL and ERROR), those fixed, the
-    older privileged revisions deregistered (retire), and the exemptions that expire within 7 days.
+    older privileged revisions deregistered (retire), the exemptions that expire within 7 days, and the revisions
+    with no privileged container that are still host-equivalent (`host_rows`: hostroot.py's verdict).
 
     Rows are the sweep's JSON rows (ARNs, container names, actions, errors): nothing from a task definition's
     body, so no environment value can leak into the notice.
@@ -53,6 +56,8 @@ def build_sweep_summary(
         parts.append(f"{len(forged_rows)} FORGED copy marker(s)")
     if errors:
         parts.append(f"{errors} ERROR")
+    if host_rows:
+        parts.append(f"{len(host_rows)} without privileged still host-equivalent")
     if inventory_fallback:
         parts.append("AWS Config not used (fell back to describes)")
     title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
@@ -91,6 +96,7 @@ def build_sweep_summary(
             expiring_rows,
         ),
         ("Exempt (privileged, an approved exemption holds):", exempt_rows),
+        ("No privileged container, still host-equivalent (root on the host without privileged):", host_rows),
     ):
         lines += _row_section(heading, rows)
     lines += lines_globs
@@ -117,13 +123,16 @@ def build_sweep_summary(
         "expiringExemptions": [_trim(row) for row in expiring_rows[:SUMMARY_ROWS]],
         "exempt": len(exempt_rows),
         "exemptFindings": [_trim(row) for row in exempt_rows[:SUMMARY_ROWS]],
+        "hostEquivalent": len(host_rows),
+        "hostEquivalentFindings": [_trim(row) for row in host_rows[:SUMMARY_ROWS]],
         "familyGlobExemptions": list(family_globs),
         "inventory": list(inventory),
         "truncated": max(0, left - SUMMARY_ROWS)
         + max(0, len(remediated_rows) - SUMMARY_ROWS)
         + max(0, len(retired_rows) - SUMMARY_ROWS)
         + max(0, len(expiring_rows) - SUMMARY_ROWS)
-        + max(0, len(exempt_rows) - SUMMARY_ROWS),
+        + max(0, len(exempt_rows) - SUMMARY_ROWS)
+        + max(0, len(host_rows) - SUMMARY_ROWS),
         "nextCommands": commands,
     }
     attributes = {"outcome": "sweep", "severity": severity, "family": "*"}
@@ -152,11 +161,16 @@ def _row_line(row: Mapping[str, Any]) -> str:
         text += f" [{str(row['error'])[:200]}]"
     if row.get("forged"):
         text += f" [FORGED: {str(row['forged'])[:200]}]"
-    if row.get("hostEquivalents"):
-        text += f" [still host-equivalent: {', '.join(row['hostEquivalents'])[:200]}]"
+    host = describe(_texts(row.get("hostEquivalents")), _texts(row.get("hostAccess")), max_chars=200)
+    if host:
+        text += f" [{host}]"
     if row.get("source"):
         text += f" [source: {str(row['source'])[:200]}]"
     return text
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _trim(row: Mapping[str, Any]) -> dict[str, Any]:

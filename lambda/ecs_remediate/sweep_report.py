@@ -51,7 +51,8 @@ class Finding:
     marker: str | None = field(default=None, repr=False)  # the marker tag's value: a fixed copy names its source
     expiring: bool = False  # EXEMPT with an exemption that expires within 7 days
     registered_at: datetime | None = field(default=None, repr=False)
-    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged`
+    host_equivalents: list[str] = field(default_factory=list)  # still host root without `privileged` (hostroot)
+    host_access: list[str] = field(default_factory=list)  # reaches the host, not root by itself (hostroot)
     forged: str | None = None  # claims to be a fixed copy (marker tag) and is not: why
     registered_by: str = ""
     by_family_glob: str | None = None  # EXEMPT through a configured family glob (listed in every summary)
@@ -87,6 +88,7 @@ class Finding:
             "newTaskDefinitionArn": self.new_task_definition_arn,
             "error": self.error,
             "hostEquivalents": list(self.host_equivalents),
+            "hostAccess": list(self.host_access),
             "forged": self.forged,
             "source": self.attribution.summary() if self.attribution else None,
             "attribution": self.attribution.to_json() if self.attribution else None,

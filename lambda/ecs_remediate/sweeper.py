@@ -225,6 +225,7 @@ class Sweeper:
             revision=described.revision,
             marker=marker,
             host_equivalents=assessment.host_equivalents,
+            host_access=assessment.host_access,
             registered_by=described.registered_by,
             # Kept only where a provenance check may need it: sources (privileged) and claimed copies (marker).
             described=described if assessment.privileged or marker is not None else None,

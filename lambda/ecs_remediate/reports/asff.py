@@ -23,6 +23,7 @@ from .rows import (
     SUPPRESSED,
     TITLE,
     Row,
+    review_text,
     rows_from_report,
 )
 
@@ -110,7 +111,8 @@ def render(report: Any, *, now: datetime) -> str:
 def _recommendation(row: Row, commands: list[str]) -> str:
     steps = [c for c in commands if not c.startswith("#")]
     if not steps:
-        text = "Nothing left to do." if row.compliance == "PASSED" else row.exemption_text or row.statement
+        passed = review_text(row) or "Nothing left to do."
+        text = passed if row.compliance == "PASSED" else row.exemption_text or row.statement
         return _cut(text, RECOMMENDATION_MAX)
     text = "Run: " + " && ".join(steps)
     if len(text) > RECOMMENDATION_MAX:  # a long family name: the sweep's command does the same, shorter
@@ -130,6 +132,8 @@ def _product_fields(row: Row, commands: list[str]) -> dict[str, str]:
         "ExemptionReason": row.exemption_reason or "",
         "ExemptUntil": row.exemption_until or "",
         "FixCommands": "\n".join(commands),
+        "HostEquivalents": "\n".join(row.host_equivalents),
+        "HostAccess": "\n".join(row.host_access),
         **_source_fields(row),
     }
     return {FIELD_PREFIX + key: _cut(value, FIELD_MAX) for key, value in fields.items() if value.strip()}

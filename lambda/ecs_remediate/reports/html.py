@@ -19,7 +19,18 @@ from .rows import TITLE, Row, rows_from_report
 STATUSES = (PASS, FAIL, EXEMPT, ERROR)
 STATUS_RANK = {ERROR: 0, FAIL: 1, EXEMPT: 2, PASS: 3}  # what needs a person first
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-COLUMNS = ("Status", "Account", "Region", "Task definition", "Privileged containers", "Action", "Fix command", "Source")
+COLUMNS = (
+    "Status",
+    "Account",
+    "Region",
+    "Task definition",
+    "Privileged containers",
+    "Host access",
+    "Action",
+    "Fix command",
+    "Source",
+)
+HOST_ITEMS = 20  # per level in a cell; the JSON, CSV, OCSF and ASFF outputs have every one
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fff}
@@ -40,6 +51,8 @@ pre{margin:0;white-space:pre-wrap;word-break:break-all;font:12px/1.4 ui-monospac
 .EXEMPT{background:#fff8c5;color:#7d4e00}.ERROR{background:#1b1f24;color:#fff}
 tr.fixed td{opacity:.75}
 .small{color:#57606a;font-size:12px}
+td.host ul{margin:0;padding-left:16px}td.host b{display:block}
+.host-equivalent b{color:#a40e26}.host-access b{color:#7d4e00}
 """
 
 # Sort the findings table by the clicked column: numbers as numbers, text as text, stable, toggling.
@@ -117,6 +130,9 @@ def page(rows: Sequence[Row], *, now: datetime, scope: str, regions: Sequence[st
         f"{total.total} revision(s), {scope} scope, {', '.join(regions) or 'no Region'}: {statuses}; "
         f"{total.remediated} remediated; {total.retired} retired; {total.open} left to fix"
     )
+    host = sum(1 for row in rows if row.host_equivalents)
+    if host:
+        summary += f"; {host} still host-equivalent (root on the host without privileged: see Host access)"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -158,7 +174,7 @@ def _counts_table(groups: dict[tuple[str, str], Counts], total: Counts) -> str:
 
 
 def _findings_table(rows: Sequence[Row]) -> str:
-    types = ("number", "text", "text", "text", "text", "text", "text", "text")
+    types = ("number", "text", "text", "text", "text", "text", "text", "text", "text")
     lines = ['<table id="findings"><thead><tr>']
     lines += [f'<th data-type="{t}" scope="col">{_e(c)}</th>' for c, t in zip(COLUMNS, types, strict=True)]
     lines.append("</tr></thead><tbody>")
@@ -176,16 +192,42 @@ def _findings_table(rows: Sequence[Row]) -> str:
             (row.region, _e(row.region)),
             (f"{row.family} {row.revision:010d}", f'<span title="{_e(row.task_definition_arn)}">{_e(row.name)}</span>'),
             (containers, _e(containers)),
+            _host_cell(row),
             (row.action, f"<pre>{_e(details)}</pre>"),
             (commands, f"<pre>{_e(commands)}</pre>" if commands else "-"),
             (row.source, _e(row.source or "-")),
         ]
         classes = "fixed" if row.fixed else ""
         lines.append(f'<tr class="{classes}" data-status="{_e(row.status)}" data-uid="{_e(row.uid)}">')
-        lines += [f'<td data-sort="{_e(sort)}">{content}</td>' for sort, content in cells]
+        classes_of = [' class="host"' if index == HOST_COLUMN else "" for index in range(len(cells))]
+        lines += [
+            f'<td data-sort="{_e(sort)}"{extra}>{content}</td>'
+            for (sort, content), extra in zip(cells, classes_of, strict=True)
+        ]
         lines.append("</tr>")
     lines.append("</tbody></table>")
     return "".join(lines)
+
+
+HOST_COLUMN = COLUMNS.index("Host access")
+
+
+def _host_cell(row: Row) -> tuple[str, str]:
+    """(sort key, markup): the host access the revision keeps, by level (hostroot.py), "-" when none; sorted
+    host-equivalent first, then host access, then none."""
+    parts = []
+    for level, word, texts in (
+        ("host-equivalent", "still host-equivalent", row.host_equivalents),
+        ("host-access", "host access", row.host_access),
+    ):
+        if texts:
+            shown = [f"<li>{_e(text)}</li>" for text in texts[:HOST_ITEMS]]
+            if len(texts) > HOST_ITEMS:
+                shown.append(f"<li>and {len(texts) - HOST_ITEMS} more</li>")
+            parts.append(f'<div class="{level}" data-level="{level}"><b>{_e(word)}</b><ul>{"".join(shown)}</ul></div>')
+    if not parts:
+        return "2", "-"
+    return f"{0 if row.host_equivalents else 1} {row.host_text}", "".join(parts)
 
 
 def _e(text: str) -> str:

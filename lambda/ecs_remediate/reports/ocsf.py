@@ -23,11 +23,13 @@ from .rows import (
     HIGH,
     INFORMATIONAL,
     LOW,
+    MEDIUM,
     REFERENCE_URL,
     RESOLVED,
     SUPPRESSED,
     TITLE,
     Row,
+    review_text,
     rows_from_report,
 )
 
@@ -36,7 +38,7 @@ PRODUCT = "ecs-remediate"
 CLASS_UID, CATEGORY_UID = 2004, 2
 ACTIVITY_CREATE = 1
 TYPE_UID = CLASS_UID * 100 + ACTIVITY_CREATE  # 200401: Detection Finding: Create
-SEVERITY_IDS = {INFORMATIONAL: (1, "Informational"), LOW: (2, "Low"), HIGH: (4, "High")}
+SEVERITY_IDS = {INFORMATIONAL: (1, "Informational"), LOW: (2, "Low"), MEDIUM: (3, "Medium"), HIGH: (4, "High")}
 STATUS_IDS = {SUPPRESSED: (3, "Suppressed"), RESOLVED: (4, "Resolved")}
 NEW_STATUS = (1, "New")
 AWS_ACCOUNT_TYPE = (10, "AWS Account")
@@ -87,6 +89,8 @@ def detection_finding(row: Row, *, now: datetime, scan_id: str) -> dict[str, Any
                 "exemption_until": row.exemption_until,
                 "fix_commands": commands,
                 "source": row.attribution.to_json() if row.attribution is not None else None,
+                "host_equivalents": list(row.host_equivalents),
+                "host_access": list(row.host_access),
             },
         },
         "activity_name": "Create",
@@ -104,7 +108,14 @@ def detection_finding(row: Row, *, now: datetime, scan_id: str) -> dict[str, Any
             {
                 "cloud_partition": row.partition,
                 "region": row.region,
-                "data": {"details": "", "metadata": {"privileged_containers": list(row.privileged_containers)}},
+                "data": {
+                    "details": row.host_text,
+                    "metadata": {
+                        "privileged_containers": list(row.privileged_containers),
+                        "host_equivalents": list(row.host_equivalents),
+                        "host_access": list(row.host_access),
+                    },
+                },
                 "group": {"name": "ecs"},
                 "labels": [],
                 "name": row.name,
@@ -152,4 +163,6 @@ def _remediation(row: Row, commands: list[str]) -> str:
     steps = [c for c in commands if not c.startswith("#")]
     if steps:
         return "Run: " + " && ".join(steps)
-    return "Nothing left to do." if row.compliance == "PASSED" else row.exemption_text or row.statement
+    if row.compliance == "PASSED":
+        return review_text(row) or "Nothing left to do."
+    return row.exemption_text or row.statement

@@ -2,8 +2,9 @@
 finding format (OCSF, ASFF, HTML, Security Hub) derives from it: account, compliance, workflow, severity,
 a one-line statement and the exact commands that fix it.
 
-Only names and ARNs come in: container names, the revision ARN, the sweep's action and error text and an
-exemption's reason and expiry (tag values). Nothing else from a task definition's body reaches a report.
+Only names and ARNs come in: container names, the revision ARN, the sweep's action and error text, an
+exemption's reason and expiry (tag values) and the host access the revision keeps (hostroot.py's texts: names,
+capabilities, paths, option names, capped and printable). Nothing else from a task definition's body reaches a report.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..attribution import Attribution
+from ..hostroot_model import describe
 from ..notice import CONTROL, next_commands
 from ..outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, Result
 from ..policy import ERROR, FAIL, PASS
@@ -32,7 +34,7 @@ REFERENCE_URL = "https://docs.aws.amazon.com/securityhub/latest/userguide/ecs-co
 # ASFF Compliance.Status / Workflow.Status / Severity.Label values, used by every format.
 PASSED, FAILED_COMPLIANCE, NOT_AVAILABLE = "PASSED", "FAILED", "NOT_AVAILABLE"
 NEW, RESOLVED, SUPPRESSED = "NEW", "RESOLVED", "SUPPRESSED"
-INFORMATIONAL, LOW, HIGH = "INFORMATIONAL", "LOW", "HIGH"
+INFORMATIONAL, LOW, MEDIUM, HIGH = "INFORMATIONAL", "LOW", "MEDIUM", "HIGH"
 
 _ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):ecs:(?P<region>[a-z0-9-]*):(?P<account>[^:]*):task-definition/")
 _ACCOUNT = re.compile(r"^\d{12}\Z", re.ASCII)
@@ -58,6 +60,8 @@ class Row:
     exemption_until: str | None = None  # YYYY-MM-DD
     scope: str = "latest"
     attribution: Attribution | None = None  # where a privileged revision came from (a hint)
+    host_equivalents: tuple[str, ...] = ()  # still root on the host without privileged (hostroot.py)
+    host_access: tuple[str, ...] = ()  # reaches the host, not root by itself (hostroot.py)
 
     @property
     def source(self) -> str:
@@ -90,6 +94,8 @@ class Row:
             exemption_until=until,
             scope=scope,
             attribution=getattr(finding, "attribution", None),
+            host_equivalents=tuple(getattr(finding, "host_equivalents", ())),
+            host_access=tuple(getattr(finding, "host_access", ())),
         )
 
     @classmethod
@@ -109,6 +115,8 @@ class Row:
             "privileged_containers": tuple(result.privileged),
             "new_task_definition_arn": result.new_task_definition_arn,
             "attribution": result.attribution,
+            "host_equivalents": tuple(result.host_equivalents),
+            "host_access": tuple(getattr(result, "host_access", ())),
         }
         if result.outcome == COMPLIANT:
             return cls(status=PASS, **{**common, "privileged_containers": (), "attribution": None})
@@ -188,10 +196,16 @@ class Row:
     @property
     def severity(self) -> str:
         """HIGH for a privileged container left as it is (Prowler's and ECS.4's severity) and for a revision
-        that could not be judged (fail-closed: it may be one); LOW when exempt; INFORMATIONAL when compliant."""
+        that could not be judged (fail-closed: it may be one); LOW when exempt; when compliant (or fixed),
+        MEDIUM if it is still host-equivalent without privileged, else INFORMATIONAL."""
         if self.compliance == PASSED:
-            return INFORMATIONAL
+            return MEDIUM if self.host_equivalents else INFORMATIONAL
         return LOW if self.status == EXEMPT_STATUS else HIGH
+
+    @property
+    def host_text(self) -> str:
+        """One line naming the host access the revision keeps, by level; "" when it keeps none."""
+        return describe(self.host_equivalents, self.host_access, max_items=6, max_chars=600)
 
     @property
     def exemption_text(self) -> str:
@@ -207,17 +221,18 @@ class Row:
         containers = ", ".join(self.privileged_containers)
         if self.status == ERROR:
             return f"{subject} could not be judged: {self.error or 'unknown error'}"
+        host = f" It keeps host access: {self.host_text}." if self.host_text else ""
         if self.status == PASS:
-            return f"{subject} does not have privileged containers."
+            return f"{subject} does not have privileged containers.{host}"
         if self.status == EXEMPT_STATUS:
-            return f"{subject} has privileged containers ({containers}); {self.exemption_text}."
+            return f"{subject} has privileged containers ({containers}); {self.exemption_text}.{host}"
         done = {
             "remediated": f"a non-privileged copy is registered ({_short(self.new_task_definition_arn)})",
             "retired": "the revision is deregistered",
             "reported": "not fixed (found without --remediate)",
             "failed": f"the copy could not be registered ({self.error or 'unknown error'})",
         }.get(self.action_code, self.action)
-        return f"{subject} has privileged containers ({containers}); {done}."
+        return f"{subject} has privileged containers ({containers}); {done}.{host}"
 
     def fix_commands(self) -> list[str]:
         """The exact commands that finish the job for this row; [] when nothing is left to do."""
@@ -235,6 +250,13 @@ class Row:
         # remediated (the privileged revision is still ACTIVE) or superseded (an older revision): move the
         # services that use it onto a fixed copy and deregister it once none does.
         return [sweep_everything]
+
+
+def review_text(row: Row) -> str:
+    """What is left for a person on a compliant (or fixed) revision that keeps host access; "" when none."""
+    if not row.host_text:
+        return ""
+    return f"Review the host access it keeps (removing privileged changes none of it): {row.host_text}"
 
 
 def rows_from_report(report: Any, *, default_account: str = "") -> list[Row]:
