@@ -10,7 +10,8 @@ import sys
 from typing import Any, TextIO
 
 from .cli_common import EXIT_FINDINGS, EXIT_OK, UsageError, one_line
-from .hostroot import HOST_EQUIVALENT, host_equivalents
+from .hostroot import host_equivalents
+from .hostroot_model import UNCHANGED, explained
 from .taskdef import TaskDefinitionError, build_fixed_copy, model_for, parse_document
 
 
@@ -62,12 +63,9 @@ def run_fix(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def host_lines(definition: Any, *, bare_containers: bool = False) -> list[str]:
     """What the (fixed) definition still reaches on the host, one line each with its level and why (hostroot.py:
     the verdict model every output shows). `fix` changes none of it."""
-    lines = []
-    for item in host_equivalents(definition):
-        level = "still host-equivalent" if item.level == HOST_EQUIVALENT else "host access"
-        lines.append(f"{level}: {item.text}; why: {item.reason}")
+    lines = explained(host_equivalents(definition))
     if lines:
-        lines.append("removing privileged changes none of the above; why each counts: docs/host-equivalents.md")
+        lines.append(UNCHANGED)
     if bare_containers and any(c.get("mountPoints") for c in _containers(definition)):
         lines.append(
             "note: a list of container definitions names no volumes: the host paths its mountPoints reach "

@@ -79,6 +79,15 @@ def describe(equivalents: Sequence[str], access: Sequence[str], *, max_items: in
     return safe("; ".join(parts), max_chars)
 
 
+def explained(found: Sequence[HostEquivalent]) -> list[str]:
+    """One line per item with its level and why, as `fix` prints them:
+    `still host-equivalent: app: capability SYS_ADMIN; why: mount and cgroup release_agent: ...`."""
+    return [f"{LEVEL_WORDS[item.level]}: {item.text}; why: {item.reason}" for item in found]
+
+
+UNCHANGED = "removing privileged changes none of the above; why each counts: docs/host-equivalents.md"
+
+
 def normalise_path(raw: str) -> str:
     """An absolute path without trailing slashes, `//`, `.` or `..` (above / stays at /). A relative path is
     taken from / (conservative: Docker would refuse it or make a named volume)."""

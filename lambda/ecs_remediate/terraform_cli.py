@@ -23,6 +23,7 @@ from . import hostroot
 from . import terraform_source as ts
 from . import terraform_tfjson as tfjson
 from . import terraform_verify as verify
+from .hostroot_model import UNCHANGED, explained
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 SUFFIXES = (".tf", ".tf.json")
@@ -50,10 +51,14 @@ def run(target: str, *, check: bool, write: bool, stdout: TextIO, stderr: TextIO
     report = stdout if check else stderr
     for finding in module.findings:
         print(_line(finding, check), file=report)
+    kept = False
     for definition in module.definitions:
         where = f"{definition.path}:{definition.line}: {definition.address}"
-        for item in hostroot.host_equivalents(definition.value):
-            print(f"{where}: still host access: {item.text}", file=stderr)
+        for line in explained(hostroot.host_equivalents(definition.value)):  # by level, with why (hostroot.py)
+            print(f"{where}: {line}", file=stderr)
+            kept = True
+    if kept:
+        print(UNCHANGED, file=stderr)
     left = module.unresolved if not check else module.findings
     if not check:
         shown = _write(changed, stderr) if write else _show(target, directory, module, changed, (stdout, stderr))
