@@ -67,6 +67,7 @@ def test_the_table_shows_the_host_access_of_a_compliant_revision(box: Sandbox) -
     assert "task: pidMode host" in agent
     [plain] = [line for line in lines if "plain:1" in line]
     assert "host-equivalent" not in plain and "host access" not in plain  # nothing to name: "-"
+    assert "1 revision(s) still host-equivalent without privileged" in err  # the summary line on stderr
     assert SECRET not in out + err
 
 
@@ -206,3 +207,22 @@ def test_the_organization_report_rows_carry_both_levels() -> None:
     assert (compact["hostEquivalents"], compact["hostAccess"]) == (EQUIVALENTS, ACCESS)
     [written] = csv.DictReader(io.StringIO(to_csv([compact])))
     assert written["hostEquivalents"] == ";".join(EQUIVALENTS) and written["hostAccess"] == ACCESS[0]
+
+
+def test_a_long_subject_cuts_the_names_never_the_host_access() -> None:
+    from ecs_remediate.daemon_notice import daemon_subject
+    from ecs_remediate.notice import subject
+    from ecs_remediate.outcomes import REMEDIATED, Result
+
+    names = [f"container-with-a-long-name-{i}" for i in range(10)]
+    arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/" + "f" * 200 + ":1"
+    for equivalents, access, suffix in (
+        (EQUIVALENTS, ACCESS, "; still host-equivalent"),
+        ([], ACCESS, "; keeps host access"),
+    ):
+        result = Result(REMEDIATED, arn, "f" * 200, 1, names, arn[:-1] + "2")
+        result.host_equivalents, result.host_access = list(equivalents), list(access)
+        for text in (subject(result), daemon_subject(result)):
+            assert len(text) <= 99 and text.endswith("..." + suffix), text
+    plain = Result(REMEDIATED, arn, "web", 1, ["app"], arn[:-1] + "2")
+    assert subject(plain) == "[ECS.4] web:1 -> :2 privileged removed (app)"  # nothing kept: nothing added

@@ -166,6 +166,9 @@ class SweepReport:
                 f"\nno daemon API at the ECS endpoint of {', '.join(self.daemon_api_absent)} ({'; '.join(reasons)}): "
                 "daemon task definitions not swept there"
             )
+        host = sum(1 for f in self.findings if f.host_equivalents)
+        if host:
+            text += f"\n{host} revision(s) still host-equivalent without privileged (hostEquivalents, HOST ACCESS)"
         expiring = self.expiring
         if expiring:
             text += f"\n{len(expiring)} exemption(s) expire within {EXPIRY_WARNING_DAYS} days:"
