@@ -87,7 +87,10 @@ class ThrottleProxy:
         inject: Injector | None = None,
         throttle: bool = True,
         account_of: Callable[[str], str] | None = None,
+        shared: Mapping[str, str] | None = None,
     ) -> None:
+        """`shared`: operation -> the operation whose bucket it takes tokens from (ECS groups its actions:
+        DeregisterTaskDefinition shares RegisterTaskDefinition's bucket, the lists share DescribeTaskDefinition's)."""
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
@@ -95,6 +98,7 @@ class ThrottleProxy:
         self.inject = inject
         self.throttle = throttle
         self.account_of = account_of
+        self.shared = dict(shared or {})
         self.calls: dict[str, int] = {}
         self.throttles: dict[str, int] = {}
         self.throttles_by_place: dict[tuple[str, str], int] = {}  # (account, Region) -> throttled answers
@@ -205,6 +209,7 @@ class ThrottleProxy:
         return (self.account_of(scope[1]), scope[2]) if scope else ("", "")
 
     def _bucket(self, place: tuple[str, str], operation: str) -> _Bucket | None:
+        operation = self.shared.get(operation, operation)
         rate = self.limits.get(operation)
         if rate is None:
             return None

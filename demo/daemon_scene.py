@@ -62,7 +62,9 @@ def run_scene(demo: Demo, pattern: dict[str, Any]) -> None:
     if not demo.matches(pattern, event):
         demo.fail("the daemon rule did not match a privileged daemon task definition")
         return
-    p.field("EventBridge", s.note("MATCHED") + ": the daemon rule delivers the event -> invoking lambda_handler")
+    p.field(
+        "EventBridge", s.note("MATCHED") + ": the daemon rule delivers the event to the queue -> queue_handler's batch"
+    )
     result = demo.invoke(event)
     if result is None or result.get("outcome") != "remediated":
         demo.fail(f"daemon task definition: expected remediated, got {result}")

@@ -35,6 +35,7 @@ from demo.environment import (
     quiet_jsii_node_warnings,
     raise_interrupt,
 )
+from demo.event_queue import EventQueue
 from demo.printing import WIDTH, Printer, Style
 from demo.scenarios import SCENARIOS, Scenario
 
@@ -49,6 +50,7 @@ class Demo:
     sandbox: Any  # demo.sandbox.Sandbox
     handler: ModuleType
     matches: Callable[[dict[str, Any], dict[str, Any]], bool]
+    queue: Any  # demo.event_queue.EventQueue: the stack's event queue, drained as its event source mapping would
     failures: list[str] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # RegisterTaskDefinition calls the function made
     emails: dict[str, str] = field(default_factory=dict)  # subject -> the email text the function published
@@ -72,13 +74,21 @@ class Demo:
         aws.client("sns").meta.events.register("provide-client-params.sns.Publish", record_email)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """As the stack delivers it: EventBridge puts the event on the event queue, and the event source mapping hands
+        the batch to `queue_handler` (demo/event_queue.py); the record's outcome is read from the batch."""
         from demo.sandbox import LambdaContext
 
         captured = io.StringIO()
         try:
             # Powertools prints the cold-start EMF metric even with metrics disabled: keep it out of the story.
             with contextlib.redirect_stdout(captured):
-                result: dict[str, Any] = self.handler.lambda_handler(event, LambdaContext())
+                self.queue.put(event)
+                handed = self.queue.poll(self.handler.queue_handler, LambdaContext())
+                results = list(self.handler.delivery().last_batch.values())
+            if handed != 1 or self.queue.depth() or len(results) != 1 or not isinstance(results[0], dict):
+                self.fail(f"the queue handed over {handed} record(s) and kept {self.queue.depth()}: {results}")
+                return None
+            result: dict[str, Any] = results[0]
         except Exception as error:  # noqa: BLE001 - shown and counted; the demo goes on and exits non-zero
             self.fail(f"the handler raised {type(error).__name__}: {error}")
             return None
@@ -110,7 +120,9 @@ class Demo:
             else:
                 self.fail(f"{scenario.family}: compliant, yet {len(revisions)} revisions and {len(notes)} notices")
             return
-        p.field("EventBridge", s.note("MATCHED") + ": the rule delivers the event -> invoking lambda_handler")
+        p.field(
+            "EventBridge", s.note("MATCHED") + ": the rule delivers the event to the queue -> queue_handler's batch"
+        )
         self.sent.clear()
         result = self.invoke(event)
         if result is None:
@@ -290,15 +302,19 @@ def run(p: Printer) -> int:
         from demo.sandbox import Sandbox
 
         sandbox = Sandbox(region=REGION, endpoint_url=endpoint).create()
-        os.environ.update(sandbox.env(DAEMON_ROLLOUT="true"))  # daemons: the scene after step 5 moves one
+        queue = EventQueue(sandbox.client("sqs"), region=REGION).create()
+        os.environ.update(
+            sandbox.env(DAEMON_ROLLOUT="true", **queue.env())
+        )  # daemons: the scene after step 5 moves one
         p.step(3, total, "Created what the stack would create")
         p.field("idempotency", f"DynamoDB table {sandbox.table_name}")
         p.field("notices", f"SNS topic {sandbox.topic_arn}")
         p.field("inbox", "SQS queue 'inbox' subscribed to the topic, standing in for the email address")
+        p.field("event queue", f"SQS queue {queue.name} (dead-letter queue after {queue.max_receives} deliveries)")
         # The handler parses its configuration at import: only now is the environment complete.
         from ecs_remediate import handler
 
-        demo = Demo(p, pattern, sandbox, handler, matches)
+        demo = Demo(p, pattern, sandbox, handler, matches, queue)
         demo.watch_function_registrations()
         p.step(4, total, "Registering task definitions through boto3; EventBridge decides what the function sees")
         for number, scenario in enumerate(SCENARIOS, 1):

@@ -25,6 +25,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
@@ -41,11 +42,15 @@ from .settings import (
     ASYNC_RETRY_ATTEMPTS,
     FUNCTION_MEMORY_MB,
     FUNCTION_TIMEOUT_SECONDS,
+    QUEUE_AGE_ALARM_SECONDS,
+    QUEUE_BATCH_SIZE,
+    QUEUE_MAX_RECEIVES,
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     StackSettings,
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-HANDLER = "ecs_remediate.handler.lambda_handler"
+HANDLER = "ecs_remediate.handler.queue_handler"  # batches from the event queue (ecs_remediate/delivery.py)
 SERVICE_NAME = "ecs-remediate"
 METRICS_NAMESPACE = "EcsRemediate"
 # Powertools Idempotency's DynamoDB defaults.
@@ -123,10 +128,24 @@ class Remediator(Construct):
             [
                 NagPackSuppression(
                     id="AwsSolutions-SQS3",
-                    reason="DeadLetterQueue is itself the dead-letter queue (the function's on-failure "
-                    "destination and the rule target's DLQ); a queue for a queue's failures would be circular.",
+                    reason="DeadLetterQueue is itself the dead-letter queue (the event queue's redrive target, the "
+                    "rule targets' DLQ and the function's on-failure destination); a queue for a queue's failures "
+                    "would be circular.",
                 )
             ],
+        )
+
+        # Every matched event waits here for the function, which takes batches at a bounded concurrency (a burst
+        # drains at what ECS's rates allow); what fails QUEUE_MAX_RECEIVES deliveries goes to the dead-letter queue.
+        # Throttled events are sent back with a delay by the function (delivery.py), which uses no receive.
+        self.queue = sqs.Queue(
+            self,
+            "EventQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=QUEUE_MAX_RECEIVES, queue=self.dead_letter_queue),
         )
 
         self.log_group = logs.LogGroup(
@@ -159,6 +178,15 @@ class Remediator(Construct):
             max_event_age=Duration.seconds(ASYNC_MAX_EVENT_AGE_SECONDS),
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
+        # The mapping grants receive, delete and change-visibility; deferrals send the event back (delivery.py).
+        self.event_source_mapping = event_sources.SqsEventSource(
+            self.queue,
+            batch_size=QUEUE_BATCH_SIZE,
+            report_batch_item_failures=True,
+            max_concurrency=settings.queue_concurrency,
+        )
+        self.function.add_event_source(self.event_source_mapping)
+        self.queue.grant_send_messages(self.role)
         NagSuppressions.add_resource_suppressions(
             self.role,
             [
@@ -207,9 +235,9 @@ class Remediator(Construct):
         detail_type: Sequence[str] = event_pattern.DETAIL_TYPES,
         on_bus: bool = True,
     ) -> events.Rule:
-        """A rule on aws.ecs events that invokes this function: on the stack's bus (the hub's, or the account's default
-        bus with this account's events only), EventBridge's retries and, when it cannot invoke the function, the
-        function's dead-letter queue. `on_bus=False`: the default bus whatever the stack's."""
+        """A rule on aws.ecs events that puts them on this function's event queue: on the stack's bus (the hub's, or the
+        account's default bus with this account's events only), EventBridge's retries and, when it cannot deliver to
+        the queue, the dead-letter queue. `on_bus=False`: the default bus whatever the stack's."""
         bus = self.event_bus if on_bus else None
         return events.Rule(
             scope,
@@ -223,8 +251,8 @@ class Remediator(Construct):
                 detail=detail,
             ),
             targets=[
-                targets.LambdaFunction(
-                    self.function,
+                targets.SqsQueue(
+                    self.queue,
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=8,
                     max_event_age=Duration.hours(2),
@@ -272,6 +300,8 @@ class Remediator(Construct):
             env.ENV_ESCALATE_WINDOW_HOURS: str(s.escalate_window_hours),
             env.ENV_ROLLOUT_MANAGED: str(s.rollout_managed and s.rollout and s.remediates).lower(),
             env.ENV_SECURITY_HUB: str(s.security_hub).lower(),
+            env.ENV_QUEUE_URL: self.queue.queue_url,
+            env.ENV_MAX_RECEIVES: str(QUEUE_MAX_RECEIVES),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": s.log_level,
@@ -313,30 +343,45 @@ class Remediator(Construct):
     def _alarms(self) -> list[cloudwatch.Alarm]:
         prefix = self.notifications.alarm_name_prefix
         five_minutes = Duration.minutes(5)
-        definitions = [
-            ("FunctionErrors", "function errors", self.function.metric_errors(period=five_minutes, statistic="Sum")),
+        # (id, what is above its threshold, metric, threshold)
+        definitions: list[tuple[str, str, cloudwatch.IMetric, int]] = [
+            (
+                "FunctionErrors",
+                "function errors above zero",
+                self.function.metric_errors(period=five_minutes, statistic="Sum"),
+                0,
+            ),
             (
                 "FunctionThrottles",
-                "function throttles",
+                "function throttles above zero",
                 self.function.metric_throttles(period=five_minutes, statistic="Sum"),
+                0,
+            ),
+            (
+                "EventQueueBacklog",
+                f"the oldest queued event older than {QUEUE_AGE_ALARM_SECONDS // 60} minutes (a backlog that is not "
+                "draining)",
+                self.queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
+                QUEUE_AGE_ALARM_SECONDS,
             ),
             (
                 "DeadLetterQueueDepth",
-                "events in the dead-letter queue",
+                "events in the dead-letter queue above zero",
                 self.dead_letter_queue.metric_approximate_number_of_messages_visible(
                     period=five_minutes, statistic="Maximum"
                 ),
+                0,
             ),
         ]
         alarms = []
-        for alarm_id, what, metric in definitions:
+        for alarm_id, what, metric, threshold in definitions:
             alarm = cloudwatch.Alarm(
                 self,
                 f"{alarm_id}Alarm",
                 alarm_name=f"{prefix}{alarm_id}",
-                alarm_description=f"ecs-remediate: {what} above zero; see the function's logs and the DLQ",
+                alarm_description=f"ecs-remediate: {what}; see the function's logs and the DLQ",
                 metric=metric,
-                threshold=0,
+                threshold=threshold,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

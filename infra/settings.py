@@ -44,6 +44,18 @@ FUNCTION_TIMEOUT_SECONDS = 60
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 3600
 
+# The delivery queue (infra/remediator.py, docs/performance.md#burst): SQS's visibility timeout at six times the
+# function's timeout (AWS's advice for an event source mapping), five deliveries before the dead-letter queue (AWS's
+# advice for a redrive policy), batches of 10. How many batches run at once (MaximumConcurrency, Lambda's minimum is 2)
+# bounds the function's share of the account's ECS rates: RegisterTaskDefinition refills one token a second per
+# account and Region, shared with every pipeline.
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * 60
+QUEUE_MAX_RECEIVES = 5
+QUEUE_BATCH_SIZE = 10
+DEFAULT_QUEUE_CONCURRENCY, QUEUE_CONCURRENCY_RANGE = 2, (2, 1000)
+# The backlog alarm: the oldest event waiting longer than this (the burst is not draining).
+QUEUE_AGE_ALARM_SECONDS = 3600
+
 # Context keys (documented in docs/configuration.md).
 CTX_NOTIFICATION_EMAILS = "notificationEmails"
 CTX_MODE = "mode"
@@ -64,6 +76,7 @@ CTX_ESCALATE_AFTER = "escalateAfter"
 CTX_ESCALATE_WINDOW_HOURS = "escalateWindowHours"
 CTX_ROLLOUT_MANAGED = "rolloutManaged"
 CTX_DAEMON_ROLLOUT = "daemonRollout"  # ECS Managed Daemons: UpdateDaemon onto the fixed copy (docs/daemons.md)
+CTX_QUEUE_CONCURRENCY = "queueConcurrency"  # the event source mapping's MaximumConcurrency
 CONTEXT_KEYS = (
     CTX_NOTIFICATION_EMAILS,
     CTX_MODE,
@@ -84,6 +97,7 @@ CONTEXT_KEYS = (
     CTX_ESCALATE_WINDOW_HOURS,
     CTX_ROLLOUT_MANAGED,
     CTX_DAEMON_ROLLOUT,
+    CTX_QUEUE_CONCURRENCY,
 )
 # The scheduled sweep's keys (read in infra/sweep_schedule.py) and the organization hub's (infra/org_settings.py), named
 # here so that KNOWN_KEYS below is complete without importing those modules (they import this one).
@@ -221,6 +235,7 @@ class StackSettings:
     escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
     rollout_managed: bool = False  # rollout moves CloudFormation-managed services too (the stack then has drift)
     daemon_rollout: bool = False  # move daemons onto fixed daemon task definitions (infra/daemons.py)
+    queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY  # batches handled at once (the mapping's MaximumConcurrency)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -300,7 +315,15 @@ class StackSettings:
             raise ContextError(
                 f"{CTX_ROLLOUT_MANAGED}: moves stack-managed services during rollout; needs -c rollout=true"
             )
+        concurrency = _integer(values, CTX_QUEUE_CONCURRENCY, DEFAULT_QUEUE_CONCURRENCY)
+        if not QUEUE_CONCURRENCY_RANGE[0] <= concurrency <= QUEUE_CONCURRENCY_RANGE[1]:
+            low, high = QUEUE_CONCURRENCY_RANGE
+            raise ContextError(
+                f"{CTX_QUEUE_CONCURRENCY}: expected {low} to {high} batches at once (Lambda's MaximumConcurrency), "
+                f"got {concurrency}"
+            )
         return cls(
+            queue_concurrency=concurrency,
             escalate_after=escalate_after,
             escalate_window_hours=window,
             rollout_managed=_boolean(values, CTX_ROLLOUT_MANAGED),

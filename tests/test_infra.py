@@ -121,9 +121,12 @@ def flat(value: Any) -> str:
 # --- the rule ---
 
 
+DLQ, EVENT_QUEUE = "RemediatorDeadLetterQueue", "RemediatorEventQueue"
+
+
 def test_rule_pattern_and_target(resources: dict[str, Any]) -> None:
-    function_id, _ = only(resources, "AWS::Lambda::Function")
-    queue_id, _ = only(resources, "AWS::SQS::Queue")
+    queue_id, _ = only(resources, "AWS::SQS::Queue", DLQ)
+    events_id, _ = only(resources, "AWS::SQS::Queue", EVENT_QUEUE)
     _, rule = only(resources, "AWS::Events::Rule", "RemediatorPrivilegedRegistrationRule")
     props = rule["Properties"]
     assert "EventBusName" not in props  # the default bus, where CloudTrail delivers
@@ -144,11 +147,9 @@ def test_rule_pattern_and_target(resources: dict[str, Any]) -> None:
     ]
     assert len(json.dumps(pattern, separators=(",", ":"))) < 2048  # EventBridge's default limit on a pattern
     (target,) = props["Targets"]
-    assert target["Arn"] == arn_of(function_id)
+    assert target["Arn"] == arn_of(events_id)  # the event queue, which the function drains (delivery.py)
     assert target["DeadLetterConfig"] == {"Arn": arn_of(queue_id)}
-    _, permission = only(resources, "AWS::Lambda::Permission", "RemediatorPrivilegedRegistrationRule")
-    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
-    assert "SourceArn" in permission["Properties"]
+    assert of_type(resources, "AWS::Lambda::Permission") == {}  # nothing invokes the function but its mapping
 
 
 # --- the function ---
@@ -164,7 +165,7 @@ def test_function_configuration(resources: dict[str, Any]) -> None:
     )
     assert props["Runtime"] == latest_python
     assert props["Architectures"] == ["arm64"]
-    assert props["Handler"] == "ecs_remediate.handler.lambda_handler"
+    assert props["Handler"] == "ecs_remediate.handler.queue_handler"
     assert props["MemorySize"] == 256
     assert props["Timeout"] == 60
     assert props["TracingConfig"] == {"Mode": "Active"}
@@ -205,6 +206,9 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "ESCALATE_WINDOW_HOURS": "24",
         "ROLLOUT_MANAGED": "false",
         "SECURITY_HUB": "false",
+        # the event queue: deferrals go back to it; the 5th delivery that fails is notified (delivery.py)
+        "QUEUE_URL": {"Ref": only(resources, "AWS::SQS::Queue", EVENT_QUEUE)[0]},
+        "MAX_RECEIVES": "5",
         "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
         "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -248,7 +252,7 @@ def test_no_subscription_without_emails(resources: dict[str, Any]) -> None:
 
 def test_async_retries_event_age_and_dead_letter_queue(resources: dict[str, Any]) -> None:
     function_id, _ = only(resources, "AWS::Lambda::Function")
-    queue_id, queue = only(resources, "AWS::SQS::Queue")
+    queue_id, queue = only(resources, "AWS::SQS::Queue", DLQ)
     _, config = only(resources, "AWS::Lambda::EventInvokeConfig")
     props = config["Properties"]
     assert props["FunctionName"] == ref(function_id)
@@ -256,9 +260,63 @@ def test_async_retries_event_age_and_dead_letter_queue(resources: dict[str, Any]
     assert 60 <= props["MaximumEventAgeInSeconds"] <= 21600
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": arn_of(queue_id)}}
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
-    # The function may send to the queue (the on-failure destination uses the function's role).
-    send = statement_with(resources, "sqs:SendMessage")
-    assert send["Resource"] == arn_of(queue_id)
+    # The function may send to the dead-letter queue (the on-failure destination uses the function's role) and to
+    # the event queue (deferrals).
+    sent_to = [
+        r for s in statements(resources) if "sqs:SendMessage" in as_list(s["Action"]) for r in as_list(s["Resource"])
+    ]
+    events_id, _ = only(resources, "AWS::SQS::Queue", EVENT_QUEUE)
+    assert sorted(map(str, sent_to)) == sorted(map(str, [arn_of(queue_id), arn_of(events_id)]))
+
+
+def test_event_queue_mapping_and_redrive(resources: dict[str, Any]) -> None:
+    """The buffer between EventBridge and the function (issue 23): encrypted, TLS only, six function timeouts of
+    visibility, five deliveries then the dead-letter queue; batches of 10 with partial failures reported, at most
+    `queueConcurrency` (default 2) at once; EventBridge alone may send to it, from this stack's rules."""
+    function_id, function = only(resources, "AWS::Lambda::Function")
+    dlq_id, _ = only(resources, "AWS::SQS::Queue", DLQ)
+    events_id, events = only(resources, "AWS::SQS::Queue", EVENT_QUEUE)
+    props = events["Properties"]
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["VisibilityTimeout"] == 6 * function["Properties"]["Timeout"]
+    assert props["RedrivePolicy"] == {"deadLetterTargetArn": arn_of(dlq_id), "maxReceiveCount": 5}
+    _, mapping = only(resources, "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"] == {
+        "BatchSize": 10,
+        "EventSourceArn": arn_of(events_id),
+        "FunctionName": ref(function_id),
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": 2},
+    }
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["QUEUE_URL"] == ref(events_id) and variables["MAX_RECEIVES"] == "5"
+    [policy] = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if ref(events_id) in p["Properties"]["Queues"]
+    ]
+    assert _denies_insecure_transport(policy, arn_of(events_id))
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    rules = set(of_type(resources, "AWS::Events::Rule"))
+    assert len(allows) == len(rules)  # one per rule of this stack, and nobody else
+    for allow in allows:
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert "sqs:SendMessage" in as_list(allow["Action"])
+        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] in rules
+    # the function reads, deletes and changes the visibility of its records, and sends deferrals back
+    actions = {
+        a for s in statements(resources) if arn_of(events_id) in as_list(s["Resource"]) for a in as_list(s["Action"])
+    }
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= actions
+
+
+def test_queue_concurrency_is_a_context_key(tmp_path: Path) -> None:
+    resources = _synth({**REMEDIATOR_ONLY, "queueConcurrency": "7"}, tmp_path)[2]["Resources"]
+    _, mapping = only(resources, "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 7}
+    for bad in ("1", "1001", "two", "-3"):
+        with pytest.raises(ContextError, match="queueConcurrency"):
+            StackSettings.from_mapping({"queueConcurrency": bad})
 
 
 def _denies_insecure_transport(policy: dict[str, Any], resource: Any) -> bool:
@@ -271,9 +329,9 @@ def _denies_insecure_transport(policy: dict[str, Any], resource: Any) -> bool:
 
 
 def test_ssl_enforced_on_queue_and_topic(resources: dict[str, Any]) -> None:
-    queue_id, _ = only(resources, "AWS::SQS::Queue")
+    queue_id, _ = only(resources, "AWS::SQS::Queue", DLQ)
     topic_id, _ = only(resources, "AWS::SNS::Topic")
-    _, queue_policy = only(resources, "AWS::SQS::QueuePolicy")
+    _, queue_policy = only(resources, "AWS::SQS::QueuePolicy", DLQ)
     _, topic_policy = only(resources, "AWS::SNS::TopicPolicy")
     assert _denies_insecure_transport(queue_policy["Properties"], arn_of(queue_id))
     assert _denies_insecure_transport(topic_policy["Properties"], ref(topic_id))
@@ -354,6 +412,13 @@ def test_every_statement_is_expected(resources: dict[str, Any]) -> None:
             "sqs:SendMessage",
             "sqs:GetQueueAttributes",
             "sqs:GetQueueUrl",
+            # the event queue: the mapping's receive, delete and visibility (deferrals are sent back through the
+            # dead-letter queue's statement, which CDK merged: it names both queues)
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
@@ -449,11 +514,15 @@ def test_report_mode_cannot_register_tag_or_pass_roles(report: tuple[cdk.Stack, 
 def test_alarms_publish_to_the_topic(resources: dict[str, Any]) -> None:
     topic_id, _ = only(resources, "AWS::SNS::Topic")
     function_id, _ = only(resources, "AWS::Lambda::Function")
-    queue_id, _ = only(resources, "AWS::SQS::Queue")
+    queue_id, _ = only(resources, "AWS::SQS::Queue", DLQ)
+    events_id, _ = only(resources, "AWS::SQS::Queue", EVENT_QUEUE)
     alarms = {
         a["Properties"]["MetricName"]: a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
     }
-    assert set(alarms) == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}
+    assert set(alarms) == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
+    backlog = alarms.pop("ApproximateAgeOfOldestMessage")  # a burst that does not drain within the hour
+    assert backlog["Threshold"] == 3600 and backlog["AlarmActions"] == [ref(topic_id)]
+    assert backlog["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [events_id, "QueueName"]}}]
     for metric, props in alarms.items():
         assert props["AlarmActions"] == [ref(topic_id)], metric
         assert props["ComparisonOperator"] == "GreaterThanThreshold"

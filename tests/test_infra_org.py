@@ -57,7 +57,7 @@ def remediation_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]
     (found,) = [
         (k, v)
         for k, v in of_type(template, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == "ecs_remediate.handler.lambda_handler"
+        if v["Properties"]["Handler"] == "ecs_remediate.handler.queue_handler"
     ]
     return found
 
@@ -111,14 +111,18 @@ def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[An
         "detail-type": event_pattern.DETAIL_TYPES,
         "detail": event_pattern.remediation_detail(),
     }
-    assert props["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    # the hub's event queue, which the function drains at a bounded concurrency (delivery.py)
+    [events_id] = [k for k in of_type(template, "AWS::SQS::Queue") if k.startswith("RemediatorEventQueue")]
+    assert props["Targets"][0]["Arn"] == {"Fn::GetAtt": [events_id, "Arn"]}
     assert "DeadLetterConfig" in props["Targets"][0]
+    [mapping] = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": function_id}
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["MEMBER_ROLE_NAME"] == "ecs-remediate-member"
     assert variables["MODE"] == "remediate"
     types = {r["Type"] for r in template["Resources"].values()}
     assert {"AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::CloudWatch::Alarm"} <= types
-    assert len(of_type(template, "AWS::CloudWatch::Alarm")) == 3
+    assert len(of_type(template, "AWS::CloudWatch::Alarm")) == 4  # errors, throttles, backlog age, DLQ depth
 
 
 def test_the_hub_function_has_no_ecs_permission_and_assumes_only_member_roles(hub: tuple[Any, ...]) -> None:

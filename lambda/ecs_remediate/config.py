@@ -47,6 +47,11 @@ DEFAULT_ESCALATE_AFTER, ESCALATE_AFTER_RANGE = 3, (2, 100)
 DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE = 24, (1, 720)
 ENV_MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"  # the organization hub's member role (accounts.py); set: hub mode
 ENV_DAEMON_ROLLOUT = "DAEMON_ROLLOUT"  # move daemons onto fixed daemon task definitions (its own opt-in)
+# The queue the stack delivers events through (delivery.py): deferrals are sent back to it; a record still failing on
+# its MAX_RECEIVES-th delivery is notified before SQS moves it to the dead-letter queue (the queue's maxReceiveCount).
+ENV_QUEUE_URL = "QUEUE_URL"
+ENV_MAX_RECEIVES = "MAX_RECEIVES"
+DEFAULT_MAX_RECEIVES, MAX_RECEIVES_RANGE = 5, (1, 1000)
 
 
 class ConfigError(ValueError):
@@ -76,6 +81,7 @@ class Config:
     rollout_managed: bool = False  # rollout moves services that belong to a CloudFormation stack too (drift)
     security_hub: bool = False  # import each verdict into Security Hub (securityhub.py)
     daemon_rollout: bool = False  # UpdateDaemon onto the verified fixed copy (daemon_rollout.py); never services
+    max_receives: int = DEFAULT_MAX_RECEIVES  # the queue's maxReceiveCount (delivery.py)
 
     @property
     def marker_tag_key(self) -> str:
@@ -168,6 +174,7 @@ def _source_and_findings(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "rollout_managed": _flag(env, ENV_ROLLOUT_MANAGED),
         "security_hub": _flag(env, ENV_SECURITY_HUB),
+        "max_receives": _whole(env, ENV_MAX_RECEIVES, DEFAULT_MAX_RECEIVES, MAX_RECEIVES_RANGE, "deliveries"),
     }
 
 

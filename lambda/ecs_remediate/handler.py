@@ -14,10 +14,11 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
-from .config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, Config, ConfigError
-from .events import TAG_EVENT_NAME, Skip, Unidentified, is_daemon_event, parse_registration_event
+from .config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, ENV_QUEUE_URL, Config, ConfigError
+from .delivery import Delivery
+from .events import TAG_EVENT_NAME, Registration, Skip, Unidentified, is_daemon_event, parse_registration_event
 from .exemptions import ExemptionRegistry
-from .outcomes import SKIPPED, Result
+from .outcomes import FAILED, SKIPPED, Result
 from .remediate import RemediationFailed, Remediator
 from .rollout import ReferenceFinder
 
@@ -86,6 +87,38 @@ def own_account(context: LambdaContext) -> str | None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One EventBridge event, invoked directly (the CLI's tests, a person's test invocation)."""
+    return handle_event(event, context)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def queue_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The stack's entry point: a batch of EventBridge events from the queue (delivery.py). Returns the batch's
+    partial response: each record is handled as `lambda_handler` handles one event, throttled ones are deferred, and
+    the rest of what failed is delivered again, then goes to the dead-letter queue with a notice."""
+    return delivery().handle_batch(
+        event, context, lambda one: handle_event(one, context), lambda one, why: _undeliverable(one, why, context)
+    )
+
+
+@lru_cache(maxsize=1)
+def delivery() -> Delivery:
+    queue_url = os.environ.get(ENV_QUEUE_URL, "").strip() or None
+    # In the hub, a deferred event carries its member account as the message group: the queue's fair-queue ordering
+    # then keeps one member's backlog from delaying the others' events.
+    group_of = envelope_account if HUB_MODE else None
+    return Delivery(aws.client("sqs") if queue_url else None, queue_url, CONFIG.max_receives, group_of=group_of)
+
+
+def envelope_account(event: dict[str, Any]) -> str | None:
+    account = event.get("account")
+    return account if isinstance(account, str) and account.isascii() and account.isdigit() else None
+
+
+def handle_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One EventBridge event, whichever way it came: route it, handle it, log and count the outcome."""
     if HUB_MODE:
         return hub_runtime().handle(event, context, _record)
     detail = event.get("detail") if isinstance(event, dict) else None
@@ -121,6 +154,30 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {
         k: summary[k] for k in ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
     }
+
+
+def _undeliverable(event: dict[str, Any] | None, why: str, context: LambdaContext) -> None:
+    """An event on its last delivery that still fails (delivery.py): logged, counted, and a FAILED notice naming the
+    revision (or the family and event), before SQS moves it to the dead-letter queue."""
+    logger.error("event not processed: it goes to the dead-letter queue", extra={"outcome": FAILED, "reason": why})
+    metrics.add_metric(name="Undeliverable", unit=MetricUnit.Count, value=1)
+    if not CONFIG.topic_arn or FAILED not in CONFIG.notify_on:
+        return
+    from .notice import build_message  # noqa: PLC0415 - only a failing event pays for it
+    from .taskdef import TASK_DEFINITION_ARN_RE  # noqa: PLC0415
+
+    parsed = parse_registration_event(event) if event is not None else Skip("unreadable")
+    registration = parsed.registration if isinstance(parsed, Unidentified) else parsed
+    if not isinstance(registration, Registration):
+        registration = Registration(task_definition_arn="", event_id=str((event or {}).get("id") or "")[:64])
+    match = TASK_DEFINITION_ARN_RE.match(registration.task_definition_arn)
+    family, revision = (match["family"], int(match["revision"])) if match else (registration.family, 0)
+    result = Result(FAILED, registration.task_definition_arn, family, revision, registration=registration)
+    result.error_code, result.error_message = "Undeliverable", why
+    result.reason = f"{why}. The scheduled sweep judges the revision again; or run ecs-remediate scan"
+    account = envelope_account(event or {}) or own_account(context) or ""
+    region = str((event or {}).get("region") or os.environ.get("AWS_REGION") or "")[:32]
+    aws.Topic(aws.client("sns"), CONFIG.topic_arn).publish(build_message(result, region=region, account=account))
 
 
 def _exemption_tags(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
