@@ -440,6 +440,16 @@ VOLUMES = [
         False,
         [(ACCESS, "app: host path /etc/cron.d (read-only)")],
     ),
+    (  # Linux 6.8's appended layers are layers too
+        {"driverOpts": {"type": "overlay", "device": "overlay", "o": "lowerdir=/usr/share/zoneinfo,lowerdir+=/"}},
+        False,
+        [(EQ, "app: host path / (read-only)")],
+    ),
+    (  # an option this does not know that names a path: the overlay as a whole, conservatively
+        {"driverOpts": {"type": "overlay", "device": "overlay", "o": "lowerdir=/usr/share/zoneinfo,newdir=/"}},
+        False,
+        [(EQ, "app: docker volume v: overlay")],
+    ),
     (
         {"driverOpts": {"type": "overlay", "device": "overlay", "o": "lowerdir=/a\\:b"}},
         False,

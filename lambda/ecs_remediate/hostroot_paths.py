@@ -198,8 +198,9 @@ def _docker_volume(name: str, config: Mapping[str, Any]) -> list[_Source]:
 
 
 def _overlay_layers(flags: list[str], read_only: bool, via: str) -> list[_Source]:
-    """An overlay's lowerdir (read-only), upperdir and workdir (writable) are host paths. [] when they cannot be
-    read plainly (none given, or escapes): the caller names the volume as a mount it cannot see into."""
+    """An overlay's lower layers (`lowerdir`, and the `lowerdir+`/`datadir+` of Linux 6.8; read-only) and its
+    `upperdir` and `workdir` (writable) are host paths. [] when they cannot be read plainly (none given, escapes, or
+    another option that names a path): the caller names the volume as a mount it cannot see into."""
     layers = []
     for flag in flags:
         key, _, value = flag.partition("=")
@@ -208,8 +209,12 @@ def _overlay_layers(flags: list[str], read_only: bool, via: str) -> list[_Source
             return []
         if key == "lowerdir":
             layers += [_Source(p, True, f"{via} (overlay lowerdir)") for p in value.split(":") if p.strip()]
+        elif key in ("lowerdir+", "datadir+") and value.strip():
+            layers.append(_Source(value, True, f"{via} (overlay {key})"))
         elif key in ("upperdir", "workdir") and value.strip():
             layers.append(_Source(value, read_only, f"{via} (overlay {key})"))
+        elif "/" in value:
+            return []
     return layers
 
 
