@@ -7,7 +7,8 @@
     run through an EventBridge pattern engine (LocalStack's) and the real `lambda_handler` is invoked only
     when the rule matches, as EventBridge would; the remediation's own registration event is fed back too;
   * the notice read back from the inbox and shown as the email subscriber gets it;
-  * Prowler's `ecs_task_definitions_no_privileged_containers` rule on the latest revision of each family.
+  * Prowler's `ecs_task_definitions_no_privileged_containers` rule on the latest revision of each family;
+  * last, `ecs-remediate verify` against the synthesized stack stood in for in the emulator (demo/verify_scene.py).
 
 Exit status 0 only when every privileged registration was remediated and every compliant one left alone.
 """
@@ -38,6 +39,7 @@ from demo.environment import (
 from demo.event_queue import EventQueue
 from demo.printing import WIDTH, Printer, Style
 from demo.scenarios import SCENARIOS, Scenario
+from demo.verify_scene import run_verify_scene
 
 # ---------------------------------------------------------------------------------------------------------
 # The run
@@ -281,6 +283,16 @@ def main() -> int:
         return 130
 
 
+def _organization_and_verify(p: Printer, endpoint: str, sandbox: Any) -> list[str]:
+    """The last two scenes: an organization's hub, then `ecs-remediate verify` against the stack as deployed."""
+    from demo.eventbridge import matches
+    from demo.org_scene import run_org_scene
+
+    p.line()
+    p.line(p.s.bold("[org] An organization: a hub fixes a member's registration in that member, and nowhere else"))
+    return run_org_scene(p, endpoint, sandbox, matches) + run_verify_scene(p, endpoint)
+
+
 def run(p: Printer) -> int:
     started = time.monotonic()
     s = p.s
@@ -334,11 +346,7 @@ def run(p: Printer) -> int:
         from demo.daemon_scene import run_scene  # ECS Managed Daemons: a privileged security agent
 
         run_scene(demo, synthesized_daemon_rule_pattern())
-        from demo.org_scene import run_org_scene
-
-        p.line()
-        p.line(s.bold("[org] An organization: a hub fixes a member's registration in that member, and nowhere else"))
-        demo.failures += run_org_scene(p, endpoint, sandbox, matches)
+        demo.failures += _organization_and_verify(p, endpoint, sandbox)
     privileged = [sc.family for sc in SCENARIOS if sc.privileged]
     compliant = [sc.family for sc in SCENARIOS if not sc.privileged]
     elapsed = time.monotonic() - started

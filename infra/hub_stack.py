@@ -53,6 +53,7 @@ from .member_stack import (
 from .notifications import Notifications
 from .org_settings import OrgSettings
 from .org_sweep import OrgSweep
+from .outputs import verify_outputs
 from .remediator import RUNTIME, Remediator
 from .settings import StackSettings
 
@@ -136,6 +137,8 @@ class HubStack(Stack):
             ("LogGroupName", self.remediator.log_group.log_group_name, "the function's logs"),
             ("DeadLetterQueueUrl", self.remediator.dead_letter_queue.queue_url, "events that could not be processed"),
             ("RuleName", self.remediator.rule.rule_name, "the rule on the hub's bus"),
+            ("MemberRoleName", org.member_role_name, "the member role the hub acts through"),
+            *verify_outputs(settings, self.remediator),
         ):
             CfnOutput(self, output_id, value=value, description=description)
 

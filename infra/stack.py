@@ -11,6 +11,7 @@ from .bundling import function_code
 from .daemons import DaemonRules
 from .exemptions import ExemptionRegistry
 from .notifications import Notifications
+from .outputs import verify_outputs
 from .remediator import RUNTIME, Remediator
 from .security_hub import grant_security_hub_import
 from .settings import StackSettings
@@ -67,5 +68,6 @@ class EcsRemediateStack(Stack):
             ("DeadLetterQueueUrl", remediator.dead_letter_queue.queue_url, "events that could not be processed"),
             ("RuleName", remediator.rule.rule_name, "the EventBridge rule"),
             ("ExemptionsTableName", self.exemptions.table.table_name, "the exemption registry (approvers write it)"),
+            *verify_outputs(settings, remediator),
         ):
             CfnOutput(self, output_id, value=value, description=description)

@@ -641,7 +641,28 @@ def test_outputs_for_the_readme_commands(template: Template) -> None:
         "LogGroupName",
         "DeadLetterQueueUrl",
         "RuleName",
+        # what `ecs-remediate verify` reads (infra/outputs.py)
+        "IdempotencyTableName",
+        "Mode",
+        "TagPrefix",
+        "NotifyOn",
     }
+
+
+def test_verify_reads_the_settings_the_function_runs_with(
+    default: tuple[cdk.Stack, Template, dict[str, Any]], report: tuple[cdk.Stack, Template, dict[str, Any]]
+) -> None:
+    """The Mode output is the functions' MODE (demo/stack_standin.with_mode changes the two together), and the table
+    output is the one the function is given."""
+    for synthesized, mode in ((default[2], "remediate"), (report[2], "report")):
+        outputs, resources = synthesized["Outputs"], synthesized["Resources"]
+        assert outputs["Mode"]["Value"] == mode
+        _, function = only(resources, "AWS::Lambda::Function", "RemediatorFunction")
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["MODE"] == mode
+        assert outputs["IdempotencyTableName"]["Value"] == variables["IDEMPOTENCY_TABLE"]
+        assert outputs["TagPrefix"]["Value"] == variables["TAG_PREFIX"]
+        assert outputs["NotifyOn"]["Value"] == variables["NOTIFY_ON"]
 
 
 def test_only_approvers_may_write_the_exemption_registry(report: tuple[cdk.Stack, Template, Any]) -> None:

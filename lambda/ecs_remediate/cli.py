@@ -8,6 +8,9 @@ ecs-remediate scan [--profile NAME] [--region R ...] [--scope latest|active] [--
                    [--remediate [--rollout [--rollout-managed]] [--retire] [--daemon-rollout]]
                    [-o table|json|csv|ocsf|asff|html] [--security-hub] [--accounts ID[,ID...]|org [--role-name NAME]]
                                       sweep the (daemon) task definitions that exist; exit 1 while findings remain
+ecs-remediate verify [--profile NAME] [--region R ...] [--stack-name NAME] [--timeout SECONDS] [-o table|json]
+                     [--accounts ID[,ID...]|org [--role-name NAME]]
+                                      prove a deployed stack works: a privileged canary, the stack's copy and notice
 ecs-remediate guardrail [--tag-prefix P] [--break-glass ARN ...] [--approver ARN ...] [--member-role NAME]
                                       print the guardrail SCP (the hub stack's guardrail=print|attach)
 ecs-remediate --version
@@ -23,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import __version__, cli_aws, cli_exempt, cli_scan, guardrail
+from . import __version__, cli_aws, cli_exempt, cli_scan, cli_verify, guardrail
 from .accounts import DEFAULT_MEMBER_ROLE_NAME
 from .aws import BotoCoreError
 from .cli_common import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNJUDGED, EXIT_USAGE, Unjudged, UsageError
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--write", action="store_true", help="Terraform files: change them in place")
     fix.set_defaults(run=run_fix)
     cli_scan.add_parser(commands)
+    cli_verify.add_parser(commands)
     cli_exempt.add_parser(commands, _Parser)
     _add_guardrail_parser(commands)
     return parser

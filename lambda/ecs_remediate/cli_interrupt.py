@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -18,9 +19,11 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class Stopping:
     """Within `with Stopping() as stopping:` the first SIGINT/SIGTERM sets `stopping.event`; handlers are restored on
-    exit. Only the main thread can install handlers: elsewhere the event is never set."""
+    exit. Only the main thread can install handlers: elsewhere the event is never set. `on_again`: called (with the
+    signal's name) on every later signal instead of raising, for work that must finish (verify's clean-up)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_again: Callable[[str], None] | None = None) -> None:
+        self.on_again = on_again
         self.event = threading.Event()
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
@@ -36,6 +39,9 @@ class Stopping:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.event.is_set():
+            if self.on_again is not None:
+                self.on_again(signal.Signals(signum).name)
+                return
             raise KeyboardInterrupt(signal.Signals(signum).name)
         self.signum = signum
         self.event.set()

@@ -151,7 +151,7 @@ def run_scan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     # AWS_REGION first, as the AWS CLI v2 and the Lambda runtime do (botocore itself reads AWS_DEFAULT_REGION and the
     # profile's region).
     configured = os.environ.get("AWS_REGION", "").strip() or cli_aws.session().region_name
-    names = _region_names(args.region or [])
+    names = region_names(args.region or [])
     home = configured or next((name for name in names if name != "all"), None)
     if not home:
         raise UsageError("no Region: set AWS_REGION (or a profile's region), or pass --region or --profile")
@@ -269,7 +269,7 @@ def _why_unswept(report: sweep.SweepReport) -> str:
     return f"{places} failed ({', '.join(report.unswept)})" + (f"; e.g. {one_line(first)[:300]}" if first else "")
 
 
-def _region_names(requested: Sequence[str]) -> list[str]:
+def region_names(requested: Sequence[str]) -> list[str]:
     names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
     bad = [name for name in names if name != "all" and not _REGION_RE.match(name)]
     if bad:
@@ -290,4 +290,4 @@ def _regions(names: Sequence[str], configured: str | None) -> list[str | None]:
     return list(names)
 
 
-__all__ = ["ENV_SWEEP_RATES", "add_parser", "run_scan"]
+__all__ = ["ENV_SWEEP_RATES", "add_parser", "region_names", "run_scan"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy as copy_module
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any, NoReturn
@@ -341,10 +341,14 @@ class Remediator:
         return result
 
     def _notice_key(self, result: Result) -> str:
-        forged = ",".join(f["arn"] for f in result.forged_copies)
         event = result.registration.event_id if result.registration else ""
-        arn, new = result.task_definition_arn or f"{result.family}@{event}", result.new_task_definition_arn
-        return f"{result.outcome}|{arn}|{new}|{result.exemption}|{forged}"
+        return notice_key(
+            result.outcome,
+            result.task_definition_arn or f"{result.family}@{event}",
+            result.new_task_definition_arn,
+            result.exemption,
+            [f["arn"] for f in result.forged_copies],
+        )
 
     def _publish(self, request: dict[str, Any], result: Result) -> dict[str, Any]:
         assert self.topic is not None
@@ -356,6 +360,14 @@ class Remediator:
     @staticmethod
     def _family_and_revision(arn: str) -> tuple[str, int]:
         return family_and_revision(arn)
+
+
+def notice_key(
+    outcome: str, arn: str, new_arn: str | None = None, exemption: str | None = None, forged: Sequence[str] = ()
+) -> str:
+    """What a notice is deduplicated on in the idempotency table (under NOTICE_KEY_PREFIX): one notice per revision,
+    outcome, copy, exemption and forged copies. `ecs-remediate verify` reads the stack's record of a notice by it."""
+    return f"{outcome}|{arn}|{new_arn}|{exemption}|{','.join(forged)}"
 
 
 class _CopyFailed(RegisterFailed):
@@ -383,4 +395,5 @@ __all__ = [
     "RemediationFailed",
     "Remediator",
     "marker_value",
+    "notice_key",
 ]
