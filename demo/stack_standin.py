@@ -83,15 +83,15 @@ class StandIn:
         }
         for resource in kept.values():
             if resource["Type"] == "AWS::Events::Rule":
-                resource["Properties"]["Targets"] = [
-                    {"Id": t["Id"], "Arn": t["Arn"]} for t in resource["Properties"].get("Targets", [])
-                ]
+                properties = resource["Properties"]
+                properties["Targets"] = [{"Id": t["Id"], "Arn": t["Arn"]} for t in properties.get("Targets", [])]
+                bus = properties.get("EventBusName")
+                if isinstance(bus, dict) and set(bus) == {"Ref"}:  # moto 5.2.5's Ref of a bus is not its name
+                    properties["EventBusName"] = resources[bus["Ref"]]["Properties"]["Name"]
+                    resource["DependsOn"] = [bus["Ref"]]
         body = {"Resources": _substitute(kept, literals), "Outputs": _substitute(self.template["Outputs"], literals)}
         self.client("cloudformation").create_stack(StackName=self.name, TemplateBody=json.dumps(body))
-        physical = {
-            r["LogicalResourceId"]: r["PhysicalResourceId"]
-            for r in self.client("cloudformation").describe_stack_resources(StackName=self.name)["StackResources"]
-        }
+        physical = self._physical()
         function = self._remediation_function(resources)
         self.function_arn = str(literals[function]["Fn::GetAtt"]["Arn"])
         variables = resources[function]["Properties"].get("Environment", {}).get("Variables", {})
@@ -157,6 +157,8 @@ class StandIn:
                 continue
             logical = resource["LogicalResourceId"]
             bus = self.template["Resources"][logical]["Properties"].get("EventBusName")
+            if isinstance(bus, dict) and set(bus) == {"Ref"}:
+                bus = self.template["Resources"][bus["Ref"]]["Properties"]["Name"]
             bus_name = self._bus_name(bus)
             rule = events.describe_rule(
                 Name=resource["PhysicalResourceId"], **({"EventBusName": bus_name} if bus_name else {})
@@ -167,13 +169,11 @@ class StandIn:
     def _bus_name(self, bus: Any) -> str | None:
         if bus is None:
             return None
-        if isinstance(bus, dict) and "Ref" in bus:
-            physical = {
-                r["LogicalResourceId"]: r["PhysicalResourceId"]
-                for r in self.client("cloudformation").describe_stack_resources(StackName=self.name)["StackResources"]
-            }
-            return physical[bus["Ref"]].rsplit("/", 1)[-1]
         return str(bus)
+
+    def _physical(self) -> dict[str, str]:
+        resources = self.client("cloudformation").describe_stack_resources(StackName=self.name)["StackResources"]
+        return {r["LogicalResourceId"]: str(r.get("PhysicalResourceId", "")) for r in resources}
 
     def set_rule_state(self, rule_name: str, state: str) -> None:
         """What `aws events disable-rule` / `enable-rule` does to a deployed stack's rule."""

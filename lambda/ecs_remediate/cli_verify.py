@@ -84,8 +84,8 @@ def add_parser(commands: Any) -> None:
     verify.add_argument(
         "--role-name",
         metavar="NAME",
-        help=f"with --accounts: the member role (default: the hub's MemberRoleName output, ${ENV_MEMBER_ROLE_NAME}, "
-        f"else {DEFAULT_MEMBER_ROLE_NAME})",
+        help="with --accounts (and required by it): the role to assume in each member account to register, deregister "
+        "and delete the canary (the hub's member role may not deregister or delete)",
     )
     verify.add_argument("--output", "-o", choices=OUTPUTS, default="table", help="stdout format: table or json")
     verify.set_defaults(run=run_verify)
@@ -106,6 +106,11 @@ def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError(f"--timeout: expected 1 to {MAX_TIMEOUT} seconds, got {args.timeout:g}")
     if args.role_name and not args.accounts:
         raise UsageError("--role-name needs --accounts")
+    if args.accounts and not args.role_name:
+        raise UsageError(
+            "--accounts needs --role-name: a role in each member account that may register, deregister and delete "
+            "the canary (the hub's member role may not deregister or delete: docs/organization.md#verify-the-members)"
+        )
     cli_aws.use_profile(args.profile)
     configured = os.environ.get("AWS_REGION", "").strip() or cli_aws.session().region_name
     names = cli_scan.region_names(args.region or [])
@@ -222,16 +227,12 @@ def _organization_plan(
         return Plan([], [], [Row(caller_account, home, ERROR, reason=str(error))], [])
     if not stack.is_hub:
         raise UsageError(f"--accounts: the stack {stack.name} in {home} is not the organization hub")
-    role_name = (
-        args.role_name
-        or os.environ.get(ENV_MEMBER_ROLE_NAME, "").strip()
-        or stack.member_role_name
-        or DEFAULT_MEMBER_ROLE_NAME
-    )
     try:
-        members = MemberAccounts(role_name, sts=regional_sts_client(home), session_name="ecs-remediate-verify")
+        members = MemberAccounts(args.role_name, sts=regional_sts_client(home), session_name="ecs-remediate-verify")
     except ValueError as error:
         raise UsageError(f"--role-name: {error}") from None
+    # The stack's own registrant in a member is its member role: a copy it registered there is the stack's.
+    member_role = stack.member_role_name or os.environ.get(ENV_MEMBER_ROLE_NAME, "").strip() or DEFAULT_MEMBER_ROLE_NAME
     accounts = resolve_accounts(args.accounts, lambda: _client(session, "organizations", home))
     plan = Plan([stack], [delivery], [], [])
     problem = delivery.problem()
@@ -258,7 +259,7 @@ def _organization_plan(
                     stop,
                     args.timeout,
                     run_id,
-                    trusted=(members.role_arn(account),),
+                    trusted=(f"arn:{members.partition}:iam::{account}:role/{member_role}",),
                     hints=_hints(session, stack, delivery),
                 ).run
             )
