@@ -1,15 +1,18 @@
 """Sweep benchmark: `ecs-remediate scan` (both scopes), Prowler and Cloud Custodian against the same ECS
 emulator: a moto server behind `throttle_proxy` (per-operation token buckets, 100-item pages).
 
-  python -m bench [--sizes 1000,5000] [--families 1000] [--inventories describe,config] [--config-limit 2/5]
-                  [--prowler] [--custodian] [--json FILE]
+  python -m bench [--sizes 1000,5000] [--families 1000] [--scopes latest,active] [--inventories describe,config]
+                  [--config-limit 2/5] [--daemon-api emulated|absent] [--prowler] [--custodian] [--json FILE]
 
 Seeds N ACTIVE revisions in F families straight into moto (not through the proxy), every 10th revision
 privileged, with AWS Config recording them (its advanced query answered by demo/config_queries.py), then for each
 size runs each tool with full buckets and prints, per run: wall time, the floor the emulated rates set for the
 describes the describe path needs, the ratio, calls and throttles per operation, ERROR rows, and verdicts present /
 expected / wrong. `--inventories config` adds the active-scope scan with `--inventory config` (ratio to the same
-describe floor); `--config-limit` sets the emulated (and the client's) Config query rate.
+describe floor); `--config-limit` sets the emulated (and the client's) Config query rate. The ECS daemon API is
+emulated behind the same proxy (no daemon task definitions are seeded: the sweep lists them once and finds none);
+`--daemon-api absent` makes the proxy answer every daemon operation as an endpoint without them does
+(UnknownOperationException), as in a Region without ECS Managed Daemons.
 
 Prowler (pins boto3 1.40.61) and Custodian run from their own virtualenvs, `.venv-prowler` and `.venv-c7n`
 (`make bench-prowler` creates them); they are skipped with a note when absent.
@@ -30,10 +33,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 
-from bench.throttle_proxy import DEFAULT_LIMITS, BucketRate, ThrottleProxy
+from bench.throttle_proxy import DEFAULT_LIMITS, BucketRate, Injector, ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -148,7 +152,9 @@ def run_ours(
     got = {f.task_definition_arn: f.status for f in report.findings if f.status != "ERROR"}
     judged = len(truth.latest) if scope == "latest" else len(truth.privileged)
     listed = len(truth.latest) if scope == "latest" else len(truth.privileged)
-    note = "; ".join(outcome.text().split(": ", 1)[1] for outcome in report.inventory)
+    notes = [outcome.text().split(": ", 1)[1] for outcome in report.inventory]
+    notes += [f"no daemon API: {why}" for why in sorted(set(report.daemon_api_absent.values()))]
+    note = "; ".join(notes)
     return Run(
         "ecs-remediate scan" + ("" if inventory == "describe" else f" --inventory {inventory}"),
         size,
@@ -268,6 +274,18 @@ def _compare(
     )
 
 
+def without_operations(operations: frozenset[str]) -> Injector:
+    """The proxy answers `operations` as an ECS endpoint that does not have them (AWS's JSON protocol: HTTP 400
+    UnknownOperationException)."""
+
+    def inject(operation: str, _: dict[str, Any]) -> tuple[int, str, str] | None:
+        if operation in operations:
+            return 400, "UnknownOperationException", f"Unknown operation {operation}"
+        return None
+
+    return inject
+
+
 def _base_env() -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "TMPDIR")
     return {**{k: os.environ[k] for k in keep if k in os.environ}, **FAKE_ENV}
@@ -279,6 +297,7 @@ def print_table(runs: list[Run]) -> None:
         "ListTaskDefinitions": "ListTD",
         "DescribeTaskDefinition": "Describe",
         "SelectResourceConfig": "Select",
+        "ListDaemonTaskDefinitions": "ListDaemonTD",
     }
     width = max([20, *(len(r.tool) for r in runs)])
     print(
@@ -314,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PER_SECOND/BURST",
         help="emulated AWS Config query rate (default 2/5); the client runs at the same rate with one less burst",
     )
+    parser.add_argument(
+        "--daemon-api",
+        choices=("emulated", "absent"),
+        default="emulated",
+        help="absent: the proxy answers the daemon operations as an endpoint without them (default emulated)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per external tool run")
     parser.add_argument("--json", help="write the runs as JSON here too")
     args = parser.parse_args(argv)
@@ -323,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from demo import moto_fidelity
     from demo.config_queries import start_recorder
+    from demo.daemon_emulator import DaemonEmulator
     from demo.emulator_server import EmulatorServer
 
     moto_fidelity.apply()
@@ -348,7 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     truth = Truth()
     try:
-        with ThrottleProxy(moto, limits) as proxy:
+        daemon_only = frozenset(op for op in DaemonEmulator.OPERATIONS if "Daemon" in op)  # not the tag calls
+        inject = without_operations(daemon_only) if args.daemon_api == "absent" else None
+        with ThrottleProxy(moto, limits, inject=inject) as proxy:
             for size in sizes:
                 started = time.monotonic()
                 seed(moto, truth, min(args.families, size), size)

@@ -48,6 +48,9 @@ DEFAULT_LIMITS: dict[str, BucketRate] = {
     "ListTaskDefinitions": BucketRate(20.0, 50),
     "ListTaskDefinitionFamilies": BucketRate(20.0, 50),
     "RegisterTaskDefinition": BucketRate(1.0, 1),
+    # ECS Managed Daemons: ECS documents no rate of their own; its read rate assumed, a bucket per action.
+    "ListDaemonTaskDefinitions": BucketRate(20.0, 50),
+    "DescribeDaemonTaskDefinition": BucketRate(20.0, 50),
     # AWS Config publishes no rate for its queries: assumed (docs/sweep-config.md#rates).
     "SelectResourceConfig": BucketRate(2.0, 5),
     "SelectAggregateResourceConfig": BucketRate(2.0, 5),

@@ -251,6 +251,38 @@ def test_client_rate_limit_matches_the_account_bucket_without_throttles(
     assert report.stats.calls["DescribeTaskDefinition"] == describes
 
 
+def test_a_slow_start_at_the_endpoint_does_not_make_the_client_overrun_the_account_bucket(
+    world: World, moto_server: str, monkeypatch: Any
+) -> None:
+    """The account's describe bucket spends a token when a request reaches it. Here every describe that arrives in
+    the first 0.5 s is held until then (a slow first connection, a cold endpoint): a client that refilled its burst
+    while its first calls were on their way would be 50 tokens ahead (at 100 per second) with a reserve of 1.
+    Counting the calls in flight against the burst, nothing is throttled."""
+    held: list[float] = []
+    lock = threading.Lock()
+
+    def slow_start(operation: str, _: dict[str, Any]) -> None:
+        if operation == "DescribeTaskDefinition":
+            with lock:
+                held.append(held[0] if held else time.monotonic())
+                release = held[0] + 0.5
+            time.sleep(max(0.0, release - time.monotonic()))
+        return None
+
+    limits = {
+        **{op: BucketRate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES},
+        "DescribeTaskDefinition": BucketRate(100.0, 10),
+    }
+    with ThrottleProxy(moto_server, limits, inject=slow_start) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        rates = {**FAST, "DescribeTaskDefinition": Rate(100.0, 9)}
+        report = run(sweep.ACTIVE, rates=rates, max_attempts=1, concurrency=16)
+    assert proxy.throttles == {}
+    assert report.stats.throttles == {}
+    assert verdicts(report) == world.active
+    assert len(held) == proxy.calls["DescribeTaskDefinition"] == len(world.active)
+
+
 def test_adaptive_retries_recover_from_throttling(world: World, moto_server: str, monkeypatch: Any) -> None:
     """A client that overestimates the account's rate is throttled, retries, and still judges every revision."""
     limits = {
@@ -387,10 +419,90 @@ class FakeClock:
 def test_token_bucket_bursts_then_paces() -> None:
     clock = FakeClock()
     bucket = TokenBucket(Rate(20.0, 50), clock, clock.sleep)
-    waits = [bucket.acquire() for _ in range(70)]
+    waits = []
+    for _ in range(70):
+        waits.append(bucket.acquire())
+        bucket.release()  # answered at once
     assert waits[:50] == [0.0] * 50
     assert all(w == pytest.approx(0.05) for w in waits[50:])
     assert clock.now == pytest.approx(20 / 20)  # 20 calls past the burst at 20/s
+
+
+def test_token_bucket_counts_calls_in_flight_against_the_burst() -> None:
+    """The account's bucket spends a token when a request reaches it: time that passes while the calls are still on
+    their way is not refill the client may spend on top of them."""
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(20.0, 10), clock, clock.sleep)
+    assert [bucket.acquire() for _ in range(9)] == [0.0] * 9
+    clock.now += 2.0  # 2 s with all 9 on their way: 40 tokens' worth, had the refill ignored them
+    assert bucket.in_flight == 9
+    bucket.release()
+    assert bucket.acquire() == 0.0  # the burst's last token
+    assert bucket.acquire() == pytest.approx(0.05)  # then the sustained rate: nothing was refilled meanwhile
+    for _ in range(bucket.in_flight):
+        bucket.release()
+    clock.now += 10.0
+    assert [bucket.acquire() for _ in range(10)] == [0.0] * 10  # answered and idle: the burst is back
+
+
+def test_token_bucket_waits_for_an_answer_when_the_burst_is_in_flight() -> None:
+    """As many calls in flight as the burst: the next one waits until one of them is answered."""
+    bucket = TokenBucket(Rate(1_000.0, 2))
+    bucket.acquire()
+    bucket.acquire()
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (bucket.acquire(), done.set()))
+    waiter.start()
+    assert not done.wait(0.3)  # still waiting: both calls are in flight
+    bucket.release()
+    waiter.join(timeout=5)
+    assert done.is_set()
+    assert bucket.in_flight == 2
+
+
+def test_token_bucket_takes_a_call_in_flight_too_long_as_lost() -> None:
+    """A call whose answer never reached `release` does not hold a token for ever."""
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(1.0, 1), clock, clock.sleep)
+    bucket.acquire()
+    clock.now += TokenBucket.LOST_AFTER + 1  # longer than botocore lets an attempt connect and read
+    bucket.acquire()
+    assert bucket.in_flight == 1
+
+
+def test_rate_limiter_shares_a_bucket_within_an_alias_group() -> None:
+    """A daemon task definition's describes spend the same bucket as a task definition's (ECS documents no bucket of
+    their own): the daemon phase cannot start a fresh burst on a bucket the task definitions just spent."""
+    limiter = RateLimiter()
+    describe = limiter.buckets["DescribeTaskDefinition"]
+    assert describe is limiter.buckets["DescribeDaemonTaskDefinition"] is limiter.buckets["ListTagsForResource"]
+    assert limiter.buckets["ListTaskDefinitions"] is limiter.buckets["ListDaemonTaskDefinitions"]
+    assert limiter.buckets["RegisterTaskDefinition"] is limiter.buckets["RegisterDaemonTaskDefinition"]
+    assert describe is not limiter.buckets["ListTaskDefinitions"]
+    assert describe is not limiter.buckets["SelectResourceConfig"]
+    own = RateLimiter(parse_rates(["DescribeDaemonTaskDefinition=5/10"]))  # a rate of its own: a bucket of its own
+    assert own.buckets["DescribeDaemonTaskDefinition"] is not own.buckets["DescribeTaskDefinition"]
+    assert own.buckets["DescribeTaskDefinition"] is own.buckets["ListTagsForResource"]
+    for _ in range(45):
+        describe.acquire()
+        describe.release()
+    assert limiter.buckets["DescribeDaemonTaskDefinition"].acquire() > 0  # the burst is spent for both kinds
+
+
+def test_rate_limiter_releases_every_attempt(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answered, throttled or never answered: no attempt stays counted in flight."""
+    from test_handler import throttle_first
+
+    limiter = RateLimiter(FAST)
+    client = limiter.attach(sweep.ecs_client(REGION, max_attempts=2))
+    throttle_first(client, "ListTaskDefinitionFamilies", 1)
+    assert list(SweepEcs(client).families()) == []
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    unreachable = limiter.attach(sweep.ecs_client(REGION, max_attempts=2))
+    with pytest.raises(aws.BotoCoreError):
+        unreachable.describe_task_definition(taskDefinition="nope:1")
+    assert limiter.stats.calls == {"ListTaskDefinitionFamilies": 2, "DescribeTaskDefinition": 2}
+    assert {op: bucket.in_flight for op, bucket in limiter.buckets.items() if bucket.in_flight} == {}
 
 
 def test_token_bucket_slows_down_on_throttling_and_recovers() -> None:
@@ -412,7 +524,7 @@ def test_token_bucket_is_exact_across_threads() -> None:
     bucket = TokenBucket(Rate(200.0, 5))
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: bucket.acquire(), range(105)))
+        list(pool.map(lambda _: (bucket.acquire(), bucket.release()), range(105)))
     assert 0.45 <= time.monotonic() - started <= 0.9  # (105 - 5) / 200
 
 

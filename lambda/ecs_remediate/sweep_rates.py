@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ LIST_FAMILIES = "ListTaskDefinitionFamilies"
 REGISTER = "RegisterTaskDefinition"
 SELECT = "SelectResourceConfig"  # AWS Config advanced queries (the sweep's Config plan)
 SELECT_AGGREGATE = "SelectAggregateResourceConfig"
-# Daemon task definitions (daemon_sweep.py): their own buckets, at the same documented rates.
+# Daemon task definitions (daemon_sweep.py): the same documented rates, each sharing its group's bucket (RateLimiter).
 DAEMON_DESCRIBE = "DescribeDaemonTaskDefinition"
 DAEMON_TAGS = "ListTagsForResource"
 DAEMON_LIST = "ListDaemonTaskDefinitions"
@@ -109,6 +110,16 @@ class TokenBucket:
     is left. Waiters reserve their slot under the lock and sleep outside it, so they leave in order and
     the long-run rate is exact.
 
+    Calls in flight count against the burst: a token is taken when a call is sent and the call stays in flight until
+    its answer (or error) arrives (`release`), and the tokens left plus the calls in flight never exceed the burst.
+    ECS's bucket spends a token when the request reaches it, which can be well after the client sent it (a slow first
+    connection, a busy network or host); a client that refilled its burst meanwhile would send the refill on top of
+    the requests still on their way, and the account's bucket would receive more than its burst at once. Counted
+    this way, whatever arrives at the account's bucket within any span of time is at most the client's burst plus
+    what the rate refills in that span, however the requests are delayed or bunched on the way; with a client burst
+    no larger than the account's, nothing is throttled unless someone else spends the same bucket. It costs nothing
+    while answers come back faster than the burst lasts at the sustained rate (45 tokens at 20 per second: 2.25 s).
+
     Adaptive per operation: a throttling answer means someone else is spending the account's bucket too,
     so the rate drops to 70% (at most once a second, so one burst of answers counts once) and climbs back
     by 2% of the configured rate per success. botocore's own adaptive mode does this per client, where a
@@ -116,6 +127,9 @@ class TokenBucket:
     """
 
     DECREASE, INCREASE, MIN_FRACTION = 0.7, 0.02, 0.05
+    # A call counted in flight for longer is taken as lost (its answer never reached `release`): botocore gives an
+    # attempt 5 s to connect and 30 s to read (aws.BOTO_CONFIG), so it cannot still be on its way.
+    LOST_AFTER = 60.0
 
     def __init__(
         self,
@@ -127,23 +141,54 @@ class TokenBucket:
         self.per_second = rate.per_second
         self._clock, self._sleep = clock, sleep
         self._tokens = float(rate.burst)
+        self._in_flight: deque[float] = deque()  # when each call not yet released took its token
         self._updated = clock()
         self._last_cut = float("-inf")
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def _expire(self, now: float) -> None:
+        while self._in_flight and now - self._in_flight[0] > self.LOST_AFTER:
+            self._in_flight.popleft()
 
     def _refill(self, now: float) -> None:
-        self._tokens = min(float(self.rate.burst), self._tokens + (now - self._updated) * self.per_second)
+        self._expire(now)
+        room = float(self.rate.burst - len(self._in_flight))  # tokens + calls in flight stay within the burst
+        refilled = self._tokens + (now - self._updated) * self.per_second
+        self._tokens = max(self._tokens, min(room, refilled))
         self._updated = now
 
     def acquire(self) -> float:
-        """Take one token; returns the seconds waited."""
+        """Take one token for a call about to be sent (`release` it when the call is answered); returns the seconds
+        waited."""
         with self._lock:
-            self._refill(self._clock())
+            since = self._clock()
+            while len(self._in_flight) >= self.rate.burst:
+                # As many calls in flight as the burst: none is added until one is answered (the account's bucket
+                # may not have seen them yet), or is taken as lost.
+                self._released.wait(timeout=max(0.01, self._in_flight[0] + self.LOST_AFTER - self._clock()))
+                self._expire(self._clock())
+            now = self._clock()
+            blocked = now - since
+            self._refill(now)
             self._tokens -= 1.0
             wait = -self._tokens / self.per_second if self._tokens < 0 else 0.0
+            self._in_flight.append(now + wait)  # sent when the wait is over
         if wait > 0:
             self._sleep(wait)
-        return wait
+        return blocked + wait
+
+    def release(self) -> None:
+        """The call a token was taken for is over (answered, or failed without an answer)."""
+        with self._lock:
+            self._refill(self._clock())
+            if self._in_flight:
+                self._in_flight.popleft()
+            self._released.notify()
 
     def throttled(self) -> None:
         with self._lock:
@@ -185,29 +230,55 @@ class CallStats:
 
 
 class RateLimiter:
-    """One token bucket per operation in front of botocore clients (ECS, and Config for its queries), counting calls
-    and throttles."""
+    """Token buckets in front of botocore clients (ECS, and Config for its queries), counting calls and throttles.
+
+    The operations of one RATE_ALIASES group at the same rate share one bucket: a task definition's and a daemon
+    task definition's describes, say. ECS documents no bucket of its own for the daemon operations, and the daemon
+    phase of a sweep starts right after the task definitions' describes have spent the bucket: with a fresh burst of
+    its own it would overrun the account's bucket if ECS counts the two together. Shared, the daemon phase goes on
+    at the sustained rate (slower by at most the burst's worth, 2.25 s at 20 per second, when there are daemon task
+    definitions to describe; nothing when there are none)."""
 
     def __init__(self, rates: Mapping[str, Rate] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.rates = dict(rates if rates is not None else DEFAULT_RATES)
-        self.buckets = {operation: TokenBucket(rate, clock) for operation, rate in self.rates.items()}
+        self.buckets: dict[str, TokenBucket] = {}
+        for operation, rate in self.rates.items():
+            group = next((ops for ops in RATE_ALIASES.values() if operation in ops), (operation,))
+            shared = next((self.buckets[op] for op in group if op in self.buckets and self.rates[op] == rate), None)
+            self.buckets[operation] = shared or TokenBucket(rate, clock)
         self.stats = CallStats()
+        # The bucket whose token this thread's attempt holds (botocore sends and answers an attempt in one thread).
+        self._holding = threading.local()
 
     def attach(self, client: Any) -> Any:
         events = client.meta.events
         service = client.meta.service_model.service_id.hyphenize()  # "ecs", "config-service"
         events.register(f"before-send.{service}", self._before_send, unique_id="ecs-remediate-rate-limit")
+        # After every attempt, answered or not (botocore catches a failed send and emits this all the same).
+        events.register(f"response-received.{service}", self._answered, unique_id="ecs-remediate-rate-release")
         events.register(f"needs-retry.{service}", self._after_attempt, unique_id="ecs-remediate-throttle-count")
         return client
 
     def _before_send(self, event_name: str = "", **_: Any) -> None:
         operation = event_name.rsplit(".", 1)[-1]
         self.stats.add(operation)
+        self._release()  # this thread's previous attempt, if nothing released it (a hook before ours raised)
         bucket = self.buckets.get(operation)
         if bucket is not None:
             bucket.acquire()
+            self._holding.bucket = bucket
+
+    def _release(self) -> None:
+        bucket = getattr(self._holding, "bucket", None)
+        if bucket is not None:
+            self._holding.bucket = None
+            bucket.release()
+
+    def _answered(self, **_: Any) -> None:
+        self._release()
 
     def _after_attempt(self, event_name: str = "", response: Any = None, **_: Any) -> None:
+        self._release()  # as in _answered (a hook may have raised before it)
         operation = event_name.rsplit(".", 1)[-1]
         bucket = self.buckets.get(operation)
         if not (isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict)):
