@@ -40,6 +40,7 @@ from constructs import Construct
 
 from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
 from ecs_remediate.guardrail import render
+from ecs_remediate.verify_stack import verify_role_name
 
 from .bundling import function_code
 from .daemons import DaemonRules
@@ -138,6 +139,7 @@ class HubStack(Stack):
             ("DeadLetterQueueUrl", self.remediator.dead_letter_queue.queue_url, "events that could not be processed"),
             ("RuleName", self.remediator.rule.rule_name, "the rule on the hub's bus"),
             ("MemberRoleName", org.member_role_name, "the member role the hub acts through"),
+            ("VerifyRoleName", verify_role_name(org.member_role_name), "the members' role for verify --accounts"),
             *verify_outputs(settings, self.remediator),
         ):
             CfnOutput(self, output_id, value=value, description=description)
@@ -171,7 +173,9 @@ class HubStack(Stack):
     def _operator_role(self) -> iam.Role:
         """The role operators assume in the hub to sweep members (`ecs-remediate scan --accounts`): the member roles
         trust it as they trust the function's, so it gets exactly the function's member access (added with theirs)
-        and the listing of the organization's accounts for `--accounts org`. Only this account's principals whose
+        and the listing of the organization's accounts for `--accounts org`; and, for `ecs-remediate verify
+        --accounts`, the members' verify roles and the reads of this stack verify makes (docs/organization.md). Only
+        this account's principals whose
         own IAM policy allows sts:AssumeRole on it can assume it: who operates is the hub account's decision."""
         role = iam.Role(
             self,
@@ -180,6 +184,7 @@ class HubStack(Stack):
             description="ecs-remediate operators: scan --accounts through the member roles",
             max_session_duration=Duration.hours(1),
         )
+        remediator = self.remediator
         policy = iam.Policy(
             self,
             "OperatorListAccountsPolicy",
@@ -188,7 +193,41 @@ class HubStack(Stack):
                     sid="ListTheOrganizationsAccounts",
                     actions=["organizations:ListAccounts"],
                     resources=["*"],
-                )
+                ),
+                # ecs-remediate verify --accounts: the members' verify roles (the canary, registered and removed), and
+                # what it reads of this stack: its outputs, its rule, its ledger and notice records, its DLQ's depth.
+                iam.PolicyStatement(
+                    sid="AssumeVerifyRolesOfTheOrganization",
+                    actions=["sts:AssumeRole"],
+                    resources=[
+                        self.format_arn(
+                            service="iam",
+                            region="",
+                            account="*",
+                            resource="role",
+                            resource_name=verify_role_name(self.org.member_role_name),
+                        )
+                    ],
+                    conditions={"StringEquals": {"aws:ResourceOrgID": self.org.organization_id}},
+                ),
+                iam.PolicyStatement(
+                    sid="VerifyReadsTheStack", actions=["cloudformation:DescribeStacks"], resources=[self.stack_id]
+                ),
+                iam.PolicyStatement(
+                    sid="VerifyReadsTheRule",
+                    actions=["events:DescribeRule", "events:ListTargetsByRule"],
+                    resources=[remediator.rule.rule_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="VerifyReadsCopiesAndNotices",
+                    actions=["dynamodb:GetItem"],
+                    resources=[remediator.table.table_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="VerifyReadsTheDeadLetterQueueDepth",
+                    actions=["sqs:GetQueueAttributes"],
+                    resources=[remediator.dead_letter_queue.queue_arn],
+                ),
             ],
         )
         policy.attach_to_role(role)
@@ -197,10 +236,14 @@ class HubStack(Stack):
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
-                    applies_to=["Resource::*"],
+                    applies_to=[
+                        "Resource::*",
+                        f"Resource::arn:<AWS::Partition>:iam::*:role/{verify_role_name(self.org.member_role_name)}",
+                    ],
                     reason="OperatorListAccountsPolicy: organizations:ListAccounts supports no resource-level "
                     "permission (the service authorization reference lists no resource type for it); read-only, "
-                    "for scan --accounts org",
+                    "for scan --accounts org. The verify role of whichever member account verify --accounts is "
+                    "given (any account of the organization, aws:ResourceOrgID)",
                 )
             ],
         )

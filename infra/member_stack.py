@@ -9,7 +9,8 @@ bootstrap-version rule (member accounts are not CDK-bootstrapped):
     it, the others skip it through a Condition; the hub pins that Region, infra/hub_stack.py): the member role,
     named `memberRoleName`, trusted only by the hub's function roles (template parameter, filled in by the hub's
     StackSet) and only from inside the organization, with exactly the single-account function's ECS/PassRole
-    statements (`runtime_iam.runtime_statements`), for each target Region of this account.
+    statements (`runtime_iam.runtime_statements`), for each target Region of this account; beside it, created with
+    it, the verify role (`ecs-remediate verify --accounts`: the canary family only, and DeregisterTaskDefinition).
 
 `synthesize_member_template` builds it in an app of its own (the StackSet inlines the template body); with
 `-c memberTemplate=true` app.py also adds it to the main app as a plain stack, for the management account.
@@ -31,7 +32,10 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from ecs_remediate.verify_stack import CANARY_FAMILY, verify_role_name
+
 from . import event_pattern
+from .arns import ecs_arns
 from .checkov import CheckovSuppressions
 from .daemons import daemon_nag_applies_to, daemon_rules
 from .org_settings import OrgSettings
@@ -155,6 +159,69 @@ class MemberStack(Stack):
         )
         self.member_role.cfn_options.condition = creates_role
         NagSuppressions.add_resource_suppressions(self.member_role, [self._wildcard_suppression()])
+        self.verify_role = self._verify_role(hub_roles.value_as_list, creates_role)
+
+    def _verify_role(self, hub_roles: list[str], creates_role: CfnCondition) -> iam.CfnRole:
+        """`ecs-remediate verify --accounts`: registers a privileged canary in its own family and removes it. A role
+        of its own, beside the member role (created with it, once per account), so that the hub's function never
+        holds what the clean-up needs (DeregisterTaskDefinition, which ECS allows only on '*'). Trusted as the member
+        role is; of the hub's roles only the operator role's own policy lets it be assumed."""
+        canary = ecs_arns(self, self.org.regions, "task-definition", f"{CANARY_FAMILY}:*")
+        document = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="RegisterAndDeleteTheCanaryOnly",
+                    actions=["ecs:RegisterTaskDefinition", "ecs:DeleteTaskDefinitions"],
+                    resources=canary,
+                ),
+                iam.PolicyStatement(
+                    sid="ReadBackAndDeregister",
+                    actions=["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"],
+                    resources=["*"],
+                ),
+            ]
+        )
+        role = iam.CfnRole(
+            self,
+            "VerifyRole",
+            role_name=verify_role_name(self.org.member_role_name),
+            description="ecs-remediate verify: a privileged canary task definition, registered and removed",
+            max_session_duration=3600,
+            assume_role_policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "HubOperatorsOfTheOrganizationOnly",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": hub_roles},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:PrincipalOrgID": self.org.organization_id}},
+                    }
+                ],
+            },
+            policies=[iam.CfnRole.PolicyProperty(policy_name="EcsRemediateVerifyCanary", policy_document=document)],
+        )
+        role.cfn_options.condition = creates_role
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    applies_to=[
+                        "Resource::*",
+                        *(
+                            f"Resource::arn:<AWS::Partition>:ecs:{region}:<AWS::AccountId>:task-definition/"
+                            f"{CANARY_FAMILY}:*"
+                            for region in self.org.regions
+                        ),
+                    ],
+                    reason="VerifyRole: ecs:DescribeTaskDefinition, ListTaskDefinitions and DeregisterTaskDefinition "
+                    "support only '*' (a revision must be deregistered before it can be deleted); registering and "
+                    "deleting only in the canary family, whose revision numbers are unknown until registered",
+                )
+            ],
+        )
+        return role
 
     def _wildcard_suppression(self) -> NagPackSuppression:
         """IAM5 for the member role's wildcards: the single-account function's, Region by Region."""

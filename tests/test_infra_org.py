@@ -438,7 +438,21 @@ def test_operator_role_is_assumable_in_the_hub_only_and_can_do_no_more_than_reac
     actions = sorted(
         a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
     )
-    assert actions == ["organizations:DescribeAccount", "organizations:ListAccounts", "sts:AssumeRole"]
-    assume = next(st for st in statements if st["Action"] == "sts:AssumeRole")
+    assert actions == [
+        # ecs-remediate verify --accounts reads the stack, its rule, its ledger and notice records, its DLQ's depth
+        "cloudformation:DescribeStacks",
+        "dynamodb:GetItem",
+        "events:DescribeRule",
+        "events:ListTargetsByRule",
+        "organizations:DescribeAccount",
+        "organizations:ListAccounts",
+        "sqs:GetQueueAttributes",
+        "sts:AssumeRole",  # the member roles (scan --accounts)
+        "sts:AssumeRole",  # the members' verify roles (verify --accounts)
+    ]
+    verify_assume = next(st for st in statements if st.get("Sid") == "AssumeVerifyRolesOfTheOrganization")
+    assert verify_assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
+    assert verify_assume["Resource"]["Fn::Join"][1][-1] == ":iam::*:role/ecs-remediate-member-verify"
+    assume = next(st for st in statements if st.get("Sid") == "AssumeMemberRolesOfTheOrganization")
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
     assert "OperatorRoleArn" in template["Outputs"]

@@ -52,8 +52,7 @@ def pinned_region(hub_template: dict[str, Any], hub_region: str) -> str:
 def role_created_in(hub_template: dict[str, Any], member: dict[str, Any], hub_region: str) -> list[str]:
     """The Regions whose member stack instance creates the member role (in every target account)."""
     (group,) = stack_set(hub_template)["StackInstancesGroup"]
-    role_id = next(k for k, v in member["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Condition" in v)
-    condition = member["Resources"][role_id]["Condition"]
+    condition = member["Resources"]["MemberRole"]["Condition"]
     pinned = pinned_region(hub_template, hub_region)
     return [
         region
@@ -65,11 +64,13 @@ def role_created_in(hub_template: dict[str, Any], member: dict[str, Any], hub_re
 
 
 def the_role(member: dict[str, Any]) -> tuple[str, str, Any]:
-    """(logical id, role name, condition) of the member template's one conditional IAM role."""
-    ((role_id, role),) = [
-        (k, v) for k, v in member["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Condition" in v
-    ]
-    return role_id, role["Properties"]["RoleName"], member["Conditions"][role["Condition"]]
+    """(logical id, role name, condition) of the member role, the template's conditional IAM role besides the verify
+    role, which is created with it (the same condition: one per account, in the pinned Region)."""
+    conditional = {k: v for k, v in member["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Condition" in v}
+    assert set(conditional) == {"MemberRole", "VerifyRole"}
+    assert conditional["VerifyRole"]["Condition"] == conditional["MemberRole"]["Condition"]
+    role = conditional["MemberRole"]
+    return "MemberRole", role["Properties"]["RoleName"], member["Conditions"][role["Condition"]]
 
 
 ORDERS = {

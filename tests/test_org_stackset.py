@@ -104,6 +104,12 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
             if i.stack.resource_map["MemberRole"] is not None
         }
         assert holders == {(account, HUB_REGION) for account in members}
+        verify_holders = {
+            (i.account_id, i.region_name)
+            for i in stack_set_state.instances.stack_instances
+            if i.stack.resource_map["VerifyRole"] is not None
+        }
+        assert verify_holders == holders
 
         accounts = MemberAccounts("ecs-remediate-member", sts=boto3.client("sts", "us-east-1"))
         for account in members:
@@ -111,6 +117,7 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
             iam = session.client("iam")
             names = [r["RoleName"] for r in iam.list_roles()["Roles"]]
             assert names.count("ecs-remediate-member") == 1
+            assert names.count("ecs-remediate-member-verify") == 1  # verify --accounts' role, created with it
             forwarders = [n for n in names if "ForwarderRole" in n]
             assert len(forwarders) == len(regions)  # one per Region's stack, generated names: no clash
             role = iam.get_role(RoleName="ecs-remediate-member")["Role"]

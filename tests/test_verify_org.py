@@ -27,6 +27,7 @@ from ecs_remediate import accounts, aws, cli_verify
 from ecs_remediate.cli import main
 from ecs_remediate.verify_canary import CANARY_FAMILY
 
+VERIFY_ROLE = f"{MEMBER_ROLE}-verify"
 ORG_CONTEXT = {
     "organization": "true",
     "organizationId": "o-abcdefghij",
@@ -97,8 +98,7 @@ def test_a_member_passes_and_a_member_without_the_role_is_an_error_row(
     working, missing = org.accounts
     deny(monkeypatch, missing)
     code, out, err = verify(
-        "--accounts", f"{working},{missing}", "--role-name", ADMIN_ROLE, "--region", "eu-west-1", "--timeout", "30",
-        "-o", "json",
+        "--accounts", f"{working},{missing}", "--region", "eu-west-1", "--timeout", "30", "-o", "json"
     )  # fmt: skip
     assert code == 1, (err, stand_in.failures)
     rows = {row["account"]: row for row in json.loads(out)}
@@ -106,22 +106,26 @@ def test_a_member_passes_and_a_member_without_the_role_is_an_error_row(
     passed, error = rows[working], rows[missing]
     assert (passed["region"], passed["outcome"], passed["notice"], passed["left"]) == ("eu-west-1", "PASS", "sent", [])
     assert passed["canary"].startswith(f"arn:aws:ecs:eu-west-1:{working}:task-definition/{CANARY_FAMILY}:")
-    # The copy was made in that member by the hub through its member role.
-    described = org.client("ecs", working, "eu-west-1")
     assert error["outcome"] == "ERROR" and error["canary"] is None
-    assert "AccessDenied" in error["reason"] and f"{missing}:role/{ADMIN_ROLE}" in error["reason"]
+    assert "AccessDenied" in error["reason"] and f"{missing}:role/{VERIFY_ROLE}" in error["reason"]
+    # The canary was registered through the verify role (the hub's VerifyRoleName output), the copy by the member role.
     for account in (working, missing):
-        ecs = described if account == working else org.client("ecs", account, "eu-west-1")
+        ecs = org.client("ecs", account, "eu-west-1")
         for status in ("ACTIVE", "INACTIVE"):
             assert ecs.list_task_definitions(familyPrefix=CANARY_FAMILY, status=status)["taskDefinitionArns"] == []
     (event,) = stand_in.delivered  # the canary only; the hub's copy was compliant, the missing member registered none
     assert event["account"] == working
+    assert f":{working}:assumed-role/{VERIFY_ROLE}/ecs-remediate-verify" in event["detail"]["userIdentity"]["arn"]
 
 
-def test_accounts_needs_a_role_that_can_clean_up() -> None:
-    code, out, err = verify("--accounts", "111111111111")
-    assert code == 2 and out == ""
-    assert "--accounts needs --role-name" in err and len(err.strip().splitlines()) == 1
+def test_role_name_overrides_the_hubs_verify_role(
+    hub: tuple[StandIn, Organization], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, org = hub
+    deny(monkeypatch, org.accounts[0])
+    code, out, _ = verify("--accounts", org.accounts[0], "--role-name", ADMIN_ROLE, "--timeout", "5", "-o", "json")
+    (row,) = json.loads(out)
+    assert code == 1 and row["outcome"] == "ERROR" and f"{org.accounts[0]}:role/{ADMIN_ROLE}" in row["reason"]
 
 
 def test_the_hub_without_accounts_is_a_usage_error(hub: tuple[StandIn, Organization]) -> None:

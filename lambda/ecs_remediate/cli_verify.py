@@ -84,8 +84,8 @@ def add_parser(commands: Any) -> None:
     verify.add_argument(
         "--role-name",
         metavar="NAME",
-        help="with --accounts (and required by it): the role to assume in each member account to register, deregister "
-        "and delete the canary (the hub's member role may not deregister or delete)",
+        help="with --accounts: the role to assume in each member account to register, deregister and delete the "
+        "canary (default: the hub's VerifyRoleName output, the role its member StackSet creates for verify)",
     )
     verify.add_argument("--output", "-o", choices=OUTPUTS, default="table", help="stdout format: table or json")
     verify.set_defaults(run=run_verify)
@@ -106,11 +106,6 @@ def run_verify(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError(f"--timeout: expected 1 to {MAX_TIMEOUT} seconds, got {args.timeout:g}")
     if args.role_name and not args.accounts:
         raise UsageError("--role-name needs --accounts")
-    if args.accounts and not args.role_name:
-        raise UsageError(
-            "--accounts needs --role-name: a role in each member account that may register, deregister and delete "
-            "the canary (the hub's member role may not deregister or delete: docs/organization.md#verify-the-members)"
-        )
     cli_aws.use_profile(args.profile)
     configured = os.environ.get("AWS_REGION", "").strip() or cli_aws.session().region_name
     names = cli_scan.region_names(args.region or [])
@@ -227,8 +222,15 @@ def _organization_plan(
         return Plan([], [], [Row(caller_account, home, ERROR, reason=str(error))], [])
     if not stack.is_hub:
         raise UsageError(f"--accounts: the stack {stack.name} in {home} is not the organization hub")
+    role_name = args.role_name or stack.verify_role_name
+    if not role_name:
+        raise UsageError(
+            f"--accounts: the hub {stack.name} has no VerifyRoleName output (deployed before verify existed): deploy "
+            "it again, or pass --role-name with a role in each member that may register, deregister and delete the "
+            "canary"
+        )
     try:
-        members = MemberAccounts(args.role_name, sts=regional_sts_client(home), session_name="ecs-remediate-verify")
+        members = MemberAccounts(role_name, sts=regional_sts_client(home), session_name="ecs-remediate-verify")
     except ValueError as error:
         raise UsageError(f"--role-name: {error}") from None
     # The stack's own registrant in a member is its member role: a copy it registered there is the stack's.

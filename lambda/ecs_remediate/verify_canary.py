@@ -37,9 +37,8 @@ from .provenance import verify_copy
 from .remediate import NOTICE_KEY_PREFIX, notice_key
 from .rollout import marker_value
 from .taskdef import privileged_containers
-from .verify_stack import DeployedStack
+from .verify_stack import CANARY_FAMILY, DeployedStack
 
-CANARY_FAMILY = "ecs-remediate-verify-canary"
 CANARY_IMAGE = "public.ecr.aws/docker/library/busybox:stable"
 RUN_LABEL = "ecs-remediate.verify-run"  # a docker label naming the run: finds the canary if its answer was lost
 PASS, FAIL, ERROR, INTERRUPTED = "PASS", "FAIL", "ERROR", "INTERRUPTED"

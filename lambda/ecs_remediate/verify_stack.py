@@ -17,10 +17,17 @@ from .cli_common import one_line
 from .config import DEFAULT_NOTIFY_ON, DEFAULT_TAG_PREFIX, MODES
 
 DEFAULT_STACK_NAME = "EcsRemediate"
+CANARY_FAMILY = "ecs-remediate-verify-canary"  # the canary's own family: the verify roles may act on it alone
 # The outputs verify cannot do without (a stack deployed before they existed is named as such).
 REQUIRED_OUTPUTS = ("RuleName", "IdempotencyTableName", "Mode")
 # A stack that can be read: created or updated, including an update that rolled back to the previous template.
 USABLE_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"})
+
+
+def verify_role_name(member_role_name: str) -> str:
+    """The role each member account has for `verify --accounts` (the member StackSet creates it beside the member
+    role): it may register and delete the canary family, and deregister (ECS allows no narrower resource)."""
+    return f"{member_role_name[:57]}-verify"
 
 
 class StackUnusable(Exception):
@@ -77,6 +84,10 @@ class DeployedStack:
     @property
     def member_role_name(self) -> str | None:
         return self.outputs.get("MemberRoleName") or None
+
+    @property
+    def verify_role_name(self) -> str | None:
+        return self.outputs.get("VerifyRoleName") or None
 
     @property
     def function_roles(self) -> tuple[str, ...]:
@@ -181,6 +192,7 @@ def queue_depth(sqs: Any, queue_url: str) -> int | None:
 
 
 __all__ = [
+    "CANARY_FAMILY",
     "DEFAULT_STACK_NAME",
     "Delivery",
     "DeployedStack",
@@ -189,4 +201,5 @@ __all__ = [
     "read_delivery",
     "read_stack",
     "target_kind",
+    "verify_role_name",
 ]
