@@ -1,10 +1,11 @@
 """The exemption registry: a table the policed cannot write.
 
-An exemption is an item (a revision ARN or an image digest, a reason, the approver, an expiry) in a DynamoDB
-table owned by the stack. Its resource policy denies every write to every principal but the configured approver
-roles (`exemptionApprovers`), so a developer who can register and tag task definitions cannot exempt their own;
-the stack's functions only read it. With no approvers configured nobody can write it (exemptions are then only
-the acknowledged family globs of the configuration).
+An exemption is an item (a revision ARN, or the approvals of one account's family: see
+ecs_remediate/exemption_items.py; a reason, the approver, an expiry) in a DynamoDB table owned by the stack. Its
+resource policy denies every write to every principal but the configured approver roles (`exemptionApprovers`), so
+a developer who can register and tag task definitions cannot exempt their own; the stack's functions only read it.
+With no approvers configured nobody can write it (exemptions are then only the acknowledged family globs of the
+configuration).
 """
 
 from __future__ import annotations

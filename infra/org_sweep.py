@@ -128,7 +128,9 @@ class OrgSweep(Construct):
         remediator.table.grant(self.item_role, *IDEMPOTENCY_ITEM_ACTIONS)
         remediator.registry.grant_read(self.item_role)
         self.bucket.grant_put(self.item_role, "runs/*/items/*")
-        # Control: the run's files; the topic (one notice per run); Organizations' listing.
+        # Control: the run's files; the topic (one notice per run); Organizations' listing; the exemption registry
+        # (the notice names its too-broad image-digest items of earlier versions).
+        remediator.registry.grant_read(self.control_role)
         self.bucket.grant_read(self.control_role, "runs/*")
         self.bucket.grant_put(self.control_role, "runs/*")
         remediator.notifications.grant_publish(self.control_role)

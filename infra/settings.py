@@ -271,7 +271,7 @@ class StackSettings:
             raise ContextError(
                 f"{CTX_EXEMPT_FAMILIES}: a family glob also exempts families created later, by anyone who can "
                 f"register one; add -c {CTX_EXEMPT_FAMILIES_ACKNOWLEDGED}=true to accept that, or exempt revisions "
-                "and image digests in the exemption registry instead"
+                "in the exemption registry instead (ecs-remediate exempt add)"
             )
         approvers = _string_list(values, CTX_EXEMPTION_APPROVERS)
         for approver in approvers:

@@ -20,6 +20,8 @@ CLI_ONLY = {
     "cli_table",
     "cli_fix",
     "cli_exempt",
+    "cli_exempt_migrate",
+    "cli_exempt_registry",
     "cli_inventory",
     "__main__",
     "iac_cli",

@@ -335,7 +335,7 @@ def test_the_flag_check_finds_a_flag_that_does_not_exist(tmp_path: Path) -> None
     root = planted(
         tmp_path,
         "# Page\n\n"
-        "Run `ecs-remediate scan --scope latest --kind task-definitions` or `--remediate` or `--dry-run`.\n\n"
+        "Run `ecs-remediate scan --scope latest --kind task-definitions` or `--remediate` or `--wet-run`.\n\n"
         "```\n"
         "ecs-remediate scan [--region R ...] [--scope latest|active]\n"
         "                   [--output table|json] [--colour]\n"
@@ -349,7 +349,7 @@ def test_the_flag_check_finds_a_flag_that_does_not_exist(tmp_path: Path) -> None
         "```\n",
     )
     assert unknown_flags(root) == [
-        "docs/page.md: --dry-run (no command has it)",
+        "docs/page.md: --wet-run (no command has it)",
         "docs/page.md: ecs-remediate --versions",
         "docs/page.md: ecs-remediate exempt --approver",
         "docs/page.md: ecs-remediate fix --inplace",

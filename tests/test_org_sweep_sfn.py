@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -271,6 +272,28 @@ def test_report_json_and_csv_with_account_and_region_and_one_notice_per_run(worl
     # A summary retried for a run already notified sends nothing more.
     again = org_sweep_handler.control_handler({"action": "summary", "run": "nightly-2"}, LambdaContext())
     assert again["notified"] is False and summary_notes(world.sandbox) == []
+
+
+def test_image_digest_items_of_earlier_versions_exempt_nothing_and_the_run_notice_names_them(world: World) -> None:
+    """Issue 19, class 2: the hub's one registry held an item keyed by a digest alone (every family of every member
+    account). It exempts nothing: the member's revision running the digest is a FAIL row saying why, and the run's
+    one notice lists the item until an approver replaces it (`exempt migrate`) and removes it."""
+    digest = "sha256:" + "a" * 64
+    until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    world.sandbox.exempt(digest, "node agent (an item of earlier versions)", until)
+    org = world.organization(1)
+    [account] = org.accounts
+    arn = org.register(account, REGIONS[0], privileged(image=f"example.com/agent@{digest}"))["taskDefinition"][
+        "taskDefinitionArn"
+    ]
+    world.machine("report")
+
+    report = world.run("nightly-1")
+
+    [row] = [r for r in report["rows"] if r["taskDefinitionArn"] == arn]
+    assert row["status"] == "FAIL" and row["error"].startswith("not exempt: too broad: the image-digest exemption")
+    (note,) = summary_notes(world.sandbox)
+    assert note.payload["tooBroadExemptions"] == [digest]
 
 
 def test_an_item_without_a_result_is_an_error_row_never_missing(world: World) -> None:

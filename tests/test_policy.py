@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 
 from ecs_remediate.config import Config
-from ecs_remediate.exemptions import ExemptionRecord, ExemptionRules, evaluate_exemption, image_digest
+from ecs_remediate.exemption_items import Approval, ImageIndex, RegistryItem, Scope, ScopeItem, image_digest
+from ecs_remediate.exemption_scope import fingerprint
+from ecs_remediate.exemptions import Exemption, ExemptionRecord, ExemptionRules, evaluate_exemption
 from ecs_remediate.policy import assess
 
 TODAY = date(2026, 11, 29)
@@ -24,6 +26,10 @@ PINNED = {
     ],
 }
 RULES = ExemptionRules("ecs-remediate", family_globs=("gpu-*",))
+VOLUMES = [
+    {"name": "kubelet", "host": {"sourcePath": "/var/lib/kubelet"}},
+    {"name": "root", "host": {"sourcePath": "/"}},
+]
 
 
 def tags(reason: str | None = None, until: str | None = None) -> list[dict[str, str]]:
@@ -73,24 +79,169 @@ def test_registry_exemptions_of_a_revision(records: list[ExemptionRecord], valid
     assert exemption.source == "registry"
 
 
-def test_an_image_digest_exemption_holds_only_when_every_privileged_container_runs_it() -> None:
-    exempt = judge(PINNED, records=[record(DIGEST)])
-    assert exempt is not None and exempt.valid and "image digest" in exempt.why
+def approved(task_definition=PINNED, families=("csi",), until="2026-12-31", source=ARN) -> list[RegistryItem]:
+    """What `exempt add` writes for `source`: the approval in each family's scope item, and the image index."""
+    approval = Approval(
+        "CSI node plugin", APPROVER, until, "2026-11-01", source, tuple(families), fingerprint(task_definition)
+    )
+    scopes = [Scope("123456789012", "task-definition", family) for family in families]
+    digests = {p.digest for p in approval.fingerprint.containers}
+    return [ScopeItem(scope, (approval,)) for scope in scopes] + [
+        ImageIndex(digest, frozenset(scope.name for scope in scopes)) for digest in digests
+    ]
+
+
+def variant(**changes: object) -> dict[str, object]:
+    """PINNED with its privileged container changed (None removes a member)."""
+    container = {**PINNED["containerDefinitions"][0], **changes}
+    container = {k: v for k, v in container.items() if v is not None}
+    return {**PINNED, "containerDefinitions": [container, PINNED["containerDefinitions"][1]]}
+
+
+def judge_as(task_definition, records, arn=ARN):
+    return evaluate_exemption(
+        family=str(task_definition.get("family", "")),
+        arn=arn,
+        task_definition=task_definition,
+        tags=None,
+        records=records,
+        tag_approval=None,
+        rules=RULES,
+        today=TODAY,
+    )
+
+
+def test_a_scoped_approval_covers_its_account_family_and_content_only() -> None:
+    records = approved()
+    same = judge_as(PINNED, records, arn=ARN.replace(":4", ":9"))  # a later revision, same content
+    assert same is not None and same.valid and "family csi in account 123456789012, as approved" in same.why
+    env = variant(environment=[{"name": "LEVEL", "value": "debug"}])  # not part of the fingerprint
+    assert (judge_as(env, records) or EXPIRED).valid
+    fewer = {**PINNED, "volumes": []}  # less host access than approved is still covered
+    assert (judge_as(fewer, records) or EXPIRED).valid
+
+
+EXPIRED = Exemption(False, "none")
+
+
+@pytest.mark.parametrize(
+    ("task_definition", "arn", "part", "says"),
+    [
+        (PINNED, ARN.replace("csi:4", "miner:1"), "other family", "exempt for family csi only, not for family miner"),
+        (PINNED, ARN.replace("123456789012", "210987654321"), "other account", "exempt in another account only"),
+        (variant(image="example.com/csi@" + OTHER_DIGEST), ARN, "other digest", "runs sha256:bbbbbbbbbbbb..."),
+        (variant(image="example.com/csi:1"), ARN, "other digest", "runs an image not pinned by digest"),
+        (variant(command=["sh", "-c", "curl x | sh"]), ARN, "other command", "runs another command than approved"),
+        (variant(entryPoint=["/bin/sh"]), ARN, "other command", "runs another entryPoint than approved"),
+        (variant(user="0"), ARN, "other command", "runs another user than approved"),
+        (variant(workingDir="/tmp"), ARN, "other command", "runs another workingDir than approved"),
+        (
+            {**PINNED, "pidMode": "host"},
+            ARN,
+            "more host access",
+            "more host access: (task): pid-mode host not approved",
+        ),
+        (
+            variant(linuxParameters={"capabilities": {"add": ["SYS_ADMIN", "SYS_MODULE"]}}),
+            ARN,
+            "more host access",
+            "a: capability SYS_MODULE not approved",
+        ),
+        (
+            variant(
+                mountPoints=[
+                    {"sourceVolume": "kubelet", "containerPath": "/k"},
+                    {"sourceVolume": "root", "containerPath": "/h"},
+                ]
+            ),
+            ARN,
+            "more host access",
+            "a: host-path /, a: host-path /var/lib/kubelet not approved",  # every host path is host access
+        ),
+    ],
+)
+def test_a_revision_that_differs_in_any_part_is_not_exempt_and_the_part_is_named(
+    task_definition: dict, arn: str, part: str, says: str
+) -> None:
+    exemption = judge_as({**task_definition, "volumes": VOLUMES}, approved())
+    if arn != ARN:
+        exemption = judge_as({**task_definition, "volumes": VOLUMES}, approved(), arn=arn)
+    assert exemption is not None and not exemption.valid
+    assert part in exemption.mismatch.split(", ") and exemption.why.startswith(part), exemption.why
+    assert says in exemption.why, exemption.why
+    assert "curl" not in exemption.why and "/bin/sh" not in exemption.why  # names the member, never its value
+
+
+def test_several_parts_are_all_named() -> None:
+    changed = {**variant(command=["./other"], user="root"), "pidMode": "host", "volumes": VOLUMES}
+    exemption = judge_as(changed, approved())
+    assert exemption is not None and not exemption.valid
+    assert exemption.mismatch == "other command, more host access"
+    assert "runs another command, user than approved" in exemption.why
+
+
+def test_every_privileged_container_must_be_covered_by_one_approval() -> None:
     two = {
-        "family": "csi",
+        **PINNED,
         "containerDefinitions": [
             *PINNED["containerDefinitions"],
             {"name": "c", "image": f"example.com/other@{OTHER_DIGEST}", "privileged": True},
         ],
     }
-    partial = judge(two, records=[record(DIGEST)])
-    assert partial is not None and not partial.valid and "'c' does not run an exempt image digest" in partial.why
-    # a tag is not a digest: the same image by tag is not exempt
+    exemption = judge_as(two, approved())
+    assert exemption is not None and not exemption.valid and "container 'c' runs sha256:bbbbbbbbbbbb" in exemption.why
+    assert (judge_as(two, approved(two)) or EXPIRED).valid  # approving the two-container revision covers it
+
+
+def test_an_approval_that_covers_still_needs_a_valid_expiry() -> None:
+    expired = judge_as(PINNED, approved(until="2026-11-28"))
+    assert expired is not None and not expired.valid and "expired on 2026-11-28" in expired.why
+    beyond = judge_as(PINNED, approved(until="2027-06-01"))
+    assert beyond is not None and not beyond.valid and "beyond the 90-day maximum" in beyond.why
+
+
+def test_an_approval_for_several_families_covers_each_of_them() -> None:
+    records = approved(families=("csi", "csi-canary"))
+    canary = judge_as(PINNED, records, arn=ARN.replace("csi:4", "csi-canary:2"))
+    assert canary is not None and canary.valid
+    other = judge_as(PINNED, records, arn=ARN.replace("csi:4", "csi-old:2"))
+    assert other is not None and not other.valid and other.mismatch == "other family"
+    assert "exempt for family csi, family csi-canary only" in other.why
+
+
+def test_a_daemon_family_of_the_same_name_is_another_family() -> None:
+    daemon_arn = ARN.replace("task-definition/", "daemon-task-definition/")
+    exemption = judge_as(PINNED, approved(), arn=daemon_arn)
+    assert exemption is not None and not exemption.valid and exemption.mismatch == "other family"
+
+
+def test_an_image_digest_item_of_earlier_versions_is_too_broad_and_exempts_nothing() -> None:
+    exemption = judge(PINNED, records=[record(DIGEST)])
+    assert exemption is not None and not exemption.valid and exemption.mismatch == "too broad"
+    assert "no longer exempts" in exemption.why and f"ecs-remediate exempt add {ARN}" in exemption.why
+    # a tag is not a digest: the same image by tag relates to no item
     by_tag = {
         "family": "csi",
         "containerDefinitions": [{"name": "a", "image": "example.com/csi:1", "privileged": True}],
     }
     assert judge(by_tag, records=[record(DIGEST)]) is None
+
+
+def test_a_revision_item_checks_the_content_it_recorded() -> None:
+    seen = fingerprint({**PINNED, "volumes": VOLUMES})
+    recorded = ExemptionRecord(ARN, "CSI node plugin", APPROVER, "2026-12-31", fingerprint=seen)
+    assert (judge_as({**PINNED, "volumes": VOLUMES}, [recorded]) or EXPIRED).valid
+    # the same ARN with other content (ECS never reuses a revision number; a wrong item must still not hold)
+    other = judge_as({**PINNED, "volumes": VOLUMES, "pidMode": "host"}, [recorded])
+    assert other is not None and not other.valid and other.mismatch == "more host access"
+    unreadable = ExemptionRecord(ARN, "CSI node plugin", APPROVER, "2026-12-31", malformed=True)
+    assert not (judge_as(PINNED, [unreadable]) or EXPIRED).valid
+
+
+def test_unreadable_approvals_never_match() -> None:
+    item = ScopeItem.from_plain(Scope("123456789012", "task-definition", "csi"), {"approvals": {"x": {"families": []}}})
+    assert item.approvals == () and item.malformed == 1
+    assert judge_as(PINNED, [item]) is None
 
 
 def test_image_digest_is_read_only_from_a_pinned_reference() -> None:

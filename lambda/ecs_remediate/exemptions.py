@@ -4,10 +4,11 @@ A workload that truly needs privileged mode (a CSI driver, a node agent) can be 
 the policed cannot write:
 
 - the exemption registry: a DynamoDB table the stack owns, writable only by the configured approver principals
-  (its resource policy denies everyone else), read-only for the stack's functions. An item is bound to one
-  revision ARN or to one image digest (`sha256:<hex>`: every privileged container of the revision must run an
-  image pinned to an exempt digest), and carries a reason, the approver and an expiry no later than the
-  configured maximum (default 90 days from today);
+  (its resource policy denies everyone else), read-only for the stack's functions. An item exempts one revision
+  ARN, or what an approver saw of one revision (its account, its family or a list of families, and its
+  fingerprint: each privileged container's image digest and what it runs, and the revision's host access;
+  exemption_items.py, exemption_scope.py); it carries a reason, the approver and an expiry no later than the
+  configured maximum (default 90 days from today). Image-digest items of earlier versions exempt nothing;
 - family globs in the stack's configuration, which also exempt families created later: honoured only with an
   explicit acknowledgement, and listed in every sweep summary;
 - `<prefix>:exempt-reason` / `<prefix>:exempt-until` tags only when tag exemptions are turned on, and then only
@@ -20,18 +21,19 @@ The pure part decides from what it is given; `ExemptionRegistry` reads the table
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .aws import ClientError, error_code, is_transient
 from .taskdef import tag_value
 
+if TYPE_CHECKING:  # loaded when the registry is read (a compliant revision, the usual case, never is)
+    from .exemption_items import Fingerprint, RegistryItem
+
 EXPIRY_WARNING_DAYS = 7
-REGISTRY_KEY = "target"  # the registry table's partition key: a revision ARN or an image digest
-_DIGEST_RE = re.compile(r"@(sha256:[0-9a-f]{64})\Z")
+REGISTRY_KEY = "target"  # the registry table's partition key
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Exemption:
     by_family_glob: str | None = None
     approver: str = ""
     source: str = ""  # registry | configuration | tags
+    mismatch: str = ""  # a claim that does not cover the revision: what differs ("other family, more host access")
 
     def expires_within(self, today: date, days: int = EXPIRY_WARNING_DAYS) -> bool:
         return self.valid and self.until is not None and self.until <= today + timedelta(days=days)
@@ -52,54 +55,98 @@ class Exemption:
 
 @dataclass(frozen=True)
 class ExemptionRecord:
-    """One registry item (or one recorded tag approval), as an approver wrote it."""
+    """One revision item or legacy digest item (or one recorded tag approval), as an approver wrote it."""
 
-    target: str  # revision ARN or image digest
+    target: str  # revision ARN, or a legacy image digest
     reason: str
     approver: str
     until: str  # YYYY-MM-DD, as stored (checked when judged)
     created: str = ""
+    fingerprint: Fingerprint | None = None  # what the approver saw (the revision items `exempt add` writes)
+    malformed: bool = False  # it records a fingerprint that cannot be read: it never holds
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ExemptionRecord:
+        """From a DynamoDB item as the API returns it (typed values)."""
+        if "fingerprint" in item:
+            from .exemption_items import from_dynamodb  # noqa: PLC0415 - only revision items `exempt add` wrote
+
+            return cls.from_plain(from_dynamodb(item))
+
         def text(name: str) -> str:
             value = item.get(name, {})
             return str(value.get("S", "")) if isinstance(value, Mapping) else ""
 
         return cls(text(REGISTRY_KEY), text("reason"), text("approver"), text("until"), text("created"))
 
-    def to_item(self) -> dict[str, dict[str, str]]:
-        item = {REGISTRY_KEY: self.target, "reason": self.reason, "approver": self.approver, "until": self.until}
+    @classmethod
+    def from_plain(cls, item: Mapping[str, Any]) -> ExemptionRecord:
+        def text(name: str) -> str:
+            value = item.get(name)
+            return value if isinstance(value, str) else ""
+
+        recorded = item.get("fingerprint")
+        if recorded is None:
+            return cls(text(REGISTRY_KEY), text("reason"), text("approver"), text("until"), text("created"))
+        from .exemption_items import Fingerprint  # noqa: PLC0415
+
+        fingerprint = Fingerprint.from_plain(recorded)
+        texts = (text(REGISTRY_KEY), text("reason"), text("approver"), text("until"), text("created"))
+        return cls(*texts, fingerprint=fingerprint, malformed=fingerprint is None)
+
+    def to_plain(self) -> dict[str, Any]:
+        plain: dict[str, Any] = {
+            REGISTRY_KEY: self.target,
+            "reason": self.reason,
+            "approver": self.approver,
+            "until": self.until,
+        }
         if self.created:
-            item["created"] = self.created
-        return {k: {"S": v} for k, v in item.items()}
+            plain["created"] = self.created
+        if self.fingerprint is not None:
+            plain["fingerprint"] = self.fingerprint.to_plain()
+        return plain
+
+    def to_item(self) -> dict[str, Any]:
+        if self.fingerprint is None:
+            return {name: {"S": value} for name, value in self.to_plain().items()}
+        from .exemption_items import to_dynamodb  # noqa: PLC0415
+
+        return to_dynamodb(self.to_plain())
+
+    @property
+    def legacy_digest(self) -> bool:
+        """An image-digest item of earlier versions (`sha256:<hex>`): too broad, it exempts nothing."""
+        from .exemption_items import DIGEST_RE  # noqa: PLC0415
+
+        return DIGEST_RE.match(self.target) is not None
 
 
 class ExemptionSource(Protocol):
     """Where the Remediator and the sweep look up registry items for a revision."""
 
-    def lookup(self, targets: Sequence[str]) -> list[ExemptionRecord]: ...
+    def lookup(self, targets: Sequence[str]) -> list[RegistryItem]: ...
 
 
 class RegistryUnavailable(Exception):
     """The exemption registry could not be read: nobody knows whether the revision is exempt."""
 
 
-def image_digest(image: Any) -> str | None:
-    """`sha256:<hex>` of an image pinned by digest (`repo@sha256:...`); None for a tag (`repo:latest`)."""
-    match = _DIGEST_RE.search(image) if isinstance(image, str) else None
-    return match[1] if match else None
-
-
 def registry_targets(arn: str, task_definition: Mapping[str, Any]) -> list[str]:
-    """The registry keys that could exempt this revision: its ARN and its privileged containers' digests."""
+    """The registry keys that bear on this revision: its ARN, its scope (account and family), and for each privileged
+    container's digest the index of where it is approved and the legacy digest item (reported, never exempting)."""
+    from .exemption_items import Scope, image_digest, image_key  # noqa: PLC0415
+
     targets = [arn]
+    scope = Scope.of_revision(arn)
+    if scope is not None:
+        targets.append(scope.key)
     for container in task_definition.get("containerDefinitions") or []:
         if isinstance(container, Mapping) and container.get("privileged") is True:
             digest = image_digest(container.get("image"))
-            if digest and digest not in targets:
-                targets.append(digest)
-    return targets
+            if digest:
+                targets += [image_key(digest), digest]
+    return list(dict.fromkeys(targets))
 
 
 @dataclass(frozen=True)
@@ -126,40 +173,39 @@ def evaluate_exemption(
     arn: str,
     task_definition: Mapping[str, Any],
     tags: Iterable[Mapping[str, str]] | None,
-    records: Sequence[ExemptionRecord],
+    records: Sequence[RegistryItem],
     tag_approval: ExemptionRecord | None,
     rules: ExemptionRules,
     today: date,
 ) -> Exemption | None:
     """None when nothing claims an exemption; otherwise whether the claim holds (the first that holds wins;
-    if none holds, the registry's reason, then the tags')."""
+    if none holds, the revision item's reason, then the scoped approvals', then the tags')."""
     for glob in rules.family_globs:
         if fnmatch.fnmatchcase(family, glob):
             return Exemption(
                 True, f"family matches the configured exemption {glob!r}", by_family_glob=glob, source="configuration"
             )
-    by_target = {record.target: record for record in records}
-    invalid: list[Exemption] = []
-    if arn in by_target:
-        judged = _judge_record(by_target[arn], rules, today, what="this revision")
-        if judged.valid:
-            return judged
-        invalid.append(judged)
-    digest_claim = _judge_digests(task_definition, by_target, rules, today)
-    if digest_claim is not None:
-        if digest_claim.valid:
-            return digest_claim
-        invalid.append(digest_claim)
+    claims: list[Exemption] = []
+    if records:  # something in the registry bears on it
+        from .exemption_scope import judge_registry  # noqa: PLC0415
+
+        claims += judge_registry(arn, task_definition, records, rules, today)
     tag_claim = _judge_tags(tags, tag_approval, rules, today)
-    if tag_claim is not None:
-        if tag_claim.valid:
-            return tag_claim
-        invalid.append(tag_claim)
-    return invalid[0] if invalid else None
+    claims += [tag_claim] if tag_claim is not None else []
+    return next((claim for claim in claims if claim.valid), claims[0] if claims else None)
 
 
-def _judge_record(
-    record: ExemptionRecord, rules: ExemptionRules, today: date, *, what: str, source: str = "registry"
+class _Claim(Protocol):
+    @property
+    def reason(self) -> str: ...
+    @property
+    def approver(self) -> str: ...
+    @property
+    def until(self) -> str: ...
+
+
+def judge_record(
+    record: _Claim, rules: ExemptionRules, today: date, *, what: str, source: str = "registry", scope: str = ""
 ) -> Exemption:
     if not record.reason.strip():
         return Exemption(False, f"the exemption of {what} has no reason", source=source)
@@ -185,42 +231,11 @@ def _judge_record(
         )
     return Exemption(
         True,
-        f"exempt until {until.isoformat()}: {record.reason} (approved by {record.approver})",
+        f"exempt until {until.isoformat()}: {record.reason} (approved by {record.approver}{scope})",
         reason=record.reason,
         until=until,
         approver=record.approver,
         source=source,
-    )
-
-
-def _judge_digests(
-    task_definition: Mapping[str, Any], by_target: Mapping[str, ExemptionRecord], rules: ExemptionRules, today: date
-) -> Exemption | None:
-    """Digest exemptions hold only when every privileged container runs an exempt digest."""
-    containers = [
-        c for c in task_definition.get("containerDefinitions") or [] if isinstance(c, Mapping) and c.get("privileged")
-    ]
-    digests = [image_digest(c.get("image")) for c in containers]
-    if not any(d in by_target for d in digests if d):
-        return None
-    judged: list[Exemption] = []
-    for container, digest in zip(containers, digests, strict=True):
-        name = str(container.get("name", "?"))[:255]
-        if digest is None or digest not in by_target:
-            return Exemption(False, f"container {name!r} does not run an exempt image digest", source="registry")
-        judged.append(_judge_record(by_target[digest], rules, today, what=f"image {digest[:19]}..."))
-    failing = [j for j in judged if not j.valid]
-    if failing:
-        return failing[0]
-    soonest = min(judged, key=lambda j: j.until or date.max)
-    return Exemption(
-        True,
-        f"exempt until {soonest.until.isoformat() if soonest.until else '?'}: {soonest.reason} "
-        f"(image digest, approved by {soonest.approver})",
-        reason=soonest.reason,
-        until=soonest.until,
-        approver=soonest.approver,
-        source="registry",
     )
 
 
@@ -246,52 +261,69 @@ def _judge_tags(
             reason=reason or "",
             source="tags",
         )
-    return _judge_record(approval, rules, today, what="the tags", source="tags")
+    return judge_record(approval, rules, today, what="the tags", source="tags")
 
 
 class ExemptionRegistry:
     """The registry table: dynamodb:BatchGetItem (the function, per privileged revision) or dynamodb:Scan (the
-    sweep, once per run: `snapshot`). Read-only; approvers write it (`put`, `delete`: the CLI's `exempt`)."""
+    sweep, once per run: `snapshot`). The stack only reads it; approvers write it (`get`, `put`, `delete`,
+    `update`: the CLI's `exempt`, cli_exempt_registry.py)."""
 
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._client = dynamodb_client
         self.table_name = table_name
 
-    def lookup(self, targets: Sequence[str]) -> list[ExemptionRecord]:
+    def lookup(self, targets: Sequence[str]) -> list[RegistryItem]:
+        from .exemption_items import from_dynamodb, parse_item  # noqa: PLC0415
+
         keys = [{REGISTRY_KEY: {"S": t}} for t in dict.fromkeys(targets)][:100]
         if not keys:
             return []
-        found: list[ExemptionRecord] = []
+        found: list[RegistryItem] = []
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         for _ in range(8):  # unprocessed keys come back under load; botocore already retried throttling
             response = self._call("batch_get_item", RequestItems=request)
-            found += [ExemptionRecord.from_item(i) for i in response.get("Responses", {}).get(self.table_name, [])]
+            found += [parse_item(from_dynamodb(i)) for i in response.get("Responses", {}).get(self.table_name, [])]
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return found
         raise RegistryUnavailable(f"{self.table_name}: keys left unprocessed after 8 attempts")
 
     def snapshot(self) -> StaticRegistry:
-        records: list[ExemptionRecord] = []
+        from .exemption_items import from_dynamodb, parse_item  # noqa: PLC0415
+
+        records: list[RegistryItem] = []
         kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         while True:
             response = self._call("scan", **kwargs)
-            records += [ExemptionRecord.from_item(item) for item in response.get("Items", [])]
+            records += [parse_item(from_dynamodb(item)) for item in response.get("Items", [])]
             if not response.get("LastEvaluatedKey"):
                 return StaticRegistry(records)
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def put(self, record: ExemptionRecord) -> None:
-        self._call("put_item", TableName=self.table_name, Item=record.to_item())
+    def get(self, target: str) -> RegistryItem | None:
+        from .exemption_items import from_dynamodb, parse_item  # noqa: PLC0415
 
-    def delete(self, target: str) -> None:
-        self._call("delete_item", TableName=self.table_name, Key={REGISTRY_KEY: {"S": target}})
+        key = {REGISTRY_KEY: {"S": target}}
+        item = self._call("get_item", TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        return parse_item(from_dynamodb(item)) if item else None
+
+    def put(self, item: Mapping[str, Any], **condition: Any) -> None:
+        """`item` typed; `condition`: ConditionExpression and its names and values (ConditionalCheckFailedException
+        raises as the ClientError it is, for the caller to read again)."""
+        self._call("put_item", TableName=self.table_name, Item=dict(item), **condition)
+
+    def update(self, target: str, **expression: Any) -> None:
+        self._call("update_item", TableName=self.table_name, Key={REGISTRY_KEY: {"S": target}}, **expression)
+
+    def delete(self, target: str, **condition: Any) -> None:
+        self._call("delete_item", TableName=self.table_name, Key={REGISTRY_KEY: {"S": target}}, **condition)
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
-            if is_transient(error):
+            if is_transient(error) or error_code(error) == "ConditionalCheckFailedException":
                 raise
             raise RegistryUnavailable(f"{self.table_name}: {operation} failed: {error_code(error)}") from error
 
@@ -299,12 +331,19 @@ class ExemptionRegistry:
 class StaticRegistry:
     """Registry items read once (a sweep's snapshot), or given directly."""
 
-    def __init__(self, records: Iterable[ExemptionRecord] = ()) -> None:
-        self.records = list(records)
-        self._by_target = {r.target: r for r in self.records}
+    def __init__(self, records: Iterable[RegistryItem] = ()) -> None:
+        from .exemption_items import key_of  # noqa: PLC0415
 
-    def lookup(self, targets: Sequence[str]) -> list[ExemptionRecord]:
+        self.records = list(records)
+        self._by_target = {key_of(r): r for r in self.records}
+
+    def lookup(self, targets: Sequence[str]) -> list[RegistryItem]:
         return [self._by_target[t] for t in targets if t in self._by_target]
+
+    @property
+    def too_broad(self) -> list[str]:
+        """Image-digest items of earlier versions: they exempt nothing, and every sweep names them."""
+        return sorted(r.target for r in self.records if isinstance(r, ExemptionRecord) and r.legacy_digest)
 
 
 class UnreadableRegistry:
@@ -313,5 +352,22 @@ class UnreadableRegistry:
     def __init__(self, why: str) -> None:
         self.why = why
 
-    def lookup(self, targets: Sequence[str]) -> list[ExemptionRecord]:
+    def lookup(self, targets: Sequence[str]) -> list[RegistryItem]:
         raise RegistryUnavailable(self.why)
+
+
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "REGISTRY_KEY",
+    "Exemption",
+    "ExemptionRecord",
+    "ExemptionRegistry",
+    "ExemptionRules",
+    "ExemptionSource",
+    "RegistryUnavailable",
+    "StaticRegistry",
+    "UnreadableRegistry",
+    "evaluate_exemption",
+    "judge_record",
+    "registry_targets",
+]

@@ -337,7 +337,15 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     )
     notified = False
     # Every exemption is something found (listed in every summary), and so is one about to run out.
-    found = open_rows or remediated_rows or retired_rows or exempt_rows or report.family_globs or host_rows
+    found = (
+        open_rows
+        or remediated_rows
+        or retired_rows
+        or exempt_rows
+        or report.family_globs
+        or host_rows
+        or report.too_broad
+    )
     if CONFIG.topic_arn and (found or config_fell_back):
         account = context.invoked_function_arn.split(":")[4] if context.invoked_function_arn.count(":") >= 5 else ""
         message = build_sweep_summary(
@@ -353,6 +361,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             expiring_rows=expiring_rows,
             exempt_rows=exempt_rows,
             family_globs=report.family_globs,
+            too_broad=report.too_broad,
             inventory=inventory_lines,
             inventory_fallback=config_fell_back,
             host_rows=host_rows,

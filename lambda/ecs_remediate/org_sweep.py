@@ -26,7 +26,7 @@ from .ledger import DynamoLedger
 from .org_accounts import AccountNames
 from .org_notice import AccountTopic
 from .policy import ERROR
-from .sweep import KINDS, UnitReport, check_kinds, exemption_snapshot, sweep_unit
+from .sweep import KINDS, UnitReport, check_kinds, exemption_snapshot, sweep_unit, too_broad
 from .sweep_rates import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, CallStats, Rate, SweepError, ecs_client_config
 from .sweep_report import Finding, Progress, SweepReport
 from .sweeper import ACTIVE
@@ -135,6 +135,7 @@ def sweep_accounts(
         seconds=time.monotonic() - started,
         remediate=remediate,
         family_globs=list(config.exempt_families),
+        too_broad=too_broad(registry),
         accounts=list(dict.fromkeys(accounts)),
         kinds=list(kinds),
         interrupted=stop.is_set(),

@@ -29,7 +29,7 @@ from .ledger import DynamoLedger
 from .org_sweep_item import record_error, sweep_item
 from .org_sweep_items import check_regions, check_run, items, items_key, ou_accounts
 from .org_sweep_summary import summarize
-from .sweep import exemption_snapshot
+from .sweep import exemption_snapshot, too_broad
 from .sweep_rates import SweepError, parse_rates
 from .sweeper import SCOPES
 
@@ -141,6 +141,7 @@ def control_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             mode=cfg.mode,
             scope=scope(),
             partition=s3.meta.partition,
+            too_broad=too_broad(exemption_snapshot(cfg)),
         )
         logger.info("organization sweep summarized", extra={k: summary[k] for k in ("items", "counts", "notified")})
         return summary

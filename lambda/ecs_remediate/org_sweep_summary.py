@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,7 +22,7 @@ from .csv_output import write_rows
 from .org_sweep_item import counts_of
 from .org_sweep_items import BadItem, Item, check_run, items_key, notice_key, parse_item, report_keys
 from .policy import ERROR, EXEMPT, FAIL, PASS
-from .sweep_report import STATUSES
+from .sweep_report import STATUSES, too_broad_text
 
 CSV_COLUMNS = (
     "account",
@@ -99,6 +99,7 @@ def summarize(
     mode: str,
     scope: str,
     partition: str = "aws",
+    too_broad: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Read every item's rows, write runs/<run>/report.json and report.csv, and publish one notice (unless this
     run's notice was sent already: a retried summary does not send a second). Returns the totals and the keys."""
@@ -138,7 +139,9 @@ def summarize(
     links = report_links(bucket, json_key, csv_key, region, partition)
     notified = False
     if publish is not None and not _notice_sent(s3, bucket, run):
-        message = build_summary(run, totals, by_account, remediated, len(places), links, mode=mode, scope=scope)
+        message = build_summary(
+            run, totals, by_account, remediated, len(places), links, mode=mode, scope=scope, too_broad=too_broad
+        )
         publish(message)
         s3.put_object(Bucket=bucket, Key=notice_key(run), Body=json.dumps({"run": run}).encode())
         notified = True
@@ -173,6 +176,7 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
     *,
     mode: str,
     scope: str,
+    too_broad: Sequence[str] = (),
 ) -> Message:
     """One notice for the run: totals, per-account counts (those with FAIL or ERROR first), the report's links."""
     headline = ", ".join(f"{totals.get(status, 0)} {status}" for status in (FAIL, ERROR, EXEMPT, PASS))
@@ -192,6 +196,7 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
             "",
             "Per account:",
             *lines,
+            *(["", too_broad_text(too_broad)] if too_broad else []),
             "",
             f"Report (JSON): {links['json']}",
             f"Report (CSV): {links['csv']}",
@@ -211,6 +216,7 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
         # below SNS's 256 KiB for 1,000 accounts and more; the report has every account.
         "byAccount": dict(ordered[:NOTICE_ACCOUNT_LINES]),
         "report": links,
+        "tooBroadExemptions": list(too_broad),
     }
     attributes = {"kind": "org-sweep-summary", "outcome": "open" if totals[FAIL] or totals[ERROR] else "clean"}
     return Message(subject=subject, text=text, payload=payload, attributes=attributes)

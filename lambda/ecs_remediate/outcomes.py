@@ -69,6 +69,7 @@ class Result:
     buried_arn: str | None = None  # ... that deploy, when known
     race_step: str = ""  # ... and the command that makes its content the latest again (or shows the family)
     exemption_source: str = ""
+    exemption_mismatch: str = ""  # a registry claim that does not cover the revision: what differs ("other family")
     # Where the revision came from (a hint: never a reason to skip or exempt), and the family's remediations
     # within the escalation window (the stack's ledger); `escalation` says why the notice escalates, "" if not.
     attribution: Attribution | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .exemptions import (
@@ -22,6 +22,9 @@ from .exemptions import (
 )
 from .hostroot import host_equivalents, texts_by_level
 from .taskdef import privileged_containers
+
+if TYPE_CHECKING:
+    from .exemption_items import RegistryItem
 
 PASS, FAIL, EXEMPT, ERROR = "PASS", "FAIL", "EXEMPT", "ERROR"
 
@@ -46,7 +49,7 @@ def assess(
     tags: Iterable[Mapping[str, str]] | None,
     config: Config,
     today: date,
-    records: Sequence[ExemptionRecord] = (),
+    records: Sequence[RegistryItem] = (),
     tag_approval: ExemptionRecord | None = None,
 ) -> Assessment:
     privileged = privileged_containers(task_definition)

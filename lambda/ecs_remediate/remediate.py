@@ -163,6 +163,7 @@ class Remediator:
             result.exemption = assessment.exemption.why
             result.exemption_until = assessment.exemption.until.isoformat() if assessment.exemption.until else None
             result.exemption_source = assessment.exemption.source
+            result.exemption_mismatch = assessment.exemption.mismatch
         if not assessment.privileged:
             result.outcome, result.reason = COMPLIANT, "no container is privileged"
             return result

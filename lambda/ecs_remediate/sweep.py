@@ -34,7 +34,14 @@ from . import aws, daemon_sweep
 from .aws import BotoCoreError, ClientError
 from .config import Config
 from .config_inventory import ConfigSource
-from .exemptions import ExemptionRecord, ExemptionRegistry, ExemptionSource, RegistryUnavailable, UnreadableRegistry
+from .exemptions import (
+    ExemptionRecord,
+    ExemptionRegistry,
+    ExemptionSource,
+    RegistryUnavailable,
+    StaticRegistry,
+    UnreadableRegistry,
+)
 from .ledger import DynamoLedger, Ledger
 from .policy import Judge
 from .remediate import Remediator
@@ -101,6 +108,11 @@ def exemption_snapshot(config: Config) -> ExemptionSource | None:
         return ExemptionRegistry(aws.client("dynamodb"), config.exemptions_table).snapshot()
     except (RegistryUnavailable, ClientError, BotoCoreError) as error:
         return UnreadableRegistry(f"the exemption registry could not be read: {error}")
+
+
+def too_broad(registry: ExemptionSource | None) -> list[str]:
+    """The registry's image-digest items of earlier versions (a snapshot's; [] when it could not be read)."""
+    return registry.too_broad if isinstance(registry, StaticRegistry) else []
 
 
 def enabled_regions(region: str | None = None) -> list[str]:
@@ -190,6 +202,7 @@ def sweep(
         seconds=time.monotonic() - started,
         remediate=remediate,
         family_globs=list(config.exempt_families),
+        too_broad=too_broad(registry),
         inventory=sorted(outcomes, key=lambda outcome: outcome.region),
         kinds=list(kinds),
         interrupted=stop.is_set(),

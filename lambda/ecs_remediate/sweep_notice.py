@@ -10,6 +10,7 @@ from typing import Any
 from .aws import Message
 from .hostroot_model import describe
 from .notice import CONTROL
+from .sweep_report import too_broad_text
 
 _SCOPE_TEXT = {"latest": "newest ACTIVE revision of each family", "active": "every ACTIVE revision"}
 SUMMARY_ROWS = 20  # rows named in a sweep summary; the topic sends each body in several formats (256 KB cap)
@@ -29,6 +30,7 @@ def build_sweep_summary(
     expiring_rows: Sequence[Mapping[str, Any]] = (),
     exempt_rows: Sequence[Mapping[str, Any]] = (),
     family_globs: Sequence[str] = (),
+    too_broad: Sequence[str] = (),
     inventory: Sequence[str] = (),
     inventory_fallback: bool = False,
     host_rows: Sequence[Mapping[str, Any]] = (),
@@ -60,6 +62,8 @@ def build_sweep_summary(
         parts.append(f"{len(host_rows)} without privileged still host-equivalent")
     if inventory_fallback:
         parts.append("AWS Config not used (fell back to describes)")
+    if too_broad:
+        parts.append(f"{len(too_broad)} too-broad exemption(s)")
     title = f"[{CONTROL}] sweep {region or 'unknown'}: {', '.join(parts)}"
     severity = "HIGH" if left else "MEDIUM"
     if family_globs:
@@ -70,6 +74,8 @@ def build_sweep_summary(
         ]
     else:
         lines_globs = []
+    if too_broad:
+        lines_globs += ["", too_broad_text(too_broad)]
     lines = [
         title,
         "",
@@ -126,6 +132,7 @@ def build_sweep_summary(
         "hostEquivalent": len(host_rows),
         "hostEquivalentFindings": [_trim(row) for row in host_rows[:SUMMARY_ROWS]],
         "familyGlobExemptions": list(family_globs),
+        "tooBroadExemptions": list(too_broad),
         "inventory": list(inventory),
         "truncated": max(0, left - SUMMARY_ROWS)
         + max(0, len(remediated_rows) - SUMMARY_ROWS)

@@ -92,6 +92,8 @@ class Finding:
             "forged": self.forged,
             "source": self.attribution.summary() if self.attribution else None,
             "attribution": self.attribution.to_json() if self.attribution else None,
+            # a registry claim that does not cover the revision: what differs ("other family", "too broad")
+            "exemptionMismatch": self.exemption.mismatch if self.exemption is not None else "",
         }
 
 
@@ -104,6 +106,9 @@ class SweepReport:
     seconds: float
     remediate: bool = False
     family_globs: list[str] = field(default_factory=list)  # configured family-glob exemptions (acknowledged)
+    too_broad: list[str] = field(
+        default_factory=list
+    )  # image-digest registry items of earlier versions (exempt nothing)
     inventory: list[InventoryOutcome] = field(default_factory=list)  # per Region where AWS Config was asked
     accounts: list[str] = field(default_factory=list)  # an organization sweep's member accounts ([]: one account)
     kinds: list[str] = field(default_factory=list)  # task-definitions, daemon-task-definitions ([]: not said)
@@ -175,6 +180,8 @@ class SweepReport:
             text += "".join(f"\n  {f.task_definition_arn}: {f.action}" for f in expiring)
         if self.family_globs:
             text += f"\nfamily globs exempt every matching family, later ones included: {', '.join(self.family_globs)}"
+        if self.too_broad:
+            text += f"\n{too_broad_text(self.too_broad)}"
         forged = self.forged
         if forged:
             text += f"\n{len(forged)} revision(s) claim to be fixed copies and are not:"
@@ -202,6 +209,15 @@ class NoProgress:
 
     def advance(self, count: int = 1) -> None:
         pass
+
+
+def too_broad_text(digests: Sequence[str]) -> str:
+    """Every sweep names the image-digest items of earlier versions until an approver replaces them."""
+    return (
+        f"{len(digests)} image-digest exemption(s) in the registry are too broad (any family, any account, any "
+        "command and host access) and exempt nothing; `ecs-remediate exempt migrate` approves what the revisions "
+        f"running them hold: {', '.join(digests[:20])}{' and more' if len(digests) > 20 else ''}"
+    )
 
 
 def name_error_rows(findings: Sequence[Finding]) -> None:
