@@ -91,6 +91,9 @@ class SynthesizedSweep:
             elif kind == "AWS::DynamoDB::Table":
                 key = props["KeySchema"][0]["AttributeName"]
                 refs[logical_id] = names.table if key == "id" else names.exemptions_table
+            elif kind == "AWS::SQS::Queue":  # the function's event queue (QUEUE_URL); Ref is the URL, Arn the ARN
+                refs[logical_id] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{logical_id}"
+                refs[f"{logical_id}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical_id}"
             elif kind == "AWS::Lambda::Function" and props.get("Handler") == ITEM_HANDLER:
                 refs[logical_id] = function_arn(ITEM_FUNCTION)
             elif kind == "AWS::Lambda::Function" and props.get("Handler") == CONTROL_HANDLER:
@@ -106,7 +109,7 @@ class SynthesizedSweep:
                 if key == "Ref":
                     return refs[arg]
                 if key == "Fn::GetAtt":
-                    return refs[arg[0]]
+                    return refs.get(f"{arg[0]}.{arg[1]}", refs[arg[0]])
                 if key == "Fn::Join":
                     return arg[0].join(str(walk(part)) for part in arg[1])
             if isinstance(node, dict):
