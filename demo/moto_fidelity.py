@@ -15,6 +15,11 @@
   sets (CreateTaskSet, `taskSets` in DescribeServices) are moto's own; moto lets a test create one on a CODE_DEPLOY
   service, where AWS has CodeDeploy create them.
 
+- ECS never reuses a revision number: once a family's revisions are deleted, the next registration still gets the
+  next number ("the revision is incremented the next time you create a task definition with that name"); moto
+  numbers from the highest revision it still holds, so a deleted :2 would come back as :2. The stack's ledger is keyed
+  by revision ARN, so the highest revision ever registered is remembered per family here.
+
 `apply()` patches moto in this process (in-process `mock_aws` and ThreadedMotoServer alike); it is idempotent.
 """
 
@@ -62,12 +67,20 @@ def apply() -> None:
     from moto.sts.models import sts_backends
 
     register_backend = models.EC2ContainerServiceBackend.register_task_definition
+    last_revision = models.EC2ContainerServiceBackend._get_last_task_definition_revision_id
+
+    def highest_ever(self: Any, family: str) -> int | None:
+        ever: dict[str, int] = self.__dict__.setdefault("_ecs_remediate_revisions_ever", {})
+        return max(last_revision(self, family) or 0, ever.get(family, 0)) or None
+
     register_response = responses.EC2ContainerServiceResponse.register_task_definition
 
     def backend(self: Any, *args: Any, **kwargs: Any) -> Any:
         task_definition = register_backend(self, *args, **kwargs)
         task_definition.registered_at = datetime.now(UTC)
         task_definition.registered_by = _principal.get() or f"arn:aws:iam::{self.account_id}:root"
+        ever: dict[str, int] = self.__dict__.setdefault("_ecs_remediate_revisions_ever", {})
+        ever[task_definition.family] = max(ever.get(task_definition.family, 0), task_definition.revision)
         return task_definition
 
     def response(self: Any) -> Any:
@@ -84,6 +97,7 @@ def apply() -> None:
             _principal.reset(token)
 
     models.EC2ContainerServiceBackend.register_task_definition = backend
+    models.EC2ContainerServiceBackend._get_last_task_definition_revision_id = highest_ever
     responses.EC2ContainerServiceResponse.register_task_definition = response
     models.EC2ContainerServiceBackend.update_service = _deploying(models.EC2ContainerServiceBackend.update_service)
     _applied = True

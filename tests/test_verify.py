@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import pytest
 from demo.eventbridge import synthesized_template
 from demo.sandbox import ACCOUNT
 from demo.stack_standin import StandIn, wait_for, with_mode
-from ecs_remediate import aws
+from ecs_remediate import aws, cli_verify
 from ecs_remediate.cli import main
 from ecs_remediate.ledger import DynamoLedger
 from ecs_remediate.verify_canary import CANARY_FAMILY
@@ -350,3 +351,58 @@ def test_an_interrupted_run_leaves_nothing_registered(
 def test_boto3_is_pointed_at_the_emulator(moto_endpoint: str) -> None:
     """A guard for the tests above: nothing here can reach AWS."""
     assert boto3.client("ecs", region_name=REGION).meta.endpoint_url == moto_endpoint
+
+
+# --- the IAM docs/deploy.md lists is what verify calls -----------------------------------------------------------
+
+
+def documented_actions() -> set[str]:
+    """The `service:Action` names of docs/deploy.md's 'What verify needs (IAM)' table."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    section = text.split("### What verify needs (IAM)", 1)[1].split("###", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {action for row in rows for action in re.findall(r"`([a-z0-9]+:[A-Za-z]+)`", row.split("|")[1])}
+
+
+def test_every_call_verify_makes_is_in_the_documented_iam(
+    template: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_env: None
+) -> None:
+    """Every AWS call of a passing run, a run that gives up (the dead-letter queue's depth read for the reason) and a
+    disabled rule is in the table; and each row of the table is called by one of them, but the lost-answer search."""
+    calls: set[str] = set()
+    create = cli_verify._client
+
+    def recording(session: Any, service: str, region: str) -> Any:
+        client = create(session, service, region)
+        prefix = client.meta.service_model.signing_name
+
+        def record(model: Any, **_: Any) -> None:
+            calls.add(f"{prefix}:{model.name}")
+
+        client.meta.events.register("before-call", record)
+        return client
+
+    monkeypatch.setattr(cli_verify, "_client", recording)
+    stand_in = deploy(template, moto_endpoint, monkeypatch)
+    assert verify("--timeout", "30")[0] == 0
+    stand_in.stop()
+    assert verify("--timeout", "1")[0] == 1  # nothing delivers now: the failed wait reads the DLQ's depth
+    stand_in.set_rule_state(outputs(stand_in)["RuleName"], "DISABLED")
+    assert verify("--timeout", "1")[0] == 1
+    documented = documented_actions()
+    assert calls <= documented, calls - documented
+    assert documented - calls == {"ecs:ListTaskDefinitions"}  # only when a registration's answer was lost
+
+
+def test_a_second_run_passes_on_new_revisions(
+    template: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_env: None
+) -> None:
+    """ECS never reuses a deleted revision's number (demo/moto_fidelity.py makes moto agree): the second canary is :3,
+    and the ledger's record of the first (:1 -> :2) is not taken for its copy."""
+    with deploy(template, moto_endpoint, monkeypatch) as stand_in:
+        first = json.loads(verify("--timeout", "30", "-o", "json")[1])[0]
+        second = json.loads(verify("--timeout", "30", "-o", "json")[1])[0]
+    assert [first["outcome"], second["outcome"]] == ["PASS", "PASS"]
+    assert [row["canary"].rsplit(":", 1)[1] for row in (first, second)] == ["1", "3"]
+    assert second["copy"].endswith(f"{CANARY_FAMILY}:4")
+    assert canary_revisions(stand_in) == {"ACTIVE": [], "INACTIVE": []}

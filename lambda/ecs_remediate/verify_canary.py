@@ -158,6 +158,8 @@ class Canary:
             self._run(row)
         except (ClientError, BotoCoreError) as error:
             row.outcome, row.reason = ERROR, f"{error_code(error) or type(error).__name__}: {one_line(str(error))}"
+        except Exception as error:  # noqa: BLE001 - fail-closed: an ERROR row, never a traceback or a silent pass
+            row.outcome, row.reason = ERROR, f"{type(error).__name__}: {one_line(str(error))}"
         finally:
             row.left = self.clean_up(row)
             if row.left and row.outcome == PASS:
@@ -202,7 +204,11 @@ class Canary:
             row.notice = self._early_notice(canary, early)
             return
         row.copy = copy_arn
-        copy = ecs.describe(copy_arn)
+        try:
+            copy = ecs.describe(copy_arn)
+        except RevisionNotFound:
+            row.outcome, row.reason = FAIL, f"the stack's ledger names {copy_arn} as the copy, which does not exist"
+            return
         row.latency = _seconds_between(canary, copy)
         problem = self._check_copy(copy, canary, ecs)
         if problem:
