@@ -6,6 +6,10 @@
   calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM
   user, or the account root), `registeredAt` the registration time.
 
+- ECS's RegisterTaskDefinition response carries the tags it applied (`tags`, beside `taskDefinition`: the API
+  reference's response elements); moto's carries none. The function reads its fresh copy back from that response
+  (remediate.py), so the tags are added here as given.
+
 - ECS keeps a service's `deployments` in step with UpdateService: a new task definition starts a new PRIMARY
   deployment, and the previous one stays ACTIVE until its tasks are replaced (retire must wait for it); moto 5.2.5
   keeps the deployment the service was created with, on its first task definition, forever (and stores the task
@@ -63,6 +67,7 @@ def apply() -> None:
     global _applied  # noqa: PLW0603 - patch once per process
     if _applied:
         return
+    from moto.core.responses import ActionResult
     from moto.ecs import models, responses
     from moto.sts.models import sts_backends
 
@@ -92,9 +97,13 @@ def apply() -> None:
             arn = ""
         token = _principal.set(str(arn))
         try:
-            return register_response(self)
+            answer = register_response(self)
         finally:
             _principal.reset(token)
+        tags = self._get_param("tags")
+        if tags and isinstance(answer, ActionResult) and isinstance(answer.result, dict):
+            return ActionResult({**answer.result, "tags": tags})
+        return answer
 
     models.EC2ContainerServiceBackend.register_task_definition = backend
     models.EC2ContainerServiceBackend._get_last_task_definition_revision_id = highest_ever

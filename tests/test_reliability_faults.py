@@ -69,14 +69,15 @@ class Case:
 
 R = "remediated"
 CASES = [
-    # ECS DescribeTaskDefinition of the revision named by the event
-    Case("describe: throttling burst x3", "ecs", "DescribeTaskDefinition", "throttle", 3, R, 1, 1, None, body=SOURCE),
-    Case("describe: HTTP 500 x3", "ecs", "DescribeTaskDefinition", "500", 3, R, 1, 1, None, body=SOURCE),
-    Case("describe: read timeout x2", "ecs", "DescribeTaskDefinition", "read-timeout", 2, R, 1, 1, None, body=SOURCE),
-    Case("describe: connect timeout x2", "ecs", "DescribeTaskDefinition", "connect-timeout", 2, R, 1, 1, None, body=SOURCE),
-    Case("describe: throttled throughout", "ecs", "DescribeTaskDefinition", "throttle", None, "raised ThrottlingException", 0, 0, body=SOURCE),
-    Case("describe: AccessDenied", "ecs", "DescribeTaskDefinition", "access-denied", None, "raised RemediationFailed", 1, 0, "raised RemediationFailed", 1, body=SOURCE, keep_fault=True),
-    Case("describe: revision deleted after the event", "ecs", "DescribeTaskDefinition", "gone", None, "skipped", 0, 0, None, 0, body=SOURCE),
+    # ECS DescribeTaskDefinition of the family, the first call: its latest ACTIVE revision, which is the revision named by
+    # the event (described by name only when it is not the latest); deleted: every describe answers "unable"
+    Case("describe: throttling burst x3", "ecs", "DescribeTaskDefinition", "throttle", 3, R, 1, 1, None, body=LATEST),
+    Case("describe: HTTP 500 x3", "ecs", "DescribeTaskDefinition", "500", 3, R, 1, 1, None, body=LATEST),
+    Case("describe: read timeout x2", "ecs", "DescribeTaskDefinition", "read-timeout", 2, R, 1, 1, None, body=LATEST),
+    Case("describe: connect timeout x2", "ecs", "DescribeTaskDefinition", "connect-timeout", 2, R, 1, 1, None, body=LATEST),
+    Case("describe: throttled throughout", "ecs", "DescribeTaskDefinition", "throttle", None, "raised ThrottlingException", 0, 0, body=LATEST),
+    Case("describe: AccessDenied", "ecs", "DescribeTaskDefinition", "access-denied", None, "raised RemediationFailed", 1, 0, "raised RemediationFailed", 1, body=LATEST, keep_fault=True),
+    Case("describe: revision deleted after the event", "ecs", "DescribeTaskDefinition", "gone", None, "skipped", 0, 0, None, 0, body=None),
     Case("describe: revision INACTIVE after the event", "ecs", "DescribeTaskDefinition", "none", 0, "skipped", 0, 0, None, 0, setup="deregister"),
     # ECS DescribeTaskDefinition of the family (the latest-revision guard)
     Case("describe latest: throttling burst x3", "ecs", "DescribeTaskDefinition", "throttle", 3, R, 1, 1, None, body=LATEST),

@@ -97,6 +97,9 @@ class Remediator:
             self._register_once = self._guard(persistence, self._register_copy, "sourceArn", COPY_KEY_PREFIX)
             self._publish_once = self._guard(_sibling(persistence), self._publish, "key", NOTICE_KEY_PREFIX)
         self._lock = threading.Lock()
+        # Revisions this invocation has in hand, by source ARN: the register response of a fresh copy (ECS's own account
+        # of what it stored: the read-back needs no describe) and the described source (the count needs none).
+        self._in_hand: dict[tuple[str, str], Described] = {}
         self.restorer = Restorer(ecs, config, self.judge, self.ledger, self.register_restore)
 
     def _guard(
@@ -132,8 +135,9 @@ class Remediator:
         arn = registration.task_definition_arn
         family, revision = self._family_and_revision(arn)
         result = self.result_type(SKIPPED, arn, family, revision, registration=registration)
+        latest = self._latest_first(result, family)
         try:
-            source = self._describe(result, arn)
+            source = latest if latest is not None and latest.arn == arn else self._describe(result, arn)
         except RevisionNotFound:
             result.reason = "the revision no longer exists"
             return result
@@ -173,7 +177,18 @@ class Remediator:
         if self.config.mode == "report":
             result.outcome, result.reason = REPORTED, "report-only mode: nothing was changed"
             return self._notify(result)
-        return self._remediate(result, source)
+        return self._remediate(result, source, latest)
+
+    def _latest_first(self, result: Result, family: str) -> Described | None:
+        """The family's newest ACTIVE revision, described first: for the usual event (the family's latest) it is the
+        source too, so one DescribeTaskDefinition answers both questions. None when the family has no ACTIVE revision
+        (the source's own describe then says why) and for daemons (their adapter describes by revision)."""
+        if self.ecs.model.is_daemon or not family:
+            return None
+        try:
+            return self._describe(result, family)
+        except RevisionNotFound:
+            return None
 
     def identify(self, unidentified: Unidentified) -> Result:
         """A successful registration whose event names no revision: found from the family, the time and the
@@ -194,11 +209,14 @@ class Remediator:
     # ---------------------------------------------------------------------------------------------------------
     # Copy
 
-    def _remediate(self, result: Result, source: Described) -> Result:
-        # Serialise within this process: two threads must not both find "no copy yet" and both register.
+    def _remediate(self, result: Result, source: Described, latest: Described | None = None) -> Result:
+        # Serialise within this process: two threads must not both find "no copy yet" and both register. With the
+        # shared idempotency table the write itself is guarded, so the latest read before the lock stands; without
+        # it (the CLI with no table) the latest is read again under the lock.
         with self._lock:
             try:
-                latest = self._describe(result, result.family)
+                if latest is None or not self.shares_idempotency:
+                    latest = self._describe(result, result.family)
             except RevisionNotFound:  # deregistered since the first describe: nothing ACTIVE to copy
                 result.reason = "the family has no ACTIVE revision any more"
                 return result
@@ -221,6 +239,7 @@ class Remediator:
                 copy = found
                 result.reason = "the fixed copy was registered by an earlier attempt"
         result.outcome, result.new_task_definition_arn = REMEDIATED, copy.arn
+        self._in_hand[("source", source.arn)] = source
         self._read_back(result, copy, source)
         repeats.note_remediation(self.ledger, self.config, result)  # escalates a family fixed again and again
         return self._notify(self._follow_up(result))
@@ -240,6 +259,8 @@ class Remediator:
                 raise
             raise _CopyFailed(error_code(error), str(error)) from None
         self.ledger.record_copy(source.arn, registered.arn, self.recorded_by)
+        if restore and "containerDefinitions" in registered.task_definition:
+            self._in_hand[("copy", source.arn)] = registered
         outcome: dict[str, Any] = {"copyArn": registered.arn, "droppedTags": fix.dropped_tags}
         if restore:  # the copy lands right above its source unless a deploy came in between
             outcome.update(self.restorer.keep_latest(registered.arn, source.revision + 1).to_outcome())
@@ -275,6 +296,9 @@ class Remediator:
     def _describe_copy(self, result: Result, copy_arn: str, registered: dict[str, Any]) -> Described:
         result.dropped_tags = list(registered.get("droppedTags") or [])
         result.copy_proof = "registered by this invocation and recorded in the stack's ledger"
+        fresh = self._in_hand.pop(("copy", result.task_definition_arn), None)
+        if fresh is not None and fresh.arn == copy_arn:
+            return fresh  # RegisterTaskDefinition's response: what ECS stored, members and tags
         return self.ecs.describe(copy_arn)
 
     def _read_back(self, result: Result, copy: Described, source: Described) -> None:
@@ -301,6 +325,7 @@ class Remediator:
     def _follow_up(self, result: Result) -> Result:
         """Rollout, retire, and the count of privileged revisions left (rollout.py); onto verified copies only."""
         assert result.new_task_definition_arn is not None
+        source = self._in_hand.pop(("source", result.task_definition_arn), None)
         if not result.copy_verified:
             return result
         followup = rollout.finish(
@@ -309,6 +334,7 @@ class Remediator:
             result.task_definition_arn,
             result.new_task_definition_arn,
             references=self.references,
+            known=[source] if source is not None else [],
         )
         for name, value in vars(followup).items():
             setattr(result, name, value)

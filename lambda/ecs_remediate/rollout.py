@@ -5,11 +5,12 @@ and the revision already INACTIVE."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from . import managed
-from .aws import ClientError, Ecs, RevisionNotFound, Service, error_code, is_transient
+from .aws import ClientError, Described, Ecs, RevisionNotFound, Service, error_code, is_transient
 from .config import Config
 from .references import Reference, ReferenceLookupFailed, blocking
 from .taskdef import (
@@ -62,10 +63,12 @@ def finish(
     services: list[Service] | None = None,
     count: bool = True,
     references: ReferenceFinder | None = None,
+    known: Sequence[Described] = (),
 ) -> Followup:
     """Roll services from `source_arn` onto `new_arn` and retire `source_arn`, as configured. `services`: the
     services using `source_arn` when the caller has just looked them up; `count`: count the privileged
-    revisions left in the family when it is not retired."""
+    revisions left in the family when it is not retired; `known`: revisions the caller described already (not
+    described again)."""
     followup = Followup()
     new_ref = short_ref(new_arn)
     followup.services_checked = config.rollout or config.retire
@@ -122,7 +125,7 @@ def finish(
             retire_if_unreferenced(ecs, source_arn, references, followup)
     if not followup.retired and count:
         followup.remaining_privileged, followup.remaining_is_lower_bound = count_privileged_active(
-            ecs, new_arn, exclude={new_arn}
+            ecs, new_arn, exclude={new_arn}, known=known
         )
     return followup
 
@@ -192,15 +195,19 @@ def retire_if_unreferenced(ecs: Ecs, source_arn: str, references: ReferenceFinde
     followup.retire_note = "deregistered (INACTIVE): no service or schedule uses it; running tasks are not affected"
 
 
-def count_privileged_active(ecs: Ecs, any_arn: str, exclude: set[str]) -> tuple[int, bool]:
-    """ACTIVE revisions of the family of `any_arn` that still have a privileged container."""
+def count_privileged_active(
+    ecs: Ecs, any_arn: str, exclude: set[str], known: Sequence[Described] = ()
+) -> tuple[int, bool]:
+    """ACTIVE revisions of the family of `any_arn` that still have a privileged container (`known`: described by the
+    caller already, not described again)."""
     match = TASK_DEFINITION_ARN_RE.match(any_arn)
     family = match["family"] if match else ""
     arns = [a for a in ecs.revision_arns(family) if _family_of(a) == family and a not in exclude]
+    already = {d.arn: d for d in known}
     count = 0
     for arn in arns[-MAX_REVISIONS_COUNTED:]:
         try:
-            described = ecs.describe(arn)
+            described = already.get(arn) or ecs.describe(arn)
         except RevisionNotFound:
             continue
         if described.status == "ACTIVE" and privileged_containers(described.task_definition):
