@@ -6,13 +6,15 @@ the move to the dead-letter queue after maxReceiveCount are moto's). The mapping
 standard queue with ReportBatchItemFailures: ReceiveMessage up to the batch size, one invocation per batch with the
 records in Lambda's SQS event shape, then DeleteMessage for every record not named in batchItemFailures; the ones
 named are left in flight and come back after the visibility timeout (an invocation that raises leaves them all).
-Where it may differ from AWS: the real mapping long-polls with several pollers and batches by a window; here one
-poll is one ReceiveMessage, made when the caller asks.
+With a batching window (the hub's mapping), records are gathered with further ReceiveMessage calls until the batch is
+full or the window has passed, as Lambda does. Where it may differ from AWS: the real mapping long-polls with several
+pollers; here one poll is made when the caller asks, and gathering is as fast as the emulator answers.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,17 +61,20 @@ class EventQueue:
         """What EventBridge's SQS target does with a matched event: the event, as JSON, is the message body."""
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(event))
 
-    def poll(self, invoke: Invoke, context: Any, *, batch_size: int = BATCH_SIZE, wait: int = 0) -> int:
-        """One ReceiveMessage and, when it returned records, one invocation; returns how many records it handed over."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=batch_size,
-            WaitTimeSeconds=wait,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+    def poll(
+        self, invoke: Invoke, context: Any, *, batch_size: int = BATCH_SIZE, wait: int = 0, window: float = 0.0
+    ) -> int:
+        """One batch (a ReceiveMessage, and more within `window` seconds up to `batch_size`) and, when it holds records,
+        one invocation; returns how many records it handed over."""
+        messages = self._receive(min(10, batch_size), wait)
         if not messages:
             return 0
+        ends = time.monotonic() + window
+        while len(messages) < batch_size and time.monotonic() < ends:
+            more = self._receive(min(10, batch_size - len(messages)), 0)
+            if not more:
+                time.sleep(0.05)
+            messages += more
         event = {"Records": [self._record(m) for m in messages]}
         self.invocations += 1
         try:
@@ -86,6 +91,16 @@ class EventQueue:
             )
         self.deleted += len(done)
         return len(messages)
+
+    def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
 
     def drain(self, invoke: Invoke, context: Any, *, polls: int = 100) -> int:
         """Poll until a ReceiveMessage returns nothing (at most `polls` times); returns the invocations made."""

@@ -56,7 +56,7 @@ from .org_settings import OrgSettings
 from .org_sweep import OrgSweep
 from .outputs import verify_outputs
 from .remediator import RUNTIME, Remediator
-from .settings import StackSettings
+from .settings import HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS, StackSettings
 
 # StackSets operation preferences, for speed with a stated failure tolerance (they apply to create and update
 # operations; auto-deployment to an account that joins a target OU runs on its own):
@@ -104,6 +104,10 @@ class HubStack(Stack):
             registry=self.exemptions,
             event_bus=self.event_bus,
             runtime_permissions=False,  # it acts through the member roles, which have them
+            # Large batches, handled in round-robin order of the member accounts: one member's burst does not hold
+            # back another member's registration (ecs_remediate/delivery.py, docs/performance.md#burst).
+            batch_size=HUB_QUEUE_BATCH_SIZE,
+            batching_window=Duration.seconds(HUB_QUEUE_BATCHING_WINDOW_SECONDS),
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
         # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there (hub_daemons.py).

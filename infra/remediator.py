@@ -88,6 +88,8 @@ class Remediator(Construct):
         registry: ExemptionRegistry,
         event_bus: events.IEventBus | None = None,
         runtime_permissions: bool = True,
+        batch_size: int = QUEUE_BATCH_SIZE,
+        batching_window: Duration | None = None,
     ) -> None:
         """`event_bus`: where the rule listens (default: the account's default bus, where CloudTrail delivers).
         `runtime_permissions=False`: the function gets the table and topic but no ECS/PassRole statement (a hub
@@ -181,7 +183,8 @@ class Remediator(Construct):
         # The mapping grants receive, delete and change-visibility; deferrals send the event back (delivery.py).
         self.event_source_mapping = event_sources.SqsEventSource(
             self.queue,
-            batch_size=QUEUE_BATCH_SIZE,
+            batch_size=batch_size,
+            max_batching_window=batching_window,
             report_batch_item_failures=True,
             max_concurrency=settings.queue_concurrency,
         )

@@ -53,6 +53,11 @@ QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * 60
 QUEUE_MAX_RECEIVES = 5
 QUEUE_BATCH_SIZE = 10
 DEFAULT_QUEUE_CONCURRENCY, QUEUE_CONCURRENCY_RANGE = 2, (2, 1000)
+# The organization hub's mapping: up to 1,000 records gathered for a second, so that one member's burst and another
+# member's registration arrive in one batch, which the function handles in round-robin order of the accounts
+# (ecs_remediate/delivery.py). About 3 MB of typical events, within Lambda's 6 MB batch payload.
+HUB_QUEUE_BATCH_SIZE = 1000
+HUB_QUEUE_BATCHING_WINDOW_SECONDS = 1
 # The backlog alarm: the oldest event waiting longer than this (the burst is not draining).
 QUEUE_AGE_ALARM_SECONDS = 3600
 

@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from botocore.config import Config as BotoConfig
 
 from . import aws
 from .accounts import MemberAccessTransient, MemberAccounts, MemberRoleUnavailable
@@ -55,6 +56,9 @@ from .taskdef import TASK_DEFINITION_ARN_RE
 logger = Logger(child=True)
 metrics = Metrics()
 
+# A member's ECS calls from the hub's event path: one retry, then the record is deferred (delivery.py) instead of
+# waiting out that member's throttling inside an invocation that other members' events share.
+MEMBER_ECS_CONFIG = aws.BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "max_attempts": 2}))
 NOTICE_KEY_PREFIX = "ecs-remediate-hub-notice"  # a refusal or an unusable role is notified once per event
 _ACCOUNT_RE = re.compile(r"^\d{12}\Z", re.ASCII)
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}\Z", re.ASCII)
@@ -157,7 +161,7 @@ class HubRuntime:
             (account, region),
             lambda: Remediator(
                 self.config_for(account),
-                aws.Ecs(self.members.client("ecs", account, region)),
+                aws.Ecs(self.members.new_client("ecs", account, region, MEMBER_ECS_CONFIG)),
                 self.member_topic(account, region),
                 self.persistence(),
                 registry=self.registry,

@@ -1,0 +1,192 @@
+"""Hub fairness benchmark (issue 23): one member's burst must not hold back another member's registration.
+
+  python -m bench.hub_burst [--members 20] [--burst 2000] [--scale 1]
+
+An organization in moto (demo/org_sandbox.py: 20 member accounts reached through moto's STS), the hub's function in
+hub mode (MEMBER_ROLE_NAME) fed by the hub's event queue as the hub stack sets its mapping (batches of up to 1,000
+gathered for a second, MaximumConcurrency 2; demo/event_queue.py), and ECS behind bench/throttle_proxy.py with ECS's
+buckets per member account (bench/burst.py's rates, `--scale` times faster).
+
+  idle: each member but the first registers one privileged revision, one after another with the hub otherwise idle;
+  burst: the first member registers `--burst` privileged revisions at once while each other member registers one,
+      spread over the burst's registrations.
+
+Each member's latency: from its registration (ECS's registeredAt) to its fixed copy's registeredAt, read back from
+the member account. Reported: every other member's latency in the burst as a ratio to the idle hub's median; the
+target is at most 2x. The burst member's own backlog keeps draining at its account's rate; the run stops once every
+other member's copy exists (what is left of the backlog is counted, not waited for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.burst import REGION, SHARED, Context, _worker_setup, emulator_process, limits
+from bench.throttle_proxy import ThrottleProxy
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMBER_ROLE = "ecs-remediate-member"
+HUB_BATCH_SIZE, HUB_WINDOW = 1000, 1.0  # infra/settings.py: HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS
+
+
+def privileged(family: str) -> dict[str, Any]:
+    return {
+        "family": family,
+        "containerDefinitions": [
+            {"name": "agent", "image": "public.ecr.aws/x/agent:1", "memory": 128, "privileged": True}
+        ],
+    }
+
+
+def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any) -> None:
+    """One concurrent invocation slot of the hub's mapping."""
+    handler = _worker_setup(env, scale)
+    import boto3
+
+    from demo.event_queue import EventQueue
+
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=env["AWS_ENDPOINT_URL"])
+    events = EventQueue(sqs, **queue)
+    while not stop.is_set():
+        events.poll(
+            handler.queue_handler, Context(60.0 / scale), batch_size=HUB_BATCH_SIZE, wait=1, window=HUB_WINDOW / scale
+        )
+
+
+def copy_latency(org: Any, account: str, family: str) -> float | None:
+    """Seconds from the family's first revision to its fixed copy (the revision carrying the marker), or None."""
+    ecs = org.client("ecs", account, REGION)
+    arns = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]
+    described = [ecs.describe_task_definition(taskDefinition=a, include=["TAGS"]) for a in arns]
+    source = min(described, key=lambda d: d["taskDefinition"]["revision"])["taskDefinition"]
+    for item in described:
+        if any(t["key"] == "ecs-remediate:source-revision" for t in item.get("tags") or []):
+            return float((item["taskDefinition"]["registeredAt"] - source["registeredAt"]).total_seconds())
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hub_burst", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--limit", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION})
+    sys.path.insert(0, str(ROOT / "lambda"))
+    import logging
+
+    import boto3
+    from moto.iam.models import get_account_id_from
+
+    from demo.event_queue import EventQueue
+    from demo.org_sandbox import Organization
+    from demo.sandbox import Sandbox
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    emulator = emulator_process()
+    moto = emulator.__enter__()
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
+    scale = args.scale
+    try:
+        sandbox = Sandbox(endpoint_url=moto).create()
+        org = Organization(endpoint_url=moto).create([f"member-{i:02d}" for i in range(args.members)])
+        noisy, *quiet = org.accounts
+        queue = EventQueue(boto3.client("sqs", region_name=REGION, endpoint_url=moto)).create()
+        context = multiprocessing.get_context("spawn")
+        with ThrottleProxy(moto, limits(scale), shared=SHARED, account_of=get_account_id_from) as proxy:
+            env = {
+                **sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE),
+                **queue.env(),
+                "AWS_ENDPOINT_URL": moto,
+                "AWS_ENDPOINT_URL_ECS": proxy.url,
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
+                "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "ERROR",
+            }
+            stop = context.Event()
+            spec = {"queue_url": queue.queue_url, "queue_arn": queue.queue_arn, "dlq_url": queue.dlq_url}
+            workers = [
+                context.Process(target=hub_worker, args=(env, scale, spec, stop)) for _ in range(args.concurrency)
+            ]
+            for worker in workers:
+                worker.start()
+            time.sleep(args.warmup)
+
+            def register(account: str, family: str) -> None:
+                response = org.register(account, REGION, privileged(family))
+                queue.put(org.event_for(account, REGION, privileged(family), response))
+
+            def wait_for(accounts: list[str], family: str) -> dict[str, float]:
+                ends = time.time() + args.limit
+                found: dict[str, float] = {}
+                while len(found) < len(accounts) and time.time() < ends:
+                    for account in accounts:
+                        if account not in found and (latency := copy_latency(org, account, family)) is not None:
+                            found[account] = latency
+                    time.sleep(0.5)
+                return found
+
+            # Idle: one registration at a time.
+            idle: dict[str, float] = {}
+            for account in quiet:
+                register(account, "idle")
+                idle.update(wait_for([account], "idle"))
+            # Burst: the noisy member's registrations, the quiet members' spread among them.
+            spacing = max(1, args.burst // (len(quiet) + 1))
+            quiet_left = list(quiet)
+
+            def burst() -> None:
+                for n in range(args.burst):
+                    register(noisy, f"burst-{n % 200:03d}")
+                    if n % spacing == spacing // 2 and quiet_left:
+                        register(quiet_left.pop(0), "busy")
+
+            feeder = threading.Thread(target=burst)
+            feeder.start()
+            feeder.join()
+            for account in quiet_left:
+                register(account, "busy")
+            busy = wait_for(quiet, "busy")
+            backlog = queue.depth()
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=60)
+            throttles = dict(proxy.throttles)
+    finally:
+        emulator.__exit__(None, None, None)
+    baseline = statistics.median(idle.values()) if idle else 0.0
+    ratios = {a: busy[a] / baseline for a in busy} if baseline else {}
+    worst = max(ratios.values()) if ratios else float("inf")
+    print(
+        f"hub, {args.members} members (scale {scale:g}): idle copy latency median {baseline * scale:.2f} s of AWS time "
+        f"(min {min(idle.values()) * scale:.2f}, max {max(idle.values()) * scale:.2f}); with member {noisy} "
+        f"registering {args.burst} at once: the other {len(quiet)} members' copies {len(busy)}/{len(quiet)}, latency "
+        f"median {statistics.median(busy.values()) * scale if busy else 0:.2f} s, max "
+        f"{max(busy.values()) * scale if busy else 0:.2f} s: worst {worst:.2f}x the idle median (target 2x); "
+        f"throttled calls {throttles}; the noisy member's backlog left in the queue {backlog}",
+        flush=True,
+    )
+    return 0 if len(busy) == len(quiet) and worst <= 2.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
