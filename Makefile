@@ -77,8 +77,12 @@ deploy: install
 destroy: install
 	PATH=$(abspath $(BIN)):$(NODE_BIN):$$PATH npx --no-install cdk destroy $(CONTEXT)
 
+# The sweep benchmark, then the burst benchmarks (issue 23; about 40 minutes together on 2 cores): 1,000 registrations
+# through the event queue and through the former asynchronous invocation, and the hub's fairness across members.
 bench: install
 	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m bench
+	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m bench.burst
+	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m bench.hub_burst
 
 # The sweep benchmark with Prowler and Cloud Custodian against the same emulator. Each tool gets a
 # virtualenv of its own (Prowler pins boto3 1.40.61); minutes at 5,000 revisions.
