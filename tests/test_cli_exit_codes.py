@@ -5,6 +5,7 @@ Nothing here can reach AWS: every endpoint is a loopback port."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -252,8 +253,22 @@ def test_ctrl_c_before_the_sweep_starts_is_one_line_and_130(tmp_path: Path) -> N
     process = subprocess.Popen(
         [str(SCRIPT), "fix", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(1.5)  # past the imports, into the read
+    _wait_until_reading_stdin(process)  # past the imports, into the read, however slow the machine
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130 and out == ""
     assert err.strip() == "interrupted (Ctrl-C): stopped before it finished"
+
+
+def _wait_until_reading_stdin(process: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until the process blocks in read(2) on its standard input (Linux: /proc/PID/syscall names the call, its
+    first argument the descriptor), not a fixed sleep that a loaded machine outruns."""
+    read = {"x86_64": "0", "aarch64": "63"}[os.uname().machine]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{process.pid}/syscall").read_text().split()
+            if fields[:2] == [read, "0x0"]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the CLI never waited on its standard input")

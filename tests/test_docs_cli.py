@@ -288,7 +288,9 @@ class emulator:
 
 @pytest.mark.slow
 def test_make_emulator_prints_the_exports_serves_until_ctrl_c_and_stops(started: Emulator) -> None:
-    dry_run = subprocess.run(["make", "-n", "emulator"], cwd=ROOT, capture_output=True, text=True, check=True)
+    dry_run = subprocess.run(
+        ["make", "-s", "-n", "--no-print-directory", "emulator"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert "python -m demo.emulator" in dry_run.stdout.splitlines()[-1]  # what make runs is what this starts
     env = started.environment()
     endpoint = env["AWS_ENDPOINT_URL"]

@@ -33,7 +33,7 @@ from strategies import (
     seeded_register_inputs,
 )
 
-from ecs_remediate import cli
+from ecs_remediate import cli, cli_common
 from ecs_remediate.taskdef import (
     Document,
     TaskDefinitionError,
@@ -173,11 +173,11 @@ def test_fix_never_raises_and_never_echoes_secrets(document: Any, check: bool) -
     code, out, err = run_fix(document, *(["--check"] if check else []))
     secrets = collect_secrets(document)
     assert leaked_secrets([err], secrets) == []
-    if code == cli.EXIT_USAGE:
+    if code == cli_common.EXIT_USAGE:
         count("fix_cli_refused")
         assert out == "" and err.startswith("error: ") and err.count("\n") == 1
         return
-    assert code in (cli.EXIT_OK, cli.EXIT_FINDINGS)
+    assert code in (cli_common.EXIT_OK, cli_common.EXIT_FINDINGS)
     if check:
         assert out == ""
         return
@@ -205,4 +205,4 @@ def test_fix_never_raises_and_never_echoes_secrets(document: Any, check: bool) -
 def test_fix_refuses_pathological_json_with_a_usage_error(text: str) -> None:
     count("fix_cli_pathological")
     code, out, err = run_fix(None, text=text)
-    assert code == cli.EXIT_USAGE and out == "" and err.startswith("error: "), (code, err[:300])
+    assert code == cli_common.EXIT_USAGE and out == "" and err.startswith("error: "), (code, err[:300])

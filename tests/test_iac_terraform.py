@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from strategies import FUZZ, json_values, mutated, scaled
 
 from conftest import LOCAL_FIXTURES, ROOT
-from ecs_remediate import cli, terraform
+from ecs_remediate import cli, cli_common, terraform
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PLAN = LOCAL_FIXTURES / "terraform" / "plan_modules-count-for_each.json"
@@ -123,13 +123,13 @@ def check(document: Any) -> tuple[int, str, str]:
 @given(document=mutated(plan(), mutations=4).map(lambda pair: pair[0]))
 def test_hostile_plans_never_raise_and_never_pass_silently(document: Any) -> None:
     code, out, err = check(document)
-    assert code in (cli.EXIT_OK, cli.EXIT_FINDINGS, cli.EXIT_USAGE), err
-    if code == cli.EXIT_USAGE:
+    assert code in (cli_common.EXIT_OK, cli_common.EXIT_FINDINGS, cli_common.EXIT_USAGE), err
+    if code == cli_common.EXIT_USAGE:
         assert out == "" and err.count("\n") == 1
         return
     if terraform.is_plan(document):
         report = terraform.check_plan(document)
-        assert code == (cli.EXIT_FINDINGS if report.findings else cli.EXIT_OK)
+        assert code == (cli_common.EXIT_FINDINGS if report.findings else cli_common.EXIT_OK)
         assert len(out.splitlines()) == len(report.findings)
 
 
