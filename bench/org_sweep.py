@@ -4,8 +4,9 @@ its own, at several MaxConcurrency settings.
   python -m bench.org_sweep [--accounts 100] [--regions 4] [--concurrency 25,50,100] [--smallest 8] [--spread 8]
                             [--rate 2] [--burst 4]
 
-A moto server in this process holds an organization (members reached through moto's STS) and executes the hub's
-synthesized state machine (synthesized once per concurrency setting, with `orgSweepConcurrency`); its Lambda tasks
+A moto server in this process, with the ECS daemon API emulated (demo/emulator_server.py: each item lists its daemon
+task definitions once and finds none), holds an organization (members reached through moto's STS) and executes the
+hub's synthesized state machine (synthesized once per concurrency setting, with `orgSweepConcurrency`); its Lambda tasks
 call the real handlers in this process (demo/org_sweep_machine.py). The handlers' AWS calls go through
 bench/throttle_proxy.py keyed per (account, Region): each account-Region has its own per-operation token buckets, as
 ECS keeps them. Account-Region k has `smallest + k % spread` ACTIVE revisions (every 5th privileged), report mode.
@@ -110,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("moto").setLevel(logging.ERROR)
 
     from moto.iam.models import get_account_id_from
-    from moto.server import ThreadedMotoServer
+
+    from bench.sweep import free_port
+    from demo.emulator_server import EmulatorServer  # moto + the ECS daemon API the item also lists
 
     machines = {c: SynthesizedSweep.build({"regions": ",".join(regions), "orgSweepConcurrency": c}) for c in settings}
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     moto = f"http://{host}:{port}"
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         "ListTaskDefinitions": rate,
         "ListTaskDefinitionFamilies": rate,
         "RegisterTaskDefinition": BucketRate(1.0, 1),
+        "ListDaemonTaskDefinitions": rate,
+        "DescribeDaemonTaskDefinition": rate,
     }
     results: list[dict[str, Any]] = []
     try:

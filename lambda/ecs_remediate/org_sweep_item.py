@@ -43,7 +43,8 @@ from .sweep_rates import (
 from .sweep_report import STATUSES, Finding
 from .sweeper import ACTIVE
 
-_ARN = re.compile(r"^arn:[a-z-]+:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}|\*):task-definition/")
+# A task definition's or a daemon task definition's ARN (the item sweeps both kinds).
+_ARN = re.compile(r"^arn:[a-z-]+:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}|\*):(?:daemon-)?task-definition/")
 ERROR_TEXT_LIMIT = 1000
 LISTINGS = (LIST_REVISIONS, LIST_FAMILIES)  # the sweeper's row for a listing that failed starts with its operation
 
