@@ -19,7 +19,7 @@ from typing import Any
 from demo.eventbridge import synthesized_template
 from demo.stack_standin import StandIn
 
-DELAY = 0.5  # seconds: CloudTrail's minutes, shortened
+DELAY = 0.2  # seconds: CloudTrail's minutes, shortened
 
 
 def run_verify_scene(p: Any, endpoint: str) -> list[str]:

@@ -42,7 +42,7 @@ from .verify_stack import CANARY_FAMILY, DeployedStack
 CANARY_IMAGE = "public.ecr.aws/docker/library/busybox:stable"
 RUN_LABEL = "ecs-remediate.verify-run"  # a docker label naming the run: finds the canary if its answer was lost
 PASS, FAIL, ERROR, INTERRUPTED = "PASS", "FAIL", "ERROR", "INTERRUPTED"
-FIRST_POLL, LAST_POLL = 0.5, 5.0  # seconds between reads of the ledger and the notice record, doubling
+FIRST_POLL, LAST_POLL = 0.25, 5.0  # seconds between reads of the ledger and the notice record, doubling
 COMPLETED = "COMPLETED"  # Powertools' status of a notice SNS accepted
 
 
