@@ -6,11 +6,13 @@ Nothing here can reach AWS: every endpoint is a loopback port."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,16 +205,26 @@ def test_ctrl_c_during_remediation_reports_every_copy_registered_and_exits_130(b
 def test_a_second_ctrl_c_stops_at_once_and_says_the_report_was_not_written(box: Sandbox) -> None:
     for family in ("a", "b", "c", "d"):
         box.register({"family": family, "containerDefinitions": [PRIVILEGED]})
-    with ThrottleProxy(str(box.endpoint_url), _unlimited()) as proxy:
+    registering, release = threading.Event(), threading.Event()
+    registrations = itertools.count(1)
+
+    def hold_the_second_registration(operation: str, _request: dict[str, Any]) -> None:
+        """The scan's second RegisterTaskDefinition stays under way until the test lets it go: both Ctrl-Cs land
+        while it is in flight, however fast or slow the machine."""
+        if operation == "RegisterTaskDefinition" and next(registrations) == 2:
+            registering.set()
+            release.wait(60)
+
+    with ThrottleProxy(str(box.endpoint_url), _unlimited(), inject=hold_the_second_registration) as proxy:
         env = environment(AWS_ENDPOINT_URL=proxy.url, **box.env())
-        # A registration every 3 s: after the first Ctrl-C the scan waits for the one under way, and the second lands.
-        process = start(["scan", "--remediate", "-o", "json", "--rate", "register=0.3/1", "--concurrency", "1"], env)
+        process = start(["scan", "--remediate", "-o", "json", "--concurrency", "1"], env)
         try:
-            _interrupt_when(process, lambda: len(_copies(box)) >= 1)
-            time.sleep(0.5)
-            process.send_signal(signal.SIGINT)
+            _interrupt_when(process, registering.is_set)  # the first: the scan waits for the registration under way
+            time.sleep(1.0)  # two pending SIGINTs would be one
+            process.send_signal(signal.SIGINT)  # the second: it stops at once
             out, err = process.communicate(timeout=60)
         finally:
+            release.set()
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 130 and out == ""
