@@ -20,7 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra import limits
 from infra.checkov import CheckovSuppressions
-from infra.hub_stack import HubStack, write_guardrail
+from infra.hub_stack import MEMBER_STACK_SET_ID, HubStack, write_guardrail
 from infra.member_stack import MEMBER_STACK_ID, MemberStack, synthesize_member_template
 from infra.org_settings import OrgSettings, organization_selected
 from infra.settings import (
@@ -114,6 +114,9 @@ def _organization(app: cdk.App, settings: StackSettings) -> HubStack:
         )
     org = OrgSettings.from_context(app.node.try_get_context, tag_prefix=settings.tag_prefix)
     member = synthesize_member_template(settings, org, context=app.node.get_all_context())
+    # Measured before the hub is built: CDK's own validation of the hub would refuse a body over CloudFormation's
+    # limit without naming the key behind it (the other figures are measured after synthesis, _refuse_what_aws_would).
+    limits.check([limits.stack_set_body(f"{HUB_STACK_ID}/{MEMBER_STACK_SET_ID}", member.body)])
     hub = HubStack(
         app,
         HUB_STACK_ID,

@@ -64,6 +64,7 @@ from .settings import HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS, S
 #   tolerance + 1); every account of a Region at once, and every Region at once (PARALLEL).
 #   10% of a Region's accounts may fail (a role of that name left by hand, an SCP) before StackSets stops the
 #   operation there: one broken account does not hold up the others; a systematic failure stops early.
+MEMBER_STACK_SET_ID = "MemberStackSet"
 OPERATION_PREFERENCES = {
     "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
     "MaxConcurrentPercentage": 100,
@@ -325,7 +326,7 @@ class HubStack(Stack):
         prefs = OPERATION_PREFERENCES
         return cloudformation.CfnStackSet(
             self,
-            "MemberStackSet",
+            MEMBER_STACK_SET_ID,
             stack_set_name=f"{self.stack_name}-member",
             description="ecs-remediate member side: forwarding rule per Region, member role per account",
             permission_model="SERVICE_MANAGED",
@@ -405,4 +406,4 @@ def write_guardrail(org: OrgSettings, tag_prefix: str, outdir: str) -> Path:
     return path
 
 
-__all__ = ["OPERATION_PREFERENCES", "HubStack", "write_guardrail"]
+__all__ = ["MEMBER_STACK_SET_ID", "OPERATION_PREFERENCES", "HubStack", "write_guardrail"]

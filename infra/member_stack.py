@@ -4,13 +4,16 @@ No asset and no Lambda, so StackSets need no bucket in any Region, and a plain s
 bootstrap-version rule (member accounts are not CDK-bootstrapped):
   * in every Region: an EventBridge rule on the default bus with the remediation rule's own pattern
     (infra/event_pattern.py), and the daemon rules' (infra/daemons.py: daemon calls, and with daemon rollout the
-    deployment outcomes), forwarding to the hub's bus through one role that may only PutEvents there;
+    deployment outcomes), forwarding to the hub's bus through one role that may only PutEvents there; what they
+    cannot deliver goes to a dead-letter queue, alarmed, that the hub's organization sweep reads and drains
+    (infra/member_forwarding.py);
   * once per account (IAM is global; the stack instance of the Region in the `MemberRoleRegion` parameter creates
     it, the others skip it through a Condition; the hub pins that Region, infra/hub_stack.py): the member role,
     named `memberRoleName`, trusted only by the hub's function roles (template parameter, filled in by the hub's
     StackSet) and only from inside the organization, with exactly the single-account function's ECS/PassRole
-    statements (`runtime_iam.runtime_statements`), for each target Region of this account; beside it, created with
-    it, the verify role (`ecs-remediate verify --accounts`: the canary family only, and DeregisterTaskDefinition).
+    statements (`runtime_iam.runtime_statements`), for each target Region of this account, and a policy of its own
+    to read and drain the forwarding dead-letter queue (the organization sweep's); beside it, created with it, the
+    verify role (`ecs-remediate verify --accounts`: the canary family only, and DeregisterTaskDefinition).
 
 `synthesize_member_template` builds it in an app of its own (the StackSet inlines the template body); with
 `-c memberTemplate=true` app.py also adds it to the main app as a plain stack, for the management account.
@@ -38,6 +41,7 @@ from . import event_pattern
 from .arns import ecs_arns
 from .checkov import CheckovSuppressions
 from .daemons import daemon_nag_applies_to, daemon_rules
+from .member_forwarding import ForwardingFailures
 from .org_settings import OrgSettings
 from .runtime_iam import RuntimeArns, runtime_statements
 from .settings import StackSettings
@@ -48,6 +52,10 @@ PARAM_HUB_FUNCTION_ROLE_ARNS = "HubFunctionRoleArns"
 PARAM_MEMBER_ROLE_REGION = "MemberRoleRegion"
 CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
 MEMBER_POLICY_NAME = "EcsRemediateRemediation"
+FORWARDING_QUEUE_POLICY_NAME = "EcsRemediateForwardingQueue"
+# What the organization sweep does with a member's forwarding dead-letter queue (lambda/ecs_remediate/
+# forwarding_queue.py): find it, read its depth, receive and delete what the sweep judged.
+FORWARDING_QUEUE_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage")
 EVENTS_SERVICE = "events.amazonaws.com"
 _EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
 _REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
@@ -93,6 +101,7 @@ class MemberStack(Stack):
             description="ecs-remediate member: lets the forwarding rule put events on the hub's bus",
         )
         hub_bus = events.EventBus.from_event_bus_arn(self, "HubEventBus", hub_bus_arn.value_as_string)
+        self.forwarding = ForwardingFailures(self, "Forwarding", queue_name=org.forwarding_queue_name)
         self.rule = events.Rule(
             self,
             "ForwardPrivilegedRegistrations",
@@ -118,6 +127,8 @@ class MemberStack(Stack):
             )
             for rule in daemon_rules(settings)
         ]
+        self.forwarding.attach([self.rule, *self.daemon_rules])
+        self.alarms = self.forwarding.alarms([self.rule, *self.daemon_rules])
 
         # The member role: once per account (fixed name; IAM is global), by the stack instance of the pinned Region.
         role_region = CfnParameter(
@@ -137,6 +148,7 @@ class MemberStack(Stack):
         statements = runtime_statements(settings, RuntimeArns.of_stack(self, org.regions))
         # Its size grows with the Regions: infra/limits.py refuses it over IAM's limit, naming regions.
         document = iam.PolicyDocument(statements=statements)
+        queue_document = iam.PolicyDocument(statements=[self._forwarding_queue_statement()])
         self.member_role = iam.CfnRole(
             self,
             "MemberRole",
@@ -155,7 +167,10 @@ class MemberStack(Stack):
                     }
                 ],
             },
-            policies=[iam.CfnRole.PolicyProperty(policy_name=MEMBER_POLICY_NAME, policy_document=document)],
+            policies=[
+                iam.CfnRole.PolicyProperty(policy_name=MEMBER_POLICY_NAME, policy_document=document),
+                iam.CfnRole.PolicyProperty(policy_name=FORWARDING_QUEUE_POLICY_NAME, policy_document=queue_document),
+            ],
         )
         self.member_role.cfn_options.condition = creates_role
         NagSuppressions.add_resource_suppressions(self.member_role, [self._wildcard_suppression()])
@@ -223,6 +238,16 @@ class MemberStack(Stack):
         )
         return role
 
+    def _forwarding_queue_statement(self) -> iam.PolicyStatement:
+        """The forwarding dead-letter queue of this account, by its name, and nothing else of SQS. Any Region (`*`):
+        one resource instead of one per Region keeps the role's inline policies (10,240 characters, the limit on
+        `regions`) where they were; the queue exists in the target Regions only, and the sweep reads only those."""
+        return iam.PolicyStatement(
+            sid="ForwardingDeadLetters",
+            actions=list(FORWARDING_QUEUE_ACTIONS),
+            resources=[self.format_arn(service="sqs", region="*", resource=self.org.forwarding_queue_name)],
+        )
+
     def _wildcard_suppression(self) -> NagPackSuppression:
         """IAM5 for the member role's wildcards: the single-account function's, Region by Region."""
         s = self.settings
@@ -246,6 +271,7 @@ class MemberStack(Stack):
                     f"Resource::arn:<AWS::Partition>:scheduler:{region}:<AWS::AccountId>:schedule/*/*",
                 ]
         applies_to += daemon_nag_applies_to(s, self.org.regions)  # the daemon statements (infra/daemons.py)
+        applies_to.append(f"Resource::arn:<AWS::Partition>:sqs:*:<AWS::AccountId>:{self.org.forwarding_queue_name}")
         return NagPackSuppression(
             id="AwsSolutions-IAM5",
             applies_to=applies_to,
@@ -253,7 +279,8 @@ class MemberStack(Stack):
             "runtime_iam.runtime_statements), on this account's resources in each target Region: Describe/List/"
             "Deregister support only '*'; a copy's revision is unknown until registered (TagResource only on create); "
             "PassRole only to ecs-tasks.amazonaws.com; the services to move are known only at run time; with retire, "
-            "the account's rule targets and schedules are listed to find any that names the revision",
+            "the account's rule targets and schedules are listed to find any that names the revision; the forwarding "
+            "dead-letter queue by name in any Region (shorter than one ARN per Region)",
         )
 
 

@@ -70,6 +70,7 @@ MAX_ORG_SWEEP_CONCURRENCY = 10_000  # a Distributed Map's limit on parallel chil
 DEFAULT_ORG_SWEEP_REPORT_DAYS = 90
 GUARDRAIL_MODES = ("off", "print", "attach")
 CALL_AS = ("SELF", "DELEGATED_ADMIN")
+FORWARDING_QUEUE_SUFFIX = "-forwarding-dlq"
 # StackSets take at most 50 OUs in one CreateStackInstances call.
 MAX_TARGET_OUS = 50
 
@@ -109,6 +110,13 @@ class OrgSettings:
         """IAM is global: the member role is created once per account, by the stack instance of one Region. This one
         when memberRoleRegion is set, or when the hub's Region (known only at deploy) is not among `regions`."""
         return self.member_role_region or self.regions[0]
+
+    @property
+    def forwarding_queue_name(self) -> str:
+        """The members' forwarding dead-letter queue, one per account and Region under this name (infra/
+        member_forwarding.py): the member role's name in SQS's characters (letters, digits, - and _; 80 at most)."""
+        stem = re.sub(r"[^A-Za-z0-9_-]", "-", self.member_role_name)
+        return stem[: 80 - len(FORWARDING_QUEUE_SUFFIX)] + FORWARDING_QUEUE_SUFFIX
 
     def guardrail_policy(self, tag_prefix: str) -> dict[str, Any]:
         """The guardrail SCP for these settings (the same document `ecs-remediate guardrail` prints)."""

@@ -6,8 +6,9 @@ Region) of the target OUs swept in parallel on AWS's own fan-out engine, one rep
                                       the Regions, written to runs/<run>/items.json in the report bucket
     SweepItems    Distributed Map     reads that file (ItemReader: 17,000 items and more, where inline state stops at
                                       256 KiB), `orgSweepConcurrency` items at once, each a child execution:
-                    SweepItem         (item function) one account-Region through its member role; Retry with backoff
-                                      on Lambda's transient errors and on MemberAccessTransient / ItemIncomplete
+                    SweepItem         (item function) one account-Region through its member role, then the member's
+                                      forwarding dead-letter queue there (depth; drained once judged); Retry with
+                                      backoff on Lambda's transient errors and on MemberAccessTransient / ItemIncomplete
                     Catch -> ItemError (Pass: the ERROR row's fields) -> RecordError (item function): that item's ERROR
                                       row with the error text. No child fails, so no item is missing; the map
                                       tolerates 100% failures anyway and the summary reads the items file.
@@ -34,6 +35,7 @@ from constructs import Construct
 from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
 from ecs_remediate.org_sweep_handler import (
     ENV_EXCLUDED,
+    ENV_FORWARDING_QUEUE,
     ENV_OUS,
     ENV_REGIONS,
     ENV_REPORT_BUCKET,
@@ -167,7 +169,9 @@ class OrgSweep(Construct):
             memory_size=ITEM_MEMORY_MB,
             timeout=ITEM_TIMEOUT,
             role=self.item_role,
-            environment=environment,
+            # the members' forwarding dead-letter queue, read and drained through the member role (item only: the
+            # control function's environment is the one near Lambda's 4 KB with many excluded accounts)
+            environment={**environment, ENV_FORWARDING_QUEUE: org.forwarding_queue_name},
             retry_attempts=0,  # invoked synchronously by the state machine, which retries
             **shared,
         )

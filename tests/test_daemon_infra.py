@@ -142,7 +142,8 @@ def test_the_member_role_gets_them_region_by_region(tmp_path: Path) -> None:
         "daemonRollout": "true",
     }
     hub = hub_of(build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp_path)))
-    (policy,) = hub.member_template.template["Resources"]["MemberRole"]["Properties"]["Policies"]
+    policies = hub.member_template.template["Resources"]["MemberRole"]["Properties"]["Policies"]
+    (policy,) = [p for p in policies if p["PolicyName"] == "EcsRemediateRemediation"]
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] in DAEMON_SIDS}
     assert "RollDaemonsOntoFixedCopies" in statements
     resources = str(statements["RegisterFixedDaemonCopies"]["Resource"])

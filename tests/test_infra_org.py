@@ -344,7 +344,9 @@ def test_member_role_statements_are_exactly_the_single_account_functions(variant
         if pid.startswith("RemediatorRemediationPolicy")
     ]
     _, _, member, _ = synth({**ORG_CONTEXT, **context}, tmp_path / "hub")
-    (policy,) = member["Resources"]["MemberRole"]["Properties"]["Policies"]
+    # the remediation policy (the forwarding queue's is the other one: tests/test_infra_org_forwarding.py)
+    policies = member["Resources"]["MemberRole"]["Properties"]["Policies"]
+    (policy,) = [p for p in policies if p["PolicyName"] == "EcsRemediateRemediation"]
     member_statements = policy["PolicyDocument"]["Statement"]
 
     expected = {_normalized(s, REGIONS) for s in remediation}

@@ -100,7 +100,7 @@ def test_the_hubs_region_pins_the_role_whatever_the_order(
         assert role_created_in(template, member, "eu-west-1") == ["eu-west-1"], name
         role_id, role_name, condition = the_role(member)
         roles.add((role_id, role_name, repr(condition)))
-        (policy,) = member["Resources"][role_id]["Properties"]["Policies"]
+        policy = member["Resources"][role_id]["Properties"]["Policies"][0]
         (register,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "RegisterFixedCopies"]
         assert len(register["Resource"]) == len(ORDERS[name].split(","))
     assert roles == {

@@ -7,7 +7,9 @@ exclude the management account as AWS does: none is in the OU here). Read back f
 exists once (no name clash between Regions), created by the stack of the pinned Region (the hub's, here listed second),
 its ARN is the one `MemberAccounts` assumes, it trusts exactly the hub's function role, and its statements name that
 account in the target Regions; every Region has the forwarding rule on its default bus, targeting the hub's bus
-through a role of that Region's stack.
+through a role of that Region's stack, failures to that Region's forwarding dead-letter queue (encrypted, 14 days).
+moto's CloudFormation skips the queue's policy and the alarms (AWS::SQS::QueuePolicy, AWS::CloudWatch::Alarm: warned,
+not created); tests/test_infra_org_forwarding.py checks them in the template.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ def session_in(account: str) -> boto3.session.Session:
         aws_secret_access_key=issued["SecretAccessKey"],
         aws_session_token=issued["SessionToken"],
     )
+
+
+def role_policy(iam: Any, name: str) -> dict[str, Any]:
+    document = iam.get_role_policy(RoleName="ecs-remediate-member", PolicyName=name)["PolicyDocument"]
+    if isinstance(document, str):  # moto stores a CloudFormation inline policy as the dict's repr
+        document = ast.literal_eval(document)
+    return dict(document)
 
 
 def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set_props: dict[str, Any]) -> None:
@@ -133,15 +142,23 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
                     "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}},
                 }
             ]
-            (policy_name,) = iam.list_role_policies(RoleName="ecs-remediate-member")["PolicyNames"]
-            document = iam.get_role_policy(RoleName="ecs-remediate-member", PolicyName=policy_name)["PolicyDocument"]
-            if isinstance(document, str):  # moto stores a CloudFormation inline policy as the dict's repr
-                document = ast.literal_eval(document)
+            policies = iam.list_role_policies(RoleName="ecs-remediate-member")["PolicyNames"]
+            assert sorted(policies) == ["EcsRemediateForwardingQueue", "EcsRemediateRemediation"]
+            document = role_policy(iam, "EcsRemediateRemediation")
             (register,) = [s for s in document["Statement"] if s["Sid"] == "RegisterFixedCopies"]
             assert sorted(register["Resource"]) == sorted(
                 f"arn:aws:ecs:{region}:{account}:task-definition/*" for region in regions
             )
+            # The forwarding dead-letter queue of this account, by name, and nothing else of SQS.
+            (queue_statement,) = role_policy(iam, "EcsRemediateForwardingQueue")["Statement"]
+            assert queue_statement["Resource"] == f"arn:aws:sqs:*:{account}:ecs-remediate-member-forwarding-dlq"
             for region in regions:
+                sqs = session.client("sqs", region)
+                url = sqs.get_queue_url(QueueName="ecs-remediate-member-forwarding-dlq")["QueueUrl"]
+                queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+                queue_arn = f"arn:aws:sqs:{region}:{account}:ecs-remediate-member-forwarding-dlq"
+                assert queue["QueueArn"] == queue_arn
+                assert (queue["SqsManagedSseEnabled"], queue["MessageRetentionPeriod"]) == ("true", "1209600")
                 events = session.client("events", region)
                 rules = events.list_rules()["Rules"]
                 # the task-definition rule and the daemon rule (tests/test_infra_org_daemons.py), one forwarder role
@@ -151,6 +168,9 @@ def test_member_stack_set_deploys_once_per_account_and_in_every_region(stack_set
                     assert rule.get("EventBusName", "default") == "default" and rule["State"] == "ENABLED"
                     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
                     assert target["Arn"] == bus_arn
+                    # what EventBridge cannot deliver goes to this Region's forwarding dead-letter queue
+                    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
+                    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
                     assert target["RoleArn"].split(":")[4] == account
                     assert target["RoleArn"].split("/")[-1] in forwarders
                     roles.add(target["RoleArn"])

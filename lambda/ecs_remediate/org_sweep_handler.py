@@ -6,8 +6,9 @@
                     the report and the run's one notice (org_sweep_summary)
 
 Configuration from the environment the hub stack sets: the function's own (MODE, TOPIC_ARN, IDEMPOTENCY_TABLE,
-EXEMPTIONS_TABLE, MEMBER_ROLE_NAME, ...), plus REPORT_BUCKET, SWEEP_SCOPE, SWEEP_RATES and, for the listing,
-ORG_SWEEP_OUS, ORG_SWEEP_REGIONS, ORG_SWEEP_EXCLUDED (comma-separated).
+EXEMPTIONS_TABLE, MEMBER_ROLE_NAME, ...), plus REPORT_BUCKET, SWEEP_SCOPE, SWEEP_RATES, FORWARDING_QUEUE_NAME (the
+members' forwarding dead-letter queue, read and drained by each item) and, for the listing, ORG_SWEEP_OUS,
+ORG_SWEEP_REGIONS, ORG_SWEEP_EXCLUDED (comma-separated).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ ENV_SWEEP_RATES = "SWEEP_RATES"
 ENV_OUS = "ORG_SWEEP_OUS"
 ENV_REGIONS = "ORG_SWEEP_REGIONS"
 ENV_EXCLUDED = "ORG_SWEEP_EXCLUDED"
+ENV_FORWARDING_QUEUE = "FORWARDING_QUEUE_NAME"
 ACTION_LIST, ACTION_SUMMARY, ACTION_ERROR = "list", "summary", "error"
 
 
@@ -107,6 +109,7 @@ def item_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         registry=exemption_snapshot(cfg),
         ledger=ledger,
         lambda_context=context,
+        forwarding_queue=os.environ.get(ENV_FORWARDING_QUEUE, "").strip() or None,
     )
     logger.info("item swept", extra={k: result[k] for k in ("account", "region", "counts", "calls", "seconds")})
     return result

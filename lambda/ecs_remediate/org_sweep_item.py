@@ -12,6 +12,10 @@ item's ERROR row in the same place. A failed item is never missing and never PAS
 
 A row the member's answers place in another account or Region (an ARN that names one) is not trusted: it becomes
 an ERROR row of this item, and nothing of the other account is reported or touched.
+
+With `forwarding_queue` (the hub's FORWARDING_QUEUE_NAME), the item then reads the member's forwarding dead-letter
+queue there and, when the sweep judged every ACTIVE revision (active scope, no ERROR row), drains what it covered
+(forwarding_queue.py); the queue's state is the item's `forwarding` field, in its object and in what the map keeps.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -27,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from .accounts import MemberAccounts
 from .config import Config
 from .exemptions import ExemptionSource
+from .forwarding_queue import DRAIN_MARGIN, inspect
 from .ledger import Ledger
 from .org_sweep_items import Item, check_run, item_key, parse_item
 from .policy import ERROR
@@ -145,11 +151,13 @@ def sweep_item(
     concurrency: int = DEFAULT_CONCURRENCY,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     lambda_context: Any = None,
+    forwarding_queue: str | None = None,
 ) -> dict[str, Any]:
     """Sweep the item's account and Region (remediating when the hub's MODE is remediate), write its rows, return
-    {"account", "region", "key", "counts", "remediated", "calls", "seconds"}. Raises BadItem, MemberAccessError,
-    ItemIncomplete."""
+    {"account", "region", "key", "counts", "remediated", "calls", "seconds"[, "forwarding"]}. Raises BadItem,
+    MemberAccessError, ItemIncomplete."""
     item = parse_item(event)
+    started = datetime.now(UTC)
     ecs = members.new_client(
         "ecs", item.account, item.region, ecs_client_config(max_attempts=max_attempts, pool=concurrency)
     )
@@ -189,8 +197,18 @@ def sweep_item(
     rows = [row(_own(finding, item), item) for finding in unit.findings]
     rows += [row(_foreign(item, arn, "listing"), item) for arn in foreign.found]
     remediated = sum(1 for finding in unit.findings if finding.remediated)
+    extra: dict[str, Any] = {}
+    if forwarding_queue:
+        judged_all = scope == ACTIVE and not any(entry["status"] == ERROR for entry in rows)
+        state = inspect(
+            members.client("sqs", item.account, item.region),
+            item.account,
+            forwarding_queue,
+            judged_before=started - DRAIN_MARGIN if judged_all else None,
+        )
+        extra["forwarding"] = state.to_json()
     return write_rows(
-        s3, bucket, item, rows, remediated=remediated, calls=unit.stats.calls, seconds=round(unit.seconds, 2)
+        s3, bucket, item, rows, remediated=remediated, calls=unit.stats.calls, seconds=round(unit.seconds, 2), **extra
     )
 
 

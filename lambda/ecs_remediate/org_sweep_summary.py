@@ -6,7 +6,9 @@ task and its Catch both failed, or the object is unreadable or names another pla
 never has fewer places than the run swept, and a failure is never a PASS.
 
 The notice counts PASS / FAIL / EXEMPT / ERROR per account and links the report (its s3:// URI and the S3 console);
-it carries account ids, counts and the run's name only: no task definition content, no environment value.
+it carries account ids, counts and the run's name only: no task definition content, no environment value. It also
+says what the members' forwarding dead-letter queues held (events a member could not deliver to the hub's bus), how
+many of them this sweep re-judged and removed, and where a queue is missing or unreadable (forwarding_queue.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from .aws import BotoCoreError, ClientError, Message, error_code
 from .csv_output import write_rows
+from .forwarding_queue import MISSING, OK, UNREADABLE
 from .org_sweep_item import counts_of
 from .org_sweep_items import BadItem, Item, check_run, items_key, notice_key, parse_item, report_keys
 from .policy import ERROR, EXEMPT, FAIL, PASS
@@ -38,6 +41,7 @@ CSV_COLUMNS = (
 )
 READERS = 16  # GetObject calls in flight: 17,000 items read in about a minute
 NOTICE_ACCOUNT_LINES = 200  # the e-mail lists this many accounts (those with FAIL or ERROR first); the report has all
+NOTICE_QUEUE_LINES = 50  # the e-mail lists this many account-Regions whose forwarding queue needs a look
 
 
 def read_items(s3: Any, bucket: str, run: str) -> list[Item]:
@@ -50,6 +54,11 @@ def read_items(s3: Any, bucket: str, run: str) -> list[Item]:
 
 def read_rows(s3: Any, bucket: str, item: Item) -> list[dict[str, Any]]:
     """The item's rows, or its ERROR row when there is no usable result."""
+    return read_result(s3, bucket, item)[0]
+
+
+def read_result(s3: Any, bucket: str, item: Item) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(the item's rows or its ERROR row, the state of the member's forwarding queue there or None)."""
     try:
         body = json.loads(s3.get_object(Bucket=bucket, Key=item.key)["Body"].read())
         if not isinstance(body, dict) or (body.get("account"), body.get("region")) != (item.account, item.region):
@@ -62,7 +71,7 @@ def read_rows(s3: Any, bucket: str, item: Item) -> list[dict[str, Any]]:
             for r in rows
         ):
             raise ValueError("the result's rows are not this item's")
-        return rows
+        return rows, _forwarding(body.get("forwarding"))
     except (ClientError, BotoCoreError, ValueError) as error:
         reason = error_code(error) if isinstance(error, ClientError) else str(error)
         text = (
@@ -80,7 +89,37 @@ def read_rows(s3: Any, bucket: str, item: Item) -> list[dict[str, Any]]:
                 "newTaskDefinitionArn": None,
                 "error": text[:1000],
             }
-        ]
+        ], None
+
+
+def _forwarding(value: Any) -> dict[str, Any] | None:
+    """The item's forwarding-queue state as the item function wrote it, counts and known words only."""
+    if not isinstance(value, dict) or value.get("status") not in (OK, MISSING, UNREADABLE):
+        return None
+    state: dict[str, Any] = {"status": value["status"]}
+    for key in ("queued", "drained", "kept"):
+        count = value.get(key)
+        state[key] = count if isinstance(count, int) and count >= 0 else 0
+    reasons = value.get("reasons")
+    if isinstance(reasons, dict):
+        state["reasons"] = {str(k)[:40]: v for k, v in list(reasons.items())[:10] if isinstance(v, int)}
+    return state
+
+
+def forwarding_summary(places: list[Item], states: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """The run's forwarding queues: totals, and the account-Regions with queued events or a queue not read."""
+    noted = [
+        {"account": item.account, "region": item.region, **state}
+        for item, state in zip(places, states, strict=True)
+        if state is not None and (state["status"] != OK or state["queued"])
+    ]
+    read = [state for state in states if state is not None]
+    return {
+        "queued": sum(state["queued"] for state in read),
+        "drained": sum(state["drained"] for state in read),
+        "unread": sum(1 for state in read if state["status"] != OK),
+        "places": sorted(noted, key=lambda p: (-p["queued"], p["account"], p["region"])),
+    }
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -106,7 +145,9 @@ def summarize(
     check_run(run)
     places = read_items(s3, bucket, run)
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        per_item = list(pool.map(lambda item: read_rows(s3, bucket, item), places))
+        results = list(pool.map(lambda item: read_result(s3, bucket, item), places))
+    per_item = [item_rows for item_rows, _ in results]
+    forwarding = forwarding_summary(places, [state for _, state in results])
     rows = [entry for item_rows in per_item for entry in item_rows]
     totals = counts_of(rows)
     by_account: dict[str, dict[str, int]] = {}
@@ -129,9 +170,17 @@ def summarize(
         "byAccount": by_account,
         # Every item of the run, swept or not, with its counts: an account-Region with no revision is here too.
         "places": [
-            {"account": item.account, "region": item.region, "rows": len(item_rows), "counts": counts_of(item_rows)}
-            for item, item_rows in zip(places, per_item, strict=True)
+            {
+                "account": item.account,
+                "region": item.region,
+                "rows": len(item_rows),
+                "counts": counts_of(item_rows),
+                **({"forwarding": state} if state is not None else {}),
+            }
+            for item, (item_rows, state) in zip(places, results, strict=True)
         ],
+        # What the members' forwarding rules could not deliver to the hub: queued, re-judged and removed.
+        "forwarding": forwarding,
         "rows": rows,
     }
     s3.put_object(Bucket=bucket, Key=json_key, Body=json.dumps(report).encode(), ContentType="application/json")
@@ -140,7 +189,16 @@ def summarize(
     notified = False
     if publish is not None and not _notice_sent(s3, bucket, run):
         message = build_summary(
-            run, totals, by_account, remediated, len(places), links, mode=mode, scope=scope, too_broad=too_broad
+            run,
+            totals,
+            by_account,
+            remediated,
+            len(places),
+            links,
+            mode=mode,
+            scope=scope,
+            too_broad=too_broad,
+            forwarding=forwarding,
         )
         publish(message)
         s3.put_object(Bucket=bucket, Key=notice_key(run), Body=json.dumps({"run": run}).encode())
@@ -151,6 +209,7 @@ def summarize(
         "accounts": len(accounts),
         "counts": totals,
         "remediated": remediated,
+        "forwarding": {k: forwarding[k] for k in ("queued", "drained", "unread")},
         "report": links,
         "notified": notified,
     }
@@ -177,8 +236,10 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
     mode: str,
     scope: str,
     too_broad: Sequence[str] = (),
+    forwarding: dict[str, Any] | None = None,
 ) -> Message:
-    """One notice for the run: totals, per-account counts (those with FAIL or ERROR first), the report's links."""
+    """One notice for the run: totals, per-account counts (those with FAIL or ERROR first), the members' forwarding
+    queues, the report's links."""
     headline = ", ".join(f"{totals.get(status, 0)} {status}" for status in (FAIL, ERROR, EXEMPT, PASS))
     subject = f"[ECS.4] organization sweep: {headline} in {len(by_account)} accounts"  # Message fits it to SNS
     ordered = sorted(by_account.items(), key=lambda kv: (-(kv[1][FAIL] + kv[1][ERROR]), kv[0]))
@@ -198,6 +259,7 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
             *lines,
             *(["", too_broad_text(too_broad)] if too_broad else []),
             "",
+            *forwarding_lines(forwarding),
             f"Report (JSON): {links['json']}",
             f"Report (CSV): {links['csv']}",
             f"In the S3 console: {links['console']}",
@@ -218,8 +280,38 @@ def build_summary(  # noqa: PLR0917 - the report's parts, each said once
         "report": links,
         "tooBroadExemptions": list(too_broad),
     }
-    attributes = {"kind": "org-sweep-summary", "outcome": "open" if totals[FAIL] or totals[ERROR] else "clean"}
+    if forwarding is not None:
+        payload["forwarding"] = {**forwarding, "places": forwarding["places"][:NOTICE_QUEUE_LINES]}
+    needs_a_look = forwarding is not None and (forwarding["queued"] > forwarding["drained"] or forwarding["unread"])
+    outcome = "open" if totals[FAIL] or totals[ERROR] or needs_a_look else "clean"
+    attributes = {"kind": "org-sweep-summary", "outcome": outcome}
     return Message(subject=subject, text=text, payload=payload, attributes=attributes)
+
+
+def forwarding_lines(forwarding: dict[str, Any] | None) -> list[str]:
+    """The notice's lines on the members' forwarding dead-letter queues (none when every queue was read and empty)."""
+    if forwarding is None or not forwarding["places"]:
+        return []
+    lines = [
+        f"Forwarding dead-letter queues (events a member could not deliver to the hub): {forwarding['queued']} "
+        f"queued; {forwarding['drained']} re-judged by this sweep and removed; {forwarding['unread']} queues "
+        "missing or unreadable (a member stack older than the hub, or a queue changed by the member).",
+    ]
+    for place in forwarding["places"][:NOTICE_QUEUE_LINES]:
+        where = f"  {place['account']}  {place['region']}  "
+        if place["status"] != OK:
+            lines.append(where + f"queue {place['status']}")
+            continue
+        reasons = ", ".join(f"{code} {count}" for code, count in place.get("reasons", {}).items())
+        left = place["queued"] - place["drained"]
+        lines.append(
+            where
+            + f"{place['queued']} queued, {place['drained']} removed, {left} left"
+            + (f" ({reasons})" if reasons else "")
+        )
+    if len(forwarding["places"]) > NOTICE_QUEUE_LINES:
+        lines.append(f"  ... {len(forwarding['places']) - NOTICE_QUEUE_LINES} more: see the report")
+    return [*lines, ""]
 
 
 def _notice_sent(s3: Any, bucket: str, run: str) -> bool:
@@ -232,4 +324,15 @@ def _notice_sent(s3: Any, bucket: str, run: str) -> bool:
     return True
 
 
-__all__ = ["CSV_COLUMNS", "build_summary", "read_items", "read_rows", "report_links", "summarize", "to_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "build_summary",
+    "forwarding_lines",
+    "forwarding_summary",
+    "read_items",
+    "read_result",
+    "read_rows",
+    "report_links",
+    "summarize",
+    "to_csv",
+]
