@@ -125,3 +125,27 @@ def sandbox(moto_endpoint: str) -> Any:
 def handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The function's handler module, configured for `sandbox`."""
     return load_handler(sandbox, monkeypatch)
+
+
+# --- ecs-remediate verify's tests (tests/verify_support.py) --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack_template() -> dict[str, Any]:
+    from demo.eventbridge import synthesized_template
+
+    return synthesized_template()
+
+
+@pytest.fixture
+def handler_reloaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The handler module is reloaded with a stand-in's environment; reloaded plain again afterwards."""
+    yield
+    import importlib
+
+    import ecs_remediate.handler as module
+    from ecs_remediate import aws
+
+    monkeypatch.undo()
+    aws.reset_clients()
+    importlib.reload(module)

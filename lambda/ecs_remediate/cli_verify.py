@@ -27,7 +27,8 @@ from .cli_common import EXIT_FINDINGS, EXIT_OK, Unjudged, UsageError, one_line, 
 from .cli_interrupt import Stopping
 from .config import ENV_MEMBER_ROLE_NAME
 from .ledger import DynamoLedger
-from .verify_canary import ERROR, FAIL, INTERRUPTED, Canary, NoticeRecords, Row, new_run_id
+from .verify_canary import Canary, new_run_id
+from .verify_rows import ERROR, FAIL, INTERRUPTED, NoticeRecords, Row
 from .verify_stack import (
     DEFAULT_STACK_NAME,
     Delivery,
@@ -248,7 +249,14 @@ def _organization_plan(
             try:
                 ecs = members.new_client("ecs", account, region)
             except MemberAccessError as error:
-                plan.rows.append(Row(account, region, ERROR, reason=f"{error} (deploy or fix the member role there)"))
+                plan.rows.append(
+                    Row(
+                        account,
+                        region,
+                        ERROR,
+                        reason=f"{error} (the member stack creates the role: docs/organization.md)",
+                    )
+                )
                 continue
             plan.canaries.append(
                 Canary(

@@ -26,24 +26,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
-
 from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, error_code, is_transient
 from .cli_common import one_line
 from .ledger import Ledger
 from .outcomes import FAILED, REMEDIATED, REPORTED, SUPERSEDED
 from .provenance import verify_copy
-from .remediate import NOTICE_KEY_PREFIX, notice_key
+from .remediate import notice_key
 from .rollout import marker_value
 from .taskdef import privileged_containers
+from .verify_rows import COMPLETED, ERROR, FAIL, INTERRUPTED, PASS, NoticeRecords, Row
 from .verify_stack import CANARY_FAMILY, DeployedStack
 
 CANARY_IMAGE = "public.ecr.aws/docker/library/busybox:stable"
 RUN_LABEL = "ecs-remediate.verify-run"  # a docker label naming the run: finds the canary if its answer was lost
-PASS, FAIL, ERROR, INTERRUPTED = "PASS", "FAIL", "ERROR", "INTERRUPTED"
 FIRST_POLL, LAST_POLL = 0.25, 5.0  # seconds between reads of the ledger and the notice record, doubling
-COMPLETED = "COMPLETED"  # Powertools' status of a notice SNS accepted
 
 
 def new_run_id() -> str:
@@ -67,61 +63,6 @@ def canary_input(run_id: str, family: str = CANARY_FAMILY) -> dict[str, Any]:
             }
         ],
     }
-
-
-@dataclass
-class Row:
-    """One account and Region: what verify saw, and what it left."""
-
-    account: str
-    region: str
-    outcome: str = ERROR
-    latency: float | None = None  # seconds from the canary's registration to the copy's (ECS's clock)
-    latency_bound: bool = False  # report mode: an upper bound, when the notice record was first seen
-    notice: str = "-"
-    reason: str = ""
-    canary: str | None = None
-    copy: str | None = None
-    left: list[str] = field(default_factory=list)  # "ARN (status)" of what clean-up could not remove
-
-    @property
-    def passed(self) -> bool:
-        return self.outcome == PASS
-
-    def latency_text(self) -> str:
-        if self.latency is None:
-            return "-"
-        return f"{'<= ' if self.latency_bound else ''}{self.latency:.1f} s"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "region": self.region,
-            "outcome": self.outcome,
-            "latencySeconds": None if self.latency is None else round(self.latency, 3),
-            "latencyIsUpperBound": self.latency_bound,
-            "notice": self.notice,
-            "reason": self.reason,
-            "canary": self.canary,
-            "copy": self.copy,
-            "left": list(self.left),
-        }
-
-
-class NoticeRecords:
-    """The stack's record of its notices in the idempotency table: Powertools' own key derivation and GetItem."""
-
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
-        self._persistence.configure(IdempotencyConfig(event_key_jmespath="key"), key_prefix=NOTICE_KEY_PREFIX)
-
-    def status(self, key: str) -> str | None:
-        """COMPLETED (SNS accepted it), INPROGRESS (being published), or None (no notice recorded)."""
-        try:
-            record = self._persistence.get_record({"key": key})
-        except IdempotencyItemNotFoundError:
-            return None
-        return None if record is None else str(record.status)
 
 
 @dataclass
@@ -414,8 +355,14 @@ def _seconds_between(first: Described, second: Described) -> float | None:
 def _refused(error: ClientError) -> str:
     code = error_code(error)
     text = f"cannot register the canary: {code}: {one_line(str(error))[:300]}"
-    if code in ("AccessDeniedException", "AccessDenied") and "privileged" in str(error).lower():
-        text += " (a guardrail SCP refusing privileged registrations also stops the canary)"
+    if code in ("AccessDeniedException", "AccessDenied"):
+        if "service control policy" in str(error).lower():
+            text += " (a guardrail SCP that refuses privileged registrations refuses the canary too: run verify as a "
+            text += "break-glass principal, docs/deploy.md#what-verify-needs-iam)"
+        else:
+            text += (
+                " (verify needs ecs:RegisterTaskDefinition on the canary family: docs/deploy.md#what-verify-needs-iam)"
+            )
     return text
 
 
@@ -423,16 +370,4 @@ def _join(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
-__all__ = [
-    "CANARY_FAMILY",
-    "CANARY_IMAGE",
-    "ERROR",
-    "FAIL",
-    "INTERRUPTED",
-    "PASS",
-    "Canary",
-    "NoticeRecords",
-    "Row",
-    "canary_input",
-    "new_run_id",
-]
+__all__ = ["CANARY_FAMILY", "CANARY_IMAGE", "Canary", "canary_input", "new_run_id"]
