@@ -175,3 +175,34 @@ def test_a_refused_canary_is_an_error_row_that_says_why_and_registers_nothing(
     (row,) = json.loads(out)
     assert row["outcome"] == "ERROR" and row["canary"] is None and hint in row["reason"]
     assert canary_revisions(stand_in) == {"ACTIVE": [], "INACTIVE": []} and stand_in.delivered == []
+
+
+@pytest.mark.parametrize("accounts", [(), ("--accounts", "111111111111")], ids=["account", "organization"])
+def test_a_caller_who_may_not_read_the_stack_gets_exit_3_in_one_line(
+    stack_template: dict[str, Any],
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    handler_reloaded: None,
+    accounts: tuple[str, ...],
+) -> None:
+    create = cli_verify._client
+
+    def refusing(session: Any, service: str, region: str) -> Any:
+        client = create(session, service, region)
+        if service == "cloudformation":
+
+            def deny(request: Any, **_: Any) -> Any:
+                return error_response(
+                    request, 403, "AccessDenied", "not authorized to perform: DescribeStacks", protocol="query"
+                )
+
+            client.meta.events.register_first("before-send.cloudformation.DescribeStacks", deny)
+        return client
+
+    monkeypatch.setattr(cli_verify, "_client", refusing)
+    stand_in = deploy(stack_template, moto_endpoint, monkeypatch, deliver=False)
+    code, out, err = verify("--timeout", "5", *accounts)
+    assert code == 3 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: nothing could be verified: reading the stack: ") and "AccessDenied" in line
+    assert canary_revisions(stand_in) == {"ACTIVE": [], "INACTIVE": []}

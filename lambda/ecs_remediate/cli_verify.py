@@ -179,9 +179,7 @@ def _account_plan(
             plan.rows.append(Row(account, region, ERROR, reason=str(error)))
             continue
         except aws.ClientError as error:
-            if (reason := cli_aws.unjudged(error)) is not None:
-                raise reason from None
-            plan.rows.append(Row(account, region, ERROR, reason=f"reading the stack: {one_line(str(error))[:300]}"))
+            plan.rows.append(Row(account, region, ERROR, reason=_unreadable(error)))
             continue
         plan.stacks.append(stack)
         plan.deliveries.append(delivery)
@@ -221,6 +219,8 @@ def _organization_plan(
         delivery = read_delivery(_client(session, "events", home), stack)
     except StackUnusable as error:
         return Plan([], [], [Row(caller_account, home, ERROR, reason=str(error))], [])
+    except aws.ClientError as error:
+        return Plan([], [], [Row(caller_account, home, ERROR, reason=_unreadable(error))], [])
     if not stack.is_hub:
         raise UsageError(f"--accounts: the stack {stack.name} in {home} is not the organization hub")
     role_name = args.role_name or stack.verify_role_name
@@ -274,6 +274,13 @@ def _organization_plan(
                 ).run
             )
     return plan
+
+
+def _unreadable(error: aws.ClientError) -> str:
+    """Why the stack or its rule could not be read (Unjudged, exit 3, when AWS could not be asked at all)."""
+    if (reason := cli_aws.unjudged(error)) is not None:
+        raise reason from None
+    return f"reading the stack: {one_line(str(error))[:300]}"
 
 
 def _run_all(canaries: Sequence[Callable[[], Row]]) -> list[Row]:
