@@ -416,3 +416,61 @@ def test_listing_recurses_into_child_ous_skips_closed_and_excluded_and_never_ret
     assert ou_accounts(organizations, [world.ou], excluded=[org.accounts[5]]) == sorted(org.accounts[1:5])
     with pytest.raises(AccountListingFailed, match="no ACTIVE account"):
         ou_accounts(organizations, [world.ou], excluded=org.accounts)
+
+
+def test_aws_errors_echoing_a_members_task_definition_never_reach_the_report_or_the_notice(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19: an AWS error can echo the request. One member's DescribeTaskDefinition is refused with a message
+    quoting the environment value its administrator planted (a row's error); another member's item fails writing its
+    result (S3 refuses with the same echo): its Lambda error goes through the state machine's Catch into that item's
+    ERROR row. report.json, report.csv, the run's notice and every log line say the code and operation only."""
+    org = world.organization(2)
+    described, failed = org.accounts
+    secret = "env-value-7f3c-not-for-reports"
+    leaky = privileged("leaky")
+    leaky["containerDefinitions"][0]["environment"] = [{"name": "DB_PASSWORD", "value": secret}]
+    for account in org.accounts:
+        org.register(account, "us-east-1", leaky)
+    world.machine("report")
+    echo = f"Invalid parameter: value '{secret}' at containerDefinitions[0].environment[0].value"
+    from ecs_remediate.accounts import MemberAccounts
+
+    new_client = MemberAccounts.new_client
+
+    def refusing(self: MemberAccounts, service: str, account: str, region: str, config: Any = None) -> Any:
+        client = new_client(self, service, account, region, config)
+        if service == "ecs" and account == described:
+            client.meta.events.register_first(
+                "before-send.ecs.DescribeTaskDefinition",
+                lambda request, **_: error_response(request, 400, "ClientException", echo),
+            )
+        return client
+
+    monkeypatch.setattr(MemberAccounts, "new_client", refusing)
+    refused: list[str] = []
+
+    def put(params: dict[str, Any], **_: Any) -> Any:
+        if params["url_path"].endswith(f"/items/{failed}-us-east-1.json") and not refused:
+            refused.append(params["url_path"])
+            answer = {"Error": {"Code": "InvalidRequest", "Message": echo}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return AWSResponse("https://s3", 400, {}, None), answer
+        return None
+
+    aws.client("s3").meta.events.register_first("before-call.s3.PutObject", put)
+    capsys.readouterr()
+    caplog.set_level("INFO")
+
+    report = world.run("echoes")
+
+    assert refused and secret not in json.dumps(report)
+    rows = {r["account"]: r for r in report["rows"] if r["region"] == "us-east-1"}
+    assert rows[described]["status"] == "ERROR"
+    assert rows[described]["error"].startswith("describe failed after retries: ClientException: DescribeTaskDefinition")
+    assert rows[failed]["status"] == "ERROR" and rows[failed]["taskDefinitionArn"].endswith(":task-definition/*")
+    assert "InvalidRequest: PutObject was refused by the service" in rows[failed]["error"]
+    assert secret not in world.object("runs/echoes/report.csv")
+    (note,) = summary_notes(world.sandbox)
+    assert note.payload["counts"]["ERROR"] >= 2 and secret not in json.dumps(note.payload) + note.subject
+    out, err = capsys.readouterr()
+    assert secret not in out + err + caplog.text

@@ -35,7 +35,8 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import BOTO_CONFIG, data_loader, error_code, is_transient, new_client
+from .aws import BOTO_CONFIG, data_loader, error_code, is_transient, new_client, safe_detail
+from .aws_errors import withhold_messages
 from .config import ENV_MEMBER_ROLE_NAME
 
 DEFAULT_MEMBER_ROLE_NAME = "ecs-remediate-member"
@@ -125,6 +126,7 @@ def _new_core_session() -> botocore.session.Session:
     a session, and a fresh loader would parse the service models and endpoint data again."""
     core = botocore.session.get_session()
     core.register_component("data_loader", data_loader())
+    withhold_messages(core)  # its clients never hold AWS's error messages, as the process session's
     return core
 
 
@@ -284,14 +286,13 @@ class MemberAccounts:
                 RoleArn=role_arn, RoleSessionName=self._session_name, DurationSeconds=self._session_seconds
             )
         except ClientError as error:
-            code = error_code(error)
-            message = str(error.response.get("Error", {}).get("Message", ""))[:300]
+            code, detail = error_code(error), safe_detail(error)
             if is_transient(error) or code in _CALLER_SIDE_CODES:
-                raise MemberAccessTransient(account, role_arn, code, message) from None
-            raise MemberRoleUnavailable(account, role_arn, code, message) from None
+                raise MemberAccessTransient(account, role_arn, code, detail) from None
+            raise MemberRoleUnavailable(account, role_arn, code, detail) from None
         except BotoCoreError as error:
             if is_transient(error):
-                raise MemberAccessTransient(account, role_arn, type(error).__name__, str(error)[:300]) from None
+                raise MemberAccessTransient(account, role_arn, type(error).__name__, safe_detail(error)) from None
             raise
         user_arn = str(response.get("AssumedRoleUser", {}).get("Arn", ""))
         match = _ASSUMED_ROLE_ARN_RE.match(user_arn)

@@ -1,7 +1,7 @@
 """Thin AWS adapters: one botocore Config, clients created lazily once per process and region.
 
-Each method names the IAM permission it needs. Errors are classified here (transient or permanent) so
-the service layer never guesses from strings.
+Each method names the IAM permission it needs. Errors are classified (transient or permanent) and said without
+AWS's text in aws_errors.py, re-exported here, so the service layer never guesses from strings.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
 from . import __version__
+from .aws_errors import error_code, is_transient, safe_detail, safe_error, withhold_messages
 from .services import Service, holders, running
 from .taskdef import TASK_DEFINITION_ARN_RE, RegisterModel
 
@@ -37,38 +31,6 @@ BOTO_CONFIG = BotoConfig(
     read_timeout=30,
     user_agent_extra=f"ecs-remediate/{__version__}",
 )
-
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServerError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ProvisionedThroughputExceededException",
-    }
-)
-_NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
-
-
-def error_code(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "Unknown"))
-    return type(error).__name__
-
-
-def is_transient(error: BaseException) -> bool:
-    """True for errors worth retrying later (throttling, 5xx, network); False for permanent ones."""
-    if isinstance(error, ClientError):
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return error_code(error) in TRANSIENT_CODES or status >= 500
-    return isinstance(error, _NETWORK_ERRORS)
 
 
 class RevisionNotFound(Exception):
@@ -83,7 +45,7 @@ class _AmbiguousRegistration(Exception):
     """A RegisterTaskDefinition attempt failed after ECS may have carried it out; `error` is what failed."""
 
     def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
+        super().__init__(safe_error(error))
         self.error = error
 
 
@@ -111,7 +73,7 @@ def client(service: str, region: str | None = None) -> Any:
     key = (service, region)
     with _clients_lock:
         if key not in _clients:
-            _session = _session or boto3.session.Session()
+            _session = _session or new_session()
             _clients[key] = _session.client(service, region_name=region, config=BOTO_CONFIG)
         return _clients[key]
 
@@ -120,7 +82,7 @@ def new_client(service: str, region: str | None = None) -> Any:
     """A client of its own (not cached: for a caller that registers handlers on it) from the process session."""
     global _session  # noqa: PLW0603
     with _clients_lock:
-        _session = _session or boto3.session.Session()
+        _session = _session or new_session()
         return _session.client(service, region_name=region, config=BOTO_CONFIG)
 
 
@@ -129,8 +91,15 @@ def data_loader() -> Any:
     uses it too parses no service model or endpoint data again (about 50 ms for ECS, 30 for the endpoints)."""
     global _session  # noqa: PLW0603
     with _clients_lock:
-        _session = _session or boto3.session.Session()
+        _session = _session or new_session()
         return _session._session.get_component("data_loader")
+
+
+def new_session(profile_name: str | None = None) -> boto3.session.Session:
+    """The process session; its clients never hold AWS's error messages (aws_errors.withhold_message)."""
+    session = boto3.session.Session(profile_name=profile_name)
+    withhold_messages(session.events)
+    return session
 
 
 def reset_clients() -> None:
@@ -401,4 +370,7 @@ __all__ = [
     "error_code",
     "fit_subject",
     "is_transient",
+    "new_session",
+    "safe_detail",
+    "safe_error",
 ]

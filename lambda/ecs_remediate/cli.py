@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from . import __version__, cli_aws, cli_exempt, cli_scan, cli_verify, guardrail
 from .accounts import DEFAULT_MEMBER_ROLE_NAME
-from .aws import BotoCoreError
+from .aws import BotoCoreError, ClientError, safe_error
 from .cli_common import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNJUDGED, EXIT_USAGE, Unjudged, UsageError
 from .cli_fix import run_fix
 from .cli_output import ProgressBar
@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except BotoCoreError as error:  # AWS could not be asked (a profile, credentials or endpoint), wherever it showed
         print(f"error: {cli_aws.unjudged(error)}", file=stderr)
         return EXIT_UNJUDGED
+    except ClientError as error:  # an answer of AWS's no command handled: its code, never its text
+        print(f"error: {safe_error(error)}", file=stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C): stopped before it finished", file=stderr)
         return EXIT_INTERRUPTED

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from . import org_sweep
+from . import aws, org_sweep
 from .accounts import DEFAULT_MEMBER_ROLE_NAME, MemberAccounts, check_account, regional_sts_client
 from .cli_common import UsageError
 from .config import ENV_MEMBER_ROLE_NAME, Config
@@ -64,7 +64,7 @@ def sweep_members(
         raise UsageError(f"--role-name: {error}") from None
 
     def organizations() -> Any:
-        return boto3.session.Session().client("organizations", region_name=home)
+        return aws.new_session().client("organizations", region_name=home)
 
     accounts = resolve_accounts(args.accounts, organizations)
     try:

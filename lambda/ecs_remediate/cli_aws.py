@@ -67,7 +67,7 @@ def use_profile(name: str | None) -> None:
 def session() -> boto3.session.Session:
     """A session on the standard chain; Unjudged when its profile does not exist."""
     try:
-        return boto3.session.Session()
+        return aws.new_session()  # its clients never hold AWS's error messages (aws_errors.withhold_message)
     except BotoCoreError as error:
         reason = unjudged(error)
         assert reason is not None  # every BotoCoreError is one
@@ -105,10 +105,10 @@ def unjudged(error: BaseException) -> Unjudged | None:
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in REJECTED_CREDENTIALS:
-            return Unjudged(f"AWS refused the credentials ({code}): {one_line(str(error))}")
+            return Unjudged(f"AWS refused the credentials: {aws.safe_error(error)}")
         return None
     if isinstance(error, BotoCoreError):  # the SDK could not send the request: credentials, configuration, SSO
-        return Unjudged(f"cannot ask AWS: {type(error).__name__}: {one_line(str(error))}")
+        return Unjudged(f"cannot ask AWS: {aws.safe_error(error)}")
     return None
 
 

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import boto3
 
 from . import cli_aws
-from .aws import BOTO_CONFIG, BotoCoreError, ClientError, error_code
+from .aws import BOTO_CONFIG, BotoCoreError, ClientError, error_code, new_session, safe_error
 from .cli_common import UsageError
 from .cli_exempt_registry import RegistryWriter
 from .config import ENV_EXEMPTIONS_TABLE, Config, ConfigError
@@ -125,7 +125,7 @@ def run_exempt(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         cause = error.__cause__ if isinstance(error, RegistryUnavailable) else error
         if cause is not None and (reason := cli_aws.unjudged(cause)) is not None:
             raise reason from None
-        raise UsageError(f"{table}: {error}") from None
+        raise UsageError(f"{table}: {safe_error(error)}") from None
     return 0
 
 
@@ -198,7 +198,7 @@ def describe_session(profile: str | None) -> boto3.session.Session:
     if not profile:
         return cli_aws.session()
     try:
-        return boto3.session.Session(profile_name=profile)
+        return new_session(profile_name=profile)
     except BotoCoreError as error:
         reason = cli_aws.unjudged(error)
         assert reason is not None  # every BotoCoreError is one

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from . import cli_accounts, cli_aws, cli_inventory, cli_securityhub, sweep
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_UNJUDGED, UsageError, one_line
 from .cli_interrupt import Stopping
 from .cli_output import OUTPUTS, ProgressBar, isatty, write_findings
@@ -286,7 +286,7 @@ def _regions(names: Sequence[str], configured: str | None) -> list[str | None]:
         except (ClientError, BotoCoreError) as error:
             if (reason := cli_aws.unjudged(error)) is not None:
                 raise reason from None
-            raise UsageError(f"--region all: cannot list the enabled Regions ({one_line(str(error))})") from None
+            raise UsageError(f"--region all: cannot list the enabled Regions ({safe_error(error)})") from None
     return list(names)
 
 

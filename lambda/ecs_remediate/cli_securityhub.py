@@ -7,10 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-import boto3
-
 from . import securityhub
-from .aws import BOTO_CONFIG, BotoCoreError, ClientError, error_code
+from .aws import BOTO_CONFIG, BotoCoreError, ClientError, new_session, safe_error
 from .cli_common import EXIT_USAGE, UsageError
 
 
@@ -33,7 +31,7 @@ def account_of(caller_arn: str) -> str:
 def publish(report: Any, caller_arn: str, stderr: TextIO) -> int | None:
     """Import the report; None when it went through (a summary line on stderr), EXIT_USAGE when it did not."""
     account = account_of(caller_arn)
-    session = boto3.session.Session()
+    session = new_session()
     clients: dict[str, Any] = {}
 
     def client_for(_account: str, region: str) -> Any:
@@ -44,9 +42,7 @@ def publish(report: Any, caller_arn: str, stderr: TextIO) -> int | None:
     try:
         summary = securityhub.import_sweep(report, client_for=client_for, account=account)
     except (securityhub.SecurityHubImportFailed, ClientError, BotoCoreError) as error:
-        print(
-            f"error: Security Hub import failed: {error_code(error)}: {' '.join(str(error).split())[:500]}", file=stderr
-        )
+        print(f"error: Security Hub import failed: {safe_error(error)}", file=stderr)
         return EXIT_USAGE
     moved = ", ".join(f"{count} {status}" for status, count in sorted(summary.workflow_updates.items()))
     print(

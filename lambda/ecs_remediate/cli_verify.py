@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from . import aws, cli_aws, cli_scan
 from .accounts import DEFAULT_MEMBER_ROLE_NAME, MemberAccessError, MemberAccounts, regional_sts_client
 from .cli_accounts import resolve_accounts
-from .cli_common import EXIT_FINDINGS, EXIT_OK, Unjudged, UsageError, one_line, printable
+from .cli_common import EXIT_FINDINGS, EXIT_OK, Unjudged, UsageError, printable
 from .cli_interrupt import Stopping
 from .config import ENV_MEMBER_ROLE_NAME
 from .ledger import DynamoLedger
@@ -280,7 +280,7 @@ def _unreadable(error: aws.ClientError) -> str:
     """Why the stack or its rule could not be read (Unjudged, exit 3, when AWS could not be asked at all)."""
     if (reason := cli_aws.unjudged(error)) is not None:
         raise reason from None
-    return f"reading the stack: {one_line(str(error))[:300]}"
+    return f"reading the stack: {aws.safe_error(error)}"
 
 
 def _run_all(canaries: Sequence[Callable[[], Row]]) -> list[Row]:

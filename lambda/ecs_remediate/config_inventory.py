@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
@@ -232,4 +231,4 @@ def config_client(region: str | None, *, max_attempts: int, pool: int = 4) -> An
     config = aws.BOTO_CONFIG.merge(
         BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=pool)
     )
-    return boto3.session.Session().client("config", region_name=region, config=config)
+    return aws.new_session().client("config", region_name=region, config=config)

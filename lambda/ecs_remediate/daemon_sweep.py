@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from . import aws, daemon_rollout
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 from .config import Config
 from .daemon_aws import Daemon, DaemonApiAbsent, DaemonLookupError
 from .daemon_remediate import DaemonRemediator, daemon_remediator
@@ -30,7 +30,7 @@ from .ledger import Ledger
 from .outcomes import Result
 from .policy import ERROR, Judge
 from .sweep_rates import DAEMON_LIST
-from .sweep_report import ACTION_RETIRED, Finding, Progress, error_text
+from .sweep_report import ACTION_RETIRED, Finding, Progress
 from .sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class DaemonSweeper(Sweeper):
         try:
             daemons = self.daemons()
         except (DaemonLookupError, ClientError, BotoCoreError) as error:
-            why = str(error) if isinstance(error, DaemonLookupError) else error_text(error)
+            why = str(error) if isinstance(error, DaemonLookupError) else safe_error(error)
             for finding in privileged:
                 finding.daemons_error = f"which daemons run it could not be established: {why}"[:500]
             return findings
@@ -136,7 +136,7 @@ class DaemonSweeper(Sweeper):
                 try:
                     daemon_rollout.retire(self.revisions.api, row.task_definition_arn, followup)
                 except (ClientError, BotoCoreError) as error:
-                    row.status, row.error = ERROR, f"retire failed: {error_text(error)}"
+                    row.status, row.error = ERROR, f"retire failed: {safe_error(error)}"
                     continue
             if followup.retired:
                 row.action = f"{ACTION_RETIRED}: no daemon runs it; {followup.retire_note}"
@@ -147,7 +147,7 @@ class DaemonSweeper(Sweeper):
         return DaemonFinding(
             f"arn:aws:ecs:{self.ecs.region}:*:daemon-task-definition/*",
             ERROR,
-            error=f"{DAEMON_LIST} failed, the sweep of daemon task definitions is incomplete: {error_text(error)}",
+            error=f"{DAEMON_LIST} failed, the sweep of daemon task definitions is incomplete: {safe_error(error)}",
             region=self.ecs.region,
             family="~",  # sorts last
         )

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import aws
+from .aws_errors import withhold_aws_text
 from .config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, ENV_QUEUE_URL, Config, ConfigError
 from .delivery import Delivery
 from .events import TAG_EVENT_NAME, Registration, Skip, Unidentified, is_daemon_event, parse_registration_event
@@ -86,6 +87,7 @@ def own_account(context: LambdaContext) -> str | None:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@withhold_aws_text  # what Lambda logs of a raised error, and the trace's record of it, say no AWS message text
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One EventBridge event, invoked directly (the CLI's tests, a person's test invocation)."""
     return handle_event(event, context)
@@ -94,6 +96,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@withhold_aws_text
 def queue_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The stack's entry point: a batch of EventBridge events from the queue (delivery.py). Returns the batch's
     partial response: each record is handled as `lambda_handler` handles one event, throttled ones are deferred, and
@@ -117,6 +120,7 @@ def envelope_account(event: dict[str, Any]) -> str | None:
     return account if isinstance(account, str) and account.isascii() and account.isdigit() else None
 
 
+@withhold_aws_text  # an event's error, raised to Lambda or kept by the batch processor, says no AWS message text
 def handle_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One EventBridge event, whichever way it came: route it, handle it, log and count the outcome."""
     if HUB_MODE:
@@ -253,7 +257,7 @@ def _import_findings(importing: Any, raise_on_failure: bool = True) -> Any:
     try:
         return importing()
     except (SecurityHubImportFailed, aws.ClientError, aws.BotoCoreError, ValueError) as error:
-        logger.error("Security Hub import failed", extra={"error": f"{aws.error_code(error)}: {error}"[:1000]})
+        logger.error("Security Hub import failed", extra={"error": aws.safe_error(error)})
         metrics.add_metric(name="SecurityHubImportFailed", unit=MetricUnit.Count, value=1)
         if raise_on_failure:
             raise
@@ -266,6 +270,7 @@ ENV_SWEEP_RATES = "SWEEP_RATES"
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
+@withhold_aws_text
 def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The scheduled sweep of this function's Region: judge the existing task definitions and, in remediate
     mode, fix them through the same Remediator (idempotency shared with the real-time function). One summary

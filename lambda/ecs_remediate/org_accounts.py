@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .accounts import check_account
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 
 _ACCOUNT = re.compile(r"^\d{12}\Z", re.ASCII)
 
@@ -121,7 +121,7 @@ def active_accounts(organizations: Any, *, page_size: int | None = None) -> list
                 if state == "ACTIVE":
                     found.append(check_account(str(account.get("Id", ""))))
     except (ClientError, BotoCoreError) as error:
-        raise AccountListingFailed(f"organizations:ListAccounts failed: {' '.join(str(error).split())}") from None
+        raise AccountListingFailed(f"organizations:ListAccounts failed: {safe_error(error)}") from None
     if not found:
         raise AccountListingFailed(
             "organizations:ListAccounts lists no ACTIVE account: run from the management account or a delegated "

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from . import aws
 from .accounts import MemberAccessError, MemberAccounts, MemberRoleUnavailable
+from .aws_errors import scrub
 from .config import Config
 from .ledger import DynamoLedger
 from .org_accounts import AccountNames
@@ -112,8 +113,8 @@ def sweep_accounts(
             row = unreachable(account, region, str(error), error, members.partition)
             return UnitReport(account, region, [row], CallStats(), 0.0, swept=False)
         except Exception as error:  # fail-closed: one unit's failure is its ERROR row, the others go on
+            text = scrub(error)  # the traceback logged says our words, not the error's text
             logger.exception("sweeping %s %s failed unexpectedly", account, region)
-            text = f"{type(error).__name__}: {' '.join(str(error).split())}"
             row = unreachable(account, region, text, error, members.partition)
             return UnitReport(account, region, [row], CallStats(), 0.0, swept=False)
         return swept

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from . import aws
 from .accounts import MemberAccounts
+from .aws_errors import withhold_aws_text
 from .config import Config, ConfigError
 from .ledger import DynamoLedger
 from .org_sweep_item import record_error, sweep_item
@@ -78,6 +79,7 @@ def scope() -> str:
 
 
 @logger.inject_lambda_context(log_event=False)
+@withhold_aws_text  # Lambda's log and the Catch's Cause (copied into the report's ERROR row) say no AWS text
 def item_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bucket = _env(ENV_REPORT_BUCKET)
     s3 = aws.client("s3")
@@ -116,6 +118,7 @@ def item_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(log_event=False)
+@withhold_aws_text
 def control_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event = event if isinstance(event, dict) else {}
     action = event.get("action")

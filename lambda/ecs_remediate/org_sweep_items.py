@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 from .org_accounts import AccountListingFailed
 
 _ACCOUNT = re.compile(r"^\d{12}\Z", re.ASCII)
@@ -138,7 +138,7 @@ def ou_accounts(organizations: Any, ous: Sequence[str], *, excluded: Iterable[st
             for page in children.paginate(ParentId=parent, PaginationConfig={"PageSize": PAGE_SIZE}):
                 queue.extend(str(ou["Id"]) for ou in page.get("OrganizationalUnits", []) if "Id" in ou)
     except (ClientError, BotoCoreError) as error:
-        raise AccountListingFailed(f"listing the target OUs' accounts failed: {' '.join(str(error).split())}") from None
+        raise AccountListingFailed(f"listing the target OUs' accounts failed: {safe_error(error)}") from None
     if not found:
         raise AccountListingFailed(
             "the target OUs hold no ACTIVE account outside the exclusions: check targetOus, and that the hub runs in "

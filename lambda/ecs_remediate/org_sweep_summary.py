@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .aws import BotoCoreError, ClientError, Message, error_code
+from .aws import BotoCoreError, ClientError, Message, error_code, safe_error
 from .csv_output import write_rows
 from .forwarding_queue import MISSING, OK, UNREADABLE
 from .org_sweep_item import counts_of
@@ -62,7 +62,7 @@ def read_result(s3: Any, bucket: str, item: Item) -> tuple[list[dict[str, Any]],
     try:
         body = json.loads(s3.get_object(Bucket=bucket, Key=item.key)["Body"].read())
         if not isinstance(body, dict) or (body.get("account"), body.get("region")) != (item.account, item.region):
-            raise ValueError("the result names another account or Region")
+            raise BadItem("the result names another account or Region")
         rows = body.get("rows")
         if not isinstance(rows, list) or not all(
             isinstance(r, dict)
@@ -70,10 +70,10 @@ def read_result(s3: Any, bucket: str, item: Item) -> tuple[list[dict[str, Any]],
             and r.get("status") in STATUSES
             for r in rows
         ):
-            raise ValueError("the result's rows are not this item's")
+            raise BadItem("the result's rows are not this item's")
         return rows, _forwarding(body.get("forwarding"))
     except (ClientError, BotoCoreError, ValueError) as error:
-        reason = error_code(error) if isinstance(error, ClientError) else str(error)
+        reason = safe_error(error)
         text = (
             f"not swept: no result was recorded for this account and Region ({reason}); the item's task failed "
             "and so did its error path: see the execution's map run, then sweep again"

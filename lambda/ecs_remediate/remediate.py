@@ -31,7 +31,17 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from . import repeats, rollout
 from .attribution import attribute
-from .aws import ClientError, Described, Ecs, Message, RevisionNotFound, Topic, error_code, is_transient
+from .aws import (
+    ClientError,
+    Described,
+    Ecs,
+    Message,
+    RevisionNotFound,
+    Topic,
+    error_code,
+    is_transient,
+    safe_detail,
+)
 from .config import Config
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .events import Registration, Unidentified
@@ -257,7 +267,7 @@ class Remediator:
         except ClientError as error:
             if is_transient(error):
                 raise
-            raise _CopyFailed(error_code(error), str(error)) from None
+            raise _CopyFailed(error_code(error), safe_detail(error)) from None
         self.ledger.record_copy(source.arn, registered.arn, self.recorded_by)
         if restore and "containerDefinitions" in registered.task_definition:
             self._in_hand[("copy", source.arn)] = registered
@@ -354,7 +364,7 @@ class Remediator:
         except ClientError as error:
             if is_transient(error):
                 raise
-            self._fail(result, error_code(error), f"{self.describe_call} failed: {error}")
+            self._fail(result, error_code(error), safe_detail(error))
 
     def _fail(self, result: Result, code: str, message: str) -> NoReturn:
         result.outcome, result.error_code, result.error_message = FAILED, code, message[:1000]

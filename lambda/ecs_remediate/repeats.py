@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 from .config import Config
 from .history import Remediation
 from .ledger import Ledger
@@ -44,7 +44,9 @@ def note_remediation(
     try:
         history = ledger.record_remediation(entry, timedelta(hours=config.escalate_window_hours))
     except (ClientError, BotoCoreError) as error:
-        logger.warning("the remediation history of %s could not be written (not escalated): %s", result.family, error)
+        logger.warning(
+            "the remediation history of %s could not be written (not escalated): %s", result.family, safe_error(error)
+        )
         return
     result.repeats = [item.to_json() for item in history]
     result.escalation = escalation_text(len(history), config, result.family)

@@ -33,6 +33,7 @@ from typing import Any
 
 from botocore import xform_name
 
+from .aws_errors import safe_failure
 from .outcomes import Result
 from .reports import asff
 from .reports.rows import GENERATOR, NEW, RESOLVED, SUPPRESSED, Row, rows_from_report
@@ -213,7 +214,7 @@ class SecurityHubExporter:
                 summary.imported += int(response.get("SuccessCount", 0))
                 failed = {str(item.get("Id")): item for item in response.get("FailedFindings", [])}
                 refused += [f for f in batch if f["Id"] in failed]
-                errors += [{k: str(v) for k, v in item.items()} for item in failed.values()]
+                errors += [_failure(item, "BatchImportFindings") for item in failed.values()]
             if not refused:
                 return
             if attempt == self.max_attempts:
@@ -247,11 +248,7 @@ class SecurityHubExporter:
                     pending = [str(item["FindingIdentifier"]["Id"]) for item in unprocessed]
                     if attempt == self.max_attempts:
                         summary.failed += [
-                            {
-                                "Id": str(item["FindingIdentifier"]["Id"]),
-                                "ErrorCode": str(item.get("ErrorCode")),
-                                "ErrorMessage": f"workflow {status}: {item.get('ErrorMessage')}",
-                            }
+                            _failure({**item, "Id": item["FindingIdentifier"]["Id"]}, f"BatchUpdateFindings ({status})")
                             for item in unprocessed
                         ]
                         break
@@ -341,6 +338,16 @@ def import_result(result: Result, *, client: Any, region: str = "", account: str
     if summary.failed:
         raise SecurityHubImportFailed(summary)
     return summary
+
+
+def _failure(item: dict[str, Any], operation: str) -> dict[str, str]:
+    """A finding Security Hub refused: its id and error code, and our words instead of its ErrorMessage (which can
+    echo the finding)."""
+    return {
+        "Id": str(item.get("Id")),
+        "ErrorCode": str(item.get("ErrorCode")),
+        "ErrorMessage": safe_failure(item.get("ErrorCode"), operation),
+    }
 
 
 __all__ = [

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import managed
-from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Service, error_code
+from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, Service, error_code, safe_error
 from .config import Config
 from .ledger import Ledger
 from .provenance import content_matches
@@ -77,7 +77,7 @@ def finish_superseded(
     try:
         outcome = Superseded(services=ecs.services_using(source.arn))
     except (ClientError, BotoCoreError) as error:
-        raise ServiceLookupFailed(f"service lookup failed: {error_code(error)}: {error}") from error
+        raise ServiceLookupFailed(f"service lookup failed: {safe_error(error)}") from error
     if not outcome.services:
         if config.retire:
             followup = Followup(services_checked=True)

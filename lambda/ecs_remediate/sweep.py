@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from . import aws, daemon_sweep
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
 from .config import Config
 from .config_inventory import ConfigSource
 from .exemptions import (
@@ -107,7 +107,7 @@ def exemption_snapshot(config: Config) -> ExemptionSource | None:
     try:
         return ExemptionRegistry(aws.client("dynamodb"), config.exemptions_table).snapshot()
     except (RegistryUnavailable, ClientError, BotoCoreError) as error:
-        return UnreadableRegistry(f"the exemption registry could not be read: {error}")
+        return UnreadableRegistry(f"the exemption registry could not be read: {safe_error(error)}")
 
 
 def too_broad(registry: ExemptionSource | None) -> list[str]:

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import BotoCoreError, ClientError
+from .aws import BotoCoreError, ClientError, safe_error
+from .aws_errors import scrub
 from .config import Config
 from .config_inventory import (
     RESOURCE_TYPE,
@@ -38,7 +39,7 @@ from .config_inventory import (
 from .policy import PASS, Judge
 from .sweep_listing import SweepEcs, family_revision
 from .sweep_rates import RateLimiter, SweepError
-from .sweep_report import Finding, error_text
+from .sweep_report import Finding
 from .taskdef import privileged_containers, tag_value
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class ConfigPlan:
         except (ClientError, BotoCoreError, UnreadableAnswer) as error:
             events.put(("config-failed", f"AWS Config failed ({_why(error)})"))
         except Exception as error:  # fail-closed: a bug here sends every revision to the describe path
+            scrub(error)  # the traceback logged says our words, not the error's text
             logger.exception("reading AWS Config's records failed unexpectedly")
             events.put(("config-failed", f"AWS Config's answer could not be used ({type(error).__name__})"))
 
@@ -228,7 +230,8 @@ class ConfigPlan:
             return _Verdict(PRIVILEGED)  # a container the privileged query did not name: the describe decides
         try:  # not privileged: the judge reads no exemption source, only the record
             assessment = self.judge.assess(record.arn, record.task_definition, record.tags)
-        except Exception:  # fail-closed: whatever the judge makes of the record, a describe decides
+        except Exception as error:  # fail-closed: whatever the judge makes of the record, a describe decides
+            scrub(error)
             logger.exception("judging Config's record of %s failed", record.arn)
             return _Verdict(UNREADABLE)
         if assessment.verdict != PASS or assessment.privileged:
@@ -288,6 +291,4 @@ def _read_listing(listed: Iterable[str], events: queue.Queue[tuple[str, Any]], s
 
 
 def _why(error: BaseException) -> str:
-    if isinstance(error, ClientError | BotoCoreError):
-        return error_text(error)
-    return str(error)[:1000]
+    return safe_error(error)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config as BotoConfig
 
 from . import aws
@@ -305,4 +304,4 @@ def ecs_client(region: str | None, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, 
     """A fresh ECS client for one sweep (`ecs_client_config`). Endpoint and credentials come from the standard
     chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...)."""
     config = ecs_client_config(max_attempts=max_attempts, pool=pool)
-    return boto3.session.Session().client("ecs", region_name=region, config=config)
+    return aws.new_session().client("ecs", region_name=region, config=config)

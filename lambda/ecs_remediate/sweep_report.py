@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .attribution import Attribution
-from .aws import Described, error_code
+from .aws import Described
 from .exemptions import Exemption
 from .outcomes import Result
 from .policy import ERROR, EXEMPT, EXPIRY_WARNING_DAYS, FAIL, PASS
@@ -266,10 +266,6 @@ def followup_text(result: Result) -> str:
         bound = "+" if result.remaining_is_lower_bound else ""
         parts.append(f"{result.remaining_privileged}{bound} ACTIVE privileged revision(s) left in the family")
     return "; ".join(parts)
-
-
-def error_text(error: BaseException) -> str:
-    return f"{error_code(error)}: {' '.join(str(error).split())}"[:1000]
 
 
 def superseded_action(outcome: Superseded, config: Config) -> str:

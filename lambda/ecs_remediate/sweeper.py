@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from .attribution import attribute
-from .aws import BotoCoreError, ClientError, RevisionNotFound
+from .aws import BotoCoreError, ClientError, RevisionNotFound, safe_error
+from .aws_errors import scrub
 from .config import Config
 from .events import Registration
 from .exemptions import RegistryUnavailable
@@ -45,7 +46,6 @@ from .sweep_report import (
     Finding,
     NoProgress,
     Progress,
-    error_text,
     followup_text,
     name_error_rows,
     restored_text,
@@ -130,8 +130,9 @@ class Sweeper:
                 try:
                     action.result()
                 except Exception as error:  # fail-closed: a bug in one row must not lose the others
+                    text = scrub(error)  # the traceback logged says our words, not the error's text
                     logger.exception("remediation of %s failed unexpectedly", finding.task_definition_arn)
-                    finding.action, finding.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
+                    finding.action, finding.error = ACTION_FAILED, text
             # Phase 3 (active scope, with rollout or retire): older privileged revisions, once the latest of each
             # family was dealt with. One task per family: its steps depend on the family's latest.
             finish = self.remediator is not None and (self.config.rollout or self.config.retire)
@@ -144,10 +145,11 @@ class Sweeper:
                     try:
                         done.result()
                     except Exception as error:  # fail-closed, as above
+                        text = scrub(error)
                         logger.exception("finishing older revisions of %s failed unexpectedly", rows[0].family)
                         for row in rows:
                             if not (row.retired or row.status == ERROR):
-                                row.action, row.error = ACTION_FAILED, f"{type(error).__name__}: {error}"[:1000]
+                                row.action, row.error = ACTION_FAILED, text
         if listing_error is not None:
             findings.append(listing_error)
         return sorted(findings, key=lambda f: (f.family, f.revision, f.task_definition_arn))
@@ -200,7 +202,7 @@ class Sweeper:
         except RevisionNotFound:
             return None
         except (ClientError, BotoCoreError) as error:
-            text = f"describe failed after retries: {error_text(error)}"
+            text = f"describe failed after retries: {safe_error(error)}"
             return Finding(ref, ERROR, error=text, region=self.ecs.region, family=family, revision=revision)
         if described is None or described.status != "ACTIVE":
             return None
@@ -288,7 +290,7 @@ class Sweeper:
             finding.error = "in progress elsewhere: the function is handling this revision now; sweep again later"
             return
         except (ClientError, BotoCoreError, IdempotencyError) as error:
-            finding.action, finding.error = ACTION_FAILED, error_text(error)
+            finding.action, finding.error = ACTION_FAILED, safe_error(error)
             return
         if result.outcome == REMEDIATED:
             finding.action, finding.new_task_definition_arn = ACTION_REMEDIATED, result.new_task_definition_arn
@@ -337,7 +339,7 @@ class Sweeper:
                     is_our_copy=lambda d: d.arn in verified,
                 )
             except (ClientError, BotoCoreError, SupersededError, RevisionNotFound) as error:
-                text = f"the family's latest could not be checked for an interrupted earlier run: {error_text(error)}"
+                text = f"the family's latest could not be checked for an interrupted earlier run: {safe_error(error)}"
                 for row in rows:
                     row.action, row.error = ACTION_FAILED, text
                 return
@@ -357,7 +359,7 @@ class Sweeper:
             row.action = f"{ACTION_SKIPPED}: the revision no longer exists"
             return
         except (ClientError, BotoCoreError) as error:
-            row.status, row.error = ERROR, f"describe failed after retries: {error_text(error)}"
+            row.status, row.error = ERROR, f"describe failed after retries: {safe_error(error)}"
             return
         if source.status != "ACTIVE":
             row.action = f"{ACTION_RETIRED}: already {source.status or 'not ACTIVE'}"
@@ -380,7 +382,7 @@ class Sweeper:
             row.action, row.error = ACTION_FAILED, str(error)[:1000]
             return
         except (ClientError, BotoCoreError) as error:
-            row.action, row.error = ACTION_FAILED, error_text(error)
+            row.action, row.error = ACTION_FAILED, safe_error(error)
             return
         row.action = superseded_action(outcome, self.config)
         row.new_task_definition_arn = outcome.copy_arn
@@ -390,7 +392,7 @@ class Sweeper:
         return Finding(
             f"arn:aws:ecs:{self.ecs.region}:*:task-definition/*",
             ERROR,
-            error=f"{operation} failed, the sweep is incomplete: {error_text(error)}",
+            error=f"{operation} failed, the sweep is incomplete: {safe_error(error)}",
             region=self.ecs.region,
             family="~",  # sorts last
         )
@@ -406,7 +408,7 @@ def _result_or_error(future: Future[Finding | None], ref: str, region: str) -> F
     try:
         return future.result()
     except Exception as error:  # fail-closed: an unexpected error is that revision's ERROR, never a PASS
+        text = scrub(error)  # the traceback logged says our words, not the error's text
         logger.exception("judging %s failed unexpectedly", ref)
         family, revision = family_revision(ref) if ":" in ref else (ref, 0)
-        text = f"{type(error).__name__}: {error}"[:1000]
         return Finding(ref, ERROR, error=text, region=region, family=family, revision=revision)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, error_code, is_transient
+from .aws import BotoCoreError, ClientError, Described, Ecs, RevisionNotFound, error_code, is_transient, safe_error
 from .cli_common import one_line
 from .ledger import Ledger
 from .outcomes import FAILED, REMEDIATED, REPORTED, SUPERSEDED
@@ -98,9 +98,9 @@ class Canary:
         try:
             self._run(row)
         except (ClientError, BotoCoreError) as error:
-            row.outcome, row.reason = ERROR, f"{error_code(error) or type(error).__name__}: {one_line(str(error))}"
+            row.outcome, row.reason = ERROR, safe_error(error)
         except Exception as error:  # noqa: BLE001 - fail-closed: an ERROR row, never a traceback or a silent pass
-            row.outcome, row.reason = ERROR, f"{type(error).__name__}: {one_line(str(error))}"
+            row.outcome, row.reason = ERROR, safe_error(error)
         finally:
             row.left = self.clean_up(row)
             if row.left and row.outcome == PASS:
@@ -354,7 +354,7 @@ def _seconds_between(first: Described, second: Described) -> float | None:
 
 def _refused(error: ClientError) -> str:
     code = error_code(error)
-    text = f"cannot register the canary: {code}: {one_line(str(error))[:300]}"
+    text = f"cannot register the canary: {safe_error(error)}"
     if code in ("AccessDeniedException", "AccessDenied"):
         if "service control policy" in str(error).lower():
             text += " (a guardrail SCP that refuses privileged registrations refuses the canary too: run verify as a "
