@@ -6,9 +6,10 @@ the move to the dead-letter queue after maxReceiveCount are moto's). The mapping
 standard queue with ReportBatchItemFailures: ReceiveMessage up to the batch size, one invocation per batch with the
 records in Lambda's SQS event shape, then DeleteMessage for every record not named in batchItemFailures; the ones
 named are left in flight and come back after the visibility timeout (an invocation that raises leaves them all).
-With a batching window (the hub's mapping), records are gathered with further ReceiveMessage calls until the batch is
-full or the window has passed, as Lambda does. Where it may differ from AWS: the real mapping long-polls with several
-pollers; here one poll is made when the caller asks, and gathering is as fast as the emulator answers.
+With a batching window (the hub's mapping), records are gathered with further ReceiveMessage calls, POLLERS at once
+(Lambda starts five pollers for a standard queue), until the batch is full or the window has passed, as Lambda
+does. Where it may differ from AWS: the real mapping long-polls continuously; here one poll is made when the caller
+asks, and gathering is as fast as the emulator answers (moto's ReceiveMessage scans the whole queue).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 # What the stack sets (infra/remediator.py): the queue's maxReceiveCount and the mapping's batch size.
 MAX_RECEIVES = 5
 BATCH_SIZE = 10
+POLLERS = 5  # ReceiveMessage calls at once while a batch is gathered
 
 Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -70,11 +73,15 @@ class EventQueue:
         if not messages:
             return 0
         ends = time.monotonic() + window
-        while len(messages) < batch_size and time.monotonic() < ends:
-            more = self._receive(min(10, batch_size - len(messages)), 0)
-            if not more:
-                time.sleep(0.05)
-            messages += more
+        if window > 0 and len(messages) < batch_size:
+            with ThreadPoolExecutor(POLLERS) as pollers:
+                while len(messages) < batch_size and time.monotonic() < ends:
+                    wanted = batch_size - len(messages)
+                    counts = [min(10, wanted - 10 * n) for n in range(POLLERS) if wanted - 10 * n > 0]
+                    more = [m for got in pollers.map(lambda c: self._receive(c, 0), counts) for m in got]
+                    if not more:
+                        time.sleep(0.05)
+                    messages += more
         event = {"Records": [self._record(m) for m in messages]}
         self.invocations += 1
         try:

@@ -18,12 +18,12 @@ ones back to the mapping as batchItemFailures):
     notice names the revision (or the family and event) and says where the event went: never silent.
 
 Fair across accounts (the organization hub, where `group_of` names each event's member account): a batch is handled
-in round-robin order of its accounts (every account's first record, then every account's second, ...), so one
-member's burst in the same batch does not delay another member's registration; once an account's ECS calls are
-throttled its remaining records are deferred at once, with no ECS call, for SATURATED_SECONDS; deferrals carry the
-account as their MessageGroupId, which makes the queue order them as a fair queue (one member's backlog does not
-raise the others' dwell time). A record reached when the invocation has less than DEADLINE_MARGIN_SECONDS left is
-deferred too, unhandled, rather than cut off by the timeout.
+in round-robin order of its accounts, fewest records first (every account's first record, then every account's
+second, ...), so one member's burst in the same batch does not delay another member's registration. An account's
+records past ACCOUNT_TRIES_PER_BATCH in a batch, or within SATURATED_SECONDS of a throttled call in that account, are
+deferred untried, spread at ACCOUNT_RATE a second, with the account as their MessageGroupId (in a standard queue that
+makes SQS order them as a fair queue: one member's backlog does not raise the others' dwell time). A record reached
+when the invocation has less than DEADLINE_MARGIN_SECONDS left is deferred too, rather than cut off by the timeout.
 
 Copies are idempotent per source revision (remediate.py), so a redelivery, a deferral that raced its original, or
 the mapping's at-least-once delivery make no second copy.
@@ -147,15 +147,17 @@ class Delivery:
         return failed
 
     def fair_order(self, records: list[Any]) -> list[Any]:
-        """Round-robin over the records' accounts, in order of first appearance: each account's first record, then each
-        account's second, and so on (an unreadable record counts as an account of its own)."""
+        """Round-robin over the records' accounts, the accounts with the fewest records first (ties in order of first
+        appearance): each account's first record, then each account's second, and so on. A member with one registration
+        goes before a member's burst; an unreadable record counts as an account of its own."""
         queues: dict[str, list[Any]] = {}
         for n, record in enumerate(records):
             queues.setdefault(self._group(record) or f"#{n}", []).append(record)
+        smallest_first = sorted(queues.values(), key=len)
         ordered: list[Any] = []
         depth = 0
         while len(ordered) < len(records):
-            ordered += [queue[depth] for queue in queues.values() if len(queue) > depth]
+            ordered += [queue[depth] for queue in smallest_first if len(queue) > depth]
             depth += 1
         return ordered
 
