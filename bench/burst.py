@@ -105,6 +105,16 @@ def _worker_setup(env: dict[str, str], scale: float) -> Any:
     logging.disable(logging.CRITICAL)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Powertools prints metrics (EMF) to stdout
     compress_time(scale)
+    if env.get("BENCH_RETRY_MODE"):  # an alternative to the function's own retries, to compare (--retry-mode)
+        from botocore.config import Config as BotoConfig
+
+        from ecs_remediate import aws
+
+        aws.BOTO_CONFIG = aws.BOTO_CONFIG.merge(
+            BotoConfig(
+                retries={"mode": env["BENCH_RETRY_MODE"], "max_attempts": aws.BOTO_CONFIG.retries["max_attempts"]}
+            )
+        )
     from ecs_remediate import delivery, handler
 
     delivery.DEFER_BASE_SECONDS = delivery.DEFER_BASE_SECONDS / scale
@@ -261,6 +271,7 @@ def run_design(design: str, args: argparse.Namespace, moto: str) -> Run:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
             "TRUSTED_PRINCIPALS": f"arn:aws:iam::{ACCOUNT}:role/ecs-remediate-function",
+            "BENCH_RETRY_MODE": args.retry_mode or "",
         }
         pipelines = Pipelines(sandbox, args.revisions, args.families, 60.0 / scale)
         if design == "queue":
@@ -404,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async-concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds for the workers to start")
     parser.add_argument("--limit", type=float, default=1800.0, help="stop waiting for the queue after this")
+    parser.add_argument(
+        "--retry-mode", choices=("adaptive", "standard"), help="botocore retries other than the function's"
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "lambda"))
