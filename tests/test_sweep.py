@@ -484,7 +484,7 @@ def test_rate_limiter_shares_a_bucket_within_an_alias_group() -> None:
     own = RateLimiter(parse_rates(["DescribeDaemonTaskDefinition=5/10"]))  # a rate of its own: a bucket of its own
     assert own.buckets["DescribeDaemonTaskDefinition"] is not own.buckets["DescribeTaskDefinition"]
     assert own.buckets["DescribeTaskDefinition"] is own.buckets["ListTagsForResource"]
-    for _ in range(45):
+    for _ in range(49):
         describe.acquire()
         describe.release()
     assert limiter.buckets["DescribeDaemonTaskDefinition"].acquire() > 0  # the burst is spent for both kinds
@@ -531,7 +531,7 @@ def test_token_bucket_is_exact_across_threads() -> None:
 
 def test_parse_rates() -> None:
     rates = parse_rates(["describe=10", "list=5/7,register=0.5/2"])
-    assert rates["DescribeTaskDefinition"] == Rate(10.0, 45)
+    assert rates["DescribeTaskDefinition"] == Rate(10.0, 49)
     assert rates["ListTaskDefinitions"] == rates["ListTaskDefinitionFamilies"] == Rate(5.0, 7)
     assert rates["RegisterTaskDefinition"] == Rate(0.5, 2)
     assert parse_rates([""]) == sweep.DEFAULT_RATES

@@ -54,21 +54,21 @@ class Rate:
 
 # ECS's per-account, per-Region buckets: AWS documents 50 burst / 20 per second for its read actions
 # (the Describe*/List* family); RegisterTaskDefinition is observed at about 1 per second sustained.
-# The client keeps 5 of the 50 burst tokens in reserve: calls that leave at the exact rate can arrive
-# bunched (scheduling, network), and the reserve absorbs 250 ms of that at 20/s for 0.25 s of run time.
+# The client keeps 1 of the 50 burst tokens in reserve, against rounding: calls in flight count against the burst
+# (TokenBucket), so calls that arrive late or bunched (scheduling, network) cannot overrun the account's bucket.
 # AWS Config publishes no rate for its Select operations (docs/sweep-config.md#rates): the client assumes 2 per second
 # with a burst of 4, below the 2/s burst 5 the benchmark emulates; a throttling answer lowers it as for ECS.
 # Override with --rate or SWEEP_RATES when your account's quotas differ or others share the bucket.
 DEFAULT_RATES: dict[str, Rate] = {
-    DESCRIBE: Rate(20.0, 45),
-    LIST_REVISIONS: Rate(20.0, 45),
-    LIST_FAMILIES: Rate(20.0, 45),
+    DESCRIBE: Rate(20.0, 49),
+    LIST_REVISIONS: Rate(20.0, 49),
+    LIST_FAMILIES: Rate(20.0, 49),
     REGISTER: Rate(1.0, 1),
     SELECT: Rate(2.0, 4),
     SELECT_AGGREGATE: Rate(2.0, 4),
-    DAEMON_DESCRIBE: Rate(20.0, 45),
-    DAEMON_TAGS: Rate(20.0, 45),
-    DAEMON_LIST: Rate(20.0, 45),
+    DAEMON_DESCRIBE: Rate(20.0, 49),
+    DAEMON_TAGS: Rate(20.0, 49),
+    DAEMON_LIST: Rate(20.0, 49),
     DAEMON_REGISTER: Rate(1.0, 1),
 }
 RATE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -117,7 +117,7 @@ class TokenBucket:
     this way, whatever arrives at the account's bucket within any span of time is at most the client's burst plus
     what the rate refills in that span, however the requests are delayed or bunched on the way; with a client burst
     no larger than the account's, nothing is throttled unless someone else spends the same bucket. It costs nothing
-    while answers come back faster than the burst lasts at the sustained rate (45 tokens at 20 per second: 2.25 s).
+    while answers come back faster than the burst lasts at the sustained rate (49 tokens at 20 per second: 2.45 s).
 
     Adaptive per operation: a throttling answer means someone else is spending the account's bucket too,
     so the rate drops to 70% (at most once a second, so one burst of answers counts once) and climbs back
@@ -235,7 +235,7 @@ class RateLimiter:
     task definition's describes, say. ECS documents no bucket of its own for the daemon operations, and the daemon
     phase of a sweep starts right after the task definitions' describes have spent the bucket: with a fresh burst of
     its own it would overrun the account's bucket if ECS counts the two together. Shared, the daemon phase goes on
-    at the sustained rate (slower by at most the burst's worth, 2.25 s at 20 per second, when there are daemon task
+    at the sustained rate (slower by at most the burst's worth, 2.45 s at 20 per second, when there are daemon task
     definitions to describe; nothing when there are none)."""
 
     def __init__(self, rates: Mapping[str, Rate] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
