@@ -101,8 +101,8 @@ CASES = [
     Case("idempotency PutItem: table unavailable (500)", "dynamodb", "PutItem", "500", None, "raised IdempotencyPersistenceLayerError", 0, 0),
     Case("idempotency UpdateItem: unavailable after the copy", "dynamodb", "UpdateItem", "500", None, "raised IdempotencyPersistenceLayerError", 0, 1, notices_total=1, short_context=True),
     Case("idempotency DeleteItem: unavailable after a failure", "dynamodb", "DeleteItem", "500", None, "raised IdempotencyPersistenceLayerError", 0, 0, short_context=True, setup="throttle-register"),
-    # GetItem: only the family's remediation history reads it on this path (repeats.py): the notice goes out unescalated
-    Case("idempotency GetItem: unavailable (history only)", "dynamodb", "GetItem", "500", None, R, 1, 1, None),
+    # GetItem: not on this path (the family's history is one UpdateItem since issue 23): nothing depends on it
+    Case("idempotency GetItem: unavailable (not read on this path)", "dynamodb", "GetItem", "500", None, R, 1, 1, None),
 ]  # fmt: skip
 ROWS: list[dict[str, Any]] = []
 

@@ -18,7 +18,7 @@ from moto import mock_aws
 from ecs_remediate.attribution import Tool, attribute
 from ecs_remediate.config import Config, ConfigError
 from ecs_remediate.history import MAX_HISTORY, Remediation
-from ecs_remediate.ledger import HISTORY_PREFIX, DynamoLedger, MemoryLedger
+from ecs_remediate.ledger import COMPACT_AFTER, HISTORY_PREFIX, DynamoLedger, MemoryLedger
 from ecs_remediate.notice import _camel
 from ecs_remediate.outcomes import REMEDIATED, Result
 from ecs_remediate.repeats import escalation_text
@@ -62,13 +62,20 @@ def test_the_window_drops_old_entries_and_a_retry_is_not_counted_twice(client: A
 
 
 def test_the_item_is_capped_expires_with_the_window_and_holds_names_only(client: Any) -> None:
+    """One UpdateItem a remediation (an atomic append); past COMPACT_AFTER stored entries the item is rewritten to the
+    window's newest MAX_HISTORY, so it stays bounded."""
     ledger = DynamoLedger(client, TABLE)
-    for n in range(MAX_HISTORY + 5):
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda event_name, **_: calls.append(event_name))
+    writes = COMPACT_AFTER + 5
+    for n in range(writes):
         history = ledger.record_remediation(entry(2 * n + 1, T0 + timedelta(minutes=n)), DAY)
-    assert len(history) == MAX_HISTORY and history[-1].source_arn == f"{FAMILY}:{2 * (MAX_HISTORY + 4) + 1}"
+    assert len(history) == MAX_HISTORY and history[-1].source_arn == f"{FAMILY}:{2 * (writes - 1) + 1}"
+    assert calls.count("before-call.dynamodb.UpdateItem") == writes and "before-call.dynamodb.GetItem" not in calls
     item = stored(client)
-    assert len(item["entries"]["L"]) == MAX_HISTORY and item["version"]["N"] == str(MAX_HISTORY + 5)
-    newest = T0 + timedelta(minutes=MAX_HISTORY + 4)
+    assert MAX_HISTORY <= len(item["entries"]["L"]) <= COMPACT_AFTER  # compacted once, then appended to
+    assert calls.count("before-call.dynamodb.PutItem") == 1
+    newest = T0 + timedelta(minutes=writes - 1)
     assert int(item["expiration"]["N"]) == int((newest + DAY).timestamp())  # the table's TTL attribute
     assert set(item["entries"]["L"][0]["M"]) == {"sourceArn", "copyArn", "registeredBy", "source", "at"}
 
@@ -80,11 +87,11 @@ def test_two_concurrent_remediations_of_a_family_both_count(client: Any) -> None
     raced: list[int] = []
 
     def meanwhile(**_: Any) -> None:
-        if not raced:  # between this writer's read and its write, the other one writes
+        if not raced:  # just before this writer's append, the other one appends
             raced.append(1)
             other.record_remediation(entry(3, T0 + timedelta(minutes=1)), DAY)
 
-    client.meta.events.register("before-call.dynamodb.PutItem", meanwhile)
+    client.meta.events.register("before-call.dynamodb.UpdateItem", meanwhile)
     mine = ledger.record_remediation(entry(5, T0 + timedelta(minutes=2)), DAY)
     assert [e.source_arn.rsplit(":", 1)[1] for e in mine] == ["1", "3", "5"]
     assert len(stored(client)["entries"]["L"]) == 3

@@ -21,14 +21,15 @@ from typing import Any, Protocol
 
 from .aws import ClientError, is_transient
 from .exemptions import ExemptionRecord
-from .history import Remediation, within_window
+from .history import MAX_HISTORY, Remediation, within_window
 
 KEY_PREFIX = "ecs-remediate#copy#"
 APPROVAL_PREFIX = "ecs-remediate#tag-approval#"  # exemption tags an approver set (tag_approvals.py)
 HISTORY_PREFIX = "ecs-remediate#history#"
 ATTR_KEY = "id"  # the idempotency table's partition key (Powertools' default)
 ATTR_EXPIRY = "expiration"  # the table's TTL attribute (Powertools' default): epoch seconds
-WRITE_ATTEMPTS = 5  # optimistic writes of one family's history before giving up on this entry
+# Stored history entries past which the item is rewritten to the window's (history.MAX_HISTORY are kept then).
+COMPACT_AFTER = 2 * MAX_HISTORY
 
 logger = logging.getLogger(__name__)
 
@@ -138,41 +139,54 @@ class DynamoLedger:
         return ExemptionRecord.from_item(item) if item else None
 
     def record_remediation(self, entry: Remediation, window: timedelta) -> list[Remediation]:
-        """One GetItem and one conditional PutItem on the family's history item (the version attribute makes two
-        concurrent remediations of a family both count: the loser reads again and rewrites). The item expires
-        through the table's TTL once the window has passed since its newest entry."""
+        """One UpdateItem on the family's history item: the entry appended (`list_append`, atomic, so two concurrent
+        remediations of a family both count) and the item's expiry moved, the whole list returned (ALL_NEW) and read
+        within the window. The item expires through the table's TTL once the window has passed since its newest
+        entry. Past COMPACT_AFTER stored entries it is rewritten to the window's (`_compact`, a conditional write that
+        gives way to a concurrent writer)."""
         key = {ATTR_KEY: {"S": HISTORY_PREFIX + entry.family_key}}
-        history = [entry]
-        for _ in range(WRITE_ATTEMPTS):
-            item = self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item") or {}
-            version_text = (item.get("version") or {}).get("N", "0")
-            version = int(version_text) if str(version_text).isdigit() else 0
-            stored = [r for r in map(Remediation.from_item, (item.get("entries") or {}).get("L", [])) if r]
-            history = within_window(stored, entry, window)
-            expires = int((entry.at + window).timestamp())
-            condition: dict[str, Any] = (
-                {"ConditionExpression": "attribute_not_exists(#id)", "ExpressionAttributeNames": {"#id": ATTR_KEY}}
-                if not item
-                else {
-                    "ConditionExpression": "#version = :version",
-                    "ExpressionAttributeNames": {"#version": "version"},
-                    "ExpressionAttributeValues": {":version": {"N": str(version)}},
-                }
-            )
-            try:
-                self._client.put_item(
-                    TableName=self.table_name,
-                    Item={
-                        **key,
-                        "entries": {"L": [r.to_item() for r in history]},
-                        "version": {"N": str(version + 1)},
-                        ATTR_EXPIRY: {"N": str(expires)},
-                    },
-                    **condition,
-                )
-                return history
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-        logger.warning("history of %s: %d concurrent writes, this entry not stored", entry.family_key, WRITE_ATTEMPTS)
+        expires = int((entry.at + window).timestamp())
+        answer = self._client.update_item(
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET #entries = list_append(if_not_exists(#entries, :none), :entry), #expiry = :expires "
+            "ADD #version :one",
+            ExpressionAttributeNames={"#entries": "entries", "#expiry": ATTR_EXPIRY, "#version": "version"},
+            ExpressionAttributeValues={
+                ":none": {"L": []},
+                ":entry": {"L": [entry.to_item()]},
+                ":expires": {"N": str(expires)},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        item = answer.get("Attributes") or {}
+        raw = (item.get("entries") or {}).get("L", [])
+        # A retried revision appears once per append: the latest append stands for it.
+        latest = {r.source_arn: r for r in map(Remediation.from_item, raw) if r}
+        history = within_window(list(latest.values()), entry, window)
+        if len(raw) > COMPACT_AFTER:
+            self._compact(key, item, history, expires)
         return history
+
+    def _compact(self, key: dict[str, Any], item: dict[str, Any], history: list[Remediation], expires: int) -> None:
+        """Rewrite the item to `history` unless another writer changed it since (its version): bounded, not exact."""
+        version_text = (item.get("version") or {}).get("N", "0")
+        version = int(version_text) if str(version_text).isdigit() else 0
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **key,
+                    "entries": {"L": [r.to_item() for r in history]},
+                    "version": {"N": str(version + 1)},
+                    ATTR_EXPIRY: {"N": str(expires)},
+                },
+                ConditionExpression="#version = :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":version": {"N": str(version)}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            logger.info("history of %s: compacted by another writer first", key[ATTR_KEY]["S"])
