@@ -111,7 +111,6 @@ def test_daemon_rollout_and_retire_add_update_describe_deployments_and_delete(tm
         for a in as_list(s["Action"])
     }
     assert "ecs:UpdateService" not in actions  # daemon rollout never touches application services
-    [function_id] = of_type(resources, "AWS::Lambda::Function")
     [function] = of_type(resources, "AWS::Lambda::Function").values()
     assert function["Properties"]["Environment"]["Variables"]["DAEMON_ROLLOUT"] == "true"
     [outcome_rule] = [v for k, v in of_type(resources, "AWS::Events::Rule").items() if "DaemonDeploymentOutcome" in k]
@@ -119,7 +118,8 @@ def test_daemon_rollout_and_retire_add_update_describe_deployments_and_delete(tm
     assert pattern["detail-type"] == ["ECS Daemon Deployment State Change"]
     assert pattern["account"] == [{"Ref": "AWS::AccountId"}]
     [target] = outcome_rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} and "DeadLetterConfig" in target
+    [queue_id] = [k for k in of_type(resources, "AWS::SQS::Queue") if k.startswith("RemediatorEventQueue")]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]} and "DeadLetterConfig" in target  # the function's queue
 
 
 def test_the_sweep_role_gets_the_same_daemon_statements(tmp_path: Path) -> None:

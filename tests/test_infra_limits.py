@@ -44,7 +44,7 @@ EVERY_OPTION = {
     "exemptFamiliesAcknowledged": "true",
 }
 ROLE_OPTIONS = "rollout/retire/daemonRollout/securityHub/sweepInventory/tagExemptions"
-# The hub at its limits: 8 Regions with rollout, retire and daemon rollout (the member role), 217 excluded accounts (the
+# The hub at its limits: 8 Regions with rollout, retire and daemon rollout (the member role), 205 excluded accounts (the
 # sweep control function's environment), 66 break-glass patterns (the SCP).
 HUB = {
     **EMAIL,
@@ -56,7 +56,7 @@ HUB = {
     "daemonRollout": "true",
     "guardrail": "attach",
 }
-HUB_REGIONS, HUB_EXCLUDED, HUB_BREAK_GLASS = 8, 217, 66
+HUB_REGIONS, HUB_EXCLUDED, HUB_BREAK_GLASS = 8, 205, 66
 
 
 def listed(pattern: str, count: int) -> str:
@@ -103,17 +103,18 @@ def hub_at_limits(tmp_path_factory: pytest.TempPathFactory) -> Any:
 # --- Lambda's environment: 4,096 bytes ---
 
 
-def test_44_approvers_fit_the_functions_environment_and_45_do_not(tmp_path: Path) -> None:
-    """The issue's case: 45 exemptionApprovers ARNs made CreateFunction fail (and the stack roll back)."""
-    app = build_app({**SKIP_BUNDLING, **EMAIL, "exemptionApprovers": listed(APPROVER, 44)}, outdir=str(tmp_path / "44"))
+def test_42_approvers_fit_the_functions_environment_and_43_do_not(tmp_path: Path) -> None:
+    """The issue's case: 45 exemptionApprovers ARNs made CreateFunction fail (and the stack roll back). Since the event
+    queue's URL joined the environment, 43 are over."""
+    app = build_app({**SKIP_BUNDLING, **EMAIL, "exemptionApprovers": listed(APPROVER, 42)}, outdir=str(tmp_path / "42"))
     environments = [f for f in figures(app).values() if f.limit is limits.LAMBDA_ENVIRONMENT]
     assert len(environments) == 2  # the function and the sweep, one environment
     assert all(4096 - 68 < f.size <= 4096 for f in environments)  # one more ARN and its comma would not fit
 
-    message = refused({**EMAIL, "exemptionApprovers": listed(APPROVER, 45)}, tmp_path / "45")
+    message = refused({**EMAIL, "exemptionApprovers": listed(APPROVER, 43)}, tmp_path / "43")
     assert message.startswith(
-        "exemptionApprovers: the environment of EcsRemediate/RemediatorFunctionBB34C223 would be 4,105 bytes "
-        "(its variables as JSON), over Lambda's limit of 4,096; EXEMPTION_APPROVERS takes 3,059 of them"
+        "exemptionApprovers: the environment of EcsRemediate/RemediatorFunctionBB34C223 would be 4,117 bytes "
+        "(its variables as JSON), over Lambda's limit of 4,096; EXEMPTION_APPROVERS takes 2,923 of them"
     )
     assert "; exemptionApprovers: the environment of EcsRemediate/SweepSweepFunction" in message  # the sweep's too
 
@@ -121,13 +122,13 @@ def test_44_approvers_fit_the_functions_environment_and_45_do_not(tmp_path: Path
 def test_excluded_accounts_fill_the_hub_sweep_control_functions_environment(hub_at_limits: Any, tmp_path: Path) -> None:
     control = figures(hub_at_limits)["EcsRemediateHub/OrgSweepControlFunction826F6DB9"]
     assert (control.key, control.over) == ("excludedAccounts", False)
-    assert 4096 - 13 < control.size <= 4096  # a 218th account (12 digits and a comma) would not fit
+    assert 4096 - 13 < control.size <= 4096  # a 206th account (12 digits and a comma) would not fit
 
     message = refused(hub_context(excluded=HUB_EXCLUDED + 1), tmp_path)
     assert message.startswith(
         "excludedAccounts: the environment of EcsRemediateHub/OrgSweepControlFunction826F6DB9 would be "
     )
-    assert "over Lambda's limit of 4,096; ORG_SWEEP_EXCLUDED takes 2,833 of them" in message
+    assert "over Lambda's limit of 4,096; ORG_SWEEP_EXCLUDED takes 2,677 of them" in message
 
 
 # --- IAM: a role's inline policies together, 10,240 characters without whitespace ---
@@ -150,12 +151,12 @@ def test_the_member_roles_policy_fits_8_regions_with_every_option_and_9_do_not(
 def test_the_function_and_sweep_roles_at_every_option_are_under_and_a_character_more_is_refused(
     every_option: Any,
 ) -> None:
-    """No context grows these roles past what every option gives (7,963 and 8,038 characters measured), so the over
+    """No context grows these roles past what every option gives (8,334 and 8,038 characters measured), so the over
     side adds one policy to the sweep role of the synthesized template: exactly the limit passes, one more fails
     naming the options that give the role its statements."""
     stack = stack_of(every_option)
     assert {f.where: f.size for f in figures(every_option).values() if f.limit is limits.ROLE_POLICIES} == {
-        "EcsRemediate/RemediatorFunctionRoleC2BE4706": 7963,
+        "EcsRemediate/RemediatorFunctionRoleC2BE4706": 8334,
         "EcsRemediate/SweepSweepRole3BE364B2": 8038,
     }
     template = every_option.synth().get_stack_by_name(stack.stack_name).template

@@ -67,7 +67,7 @@ def test_the_forwarder_role_is_unchanged_put_events_on_the_hub_bus_only(rollout:
     member = rollout[2]
     roles = of_type(member, "AWS::IAM::Role")
     (forwarder_id,) = [rid for rid in roles if rid.startswith("ForwarderRole")]
-    assert set(roles) == {forwarder_id, "MemberRole"}  # no role of its own for the daemon rules
+    assert set(roles) == {forwarder_id, "MemberRole", "VerifyRole"}  # no role of its own for the daemon rules
     assert roles[forwarder_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Action": "sts:AssumeRole",
@@ -88,7 +88,8 @@ def test_the_forwarder_role_is_unchanged_put_events_on_the_hub_bus_only(rollout:
 def test_the_hub_bus_has_the_daemon_rules_with_the_members_patterns(rollout: tuple[Any, ...]) -> None:
     _, template, member, _ = rollout
     bus_id, _ = only(template, "AWS::Events::EventBus")
-    function_id, function = remediation_function(template)
+    _, function = remediation_function(template)
+    [queue_id] = [k for k in of_type(template, "AWS::SQS::Queue") if k.startswith("RemediatorEventQueue")]
     (daemons,) = rules(template, "DaemonsPrivilegedDaemonRule")
     (deployments,) = rules(template, "DaemonsDaemonDeploymentOutcomeRule")
     assert daemons["Properties"]["EventPattern"] == rules(member, FORWARD_DAEMONS)[0]["Properties"]["EventPattern"]
@@ -99,7 +100,7 @@ def test_the_hub_bus_has_the_daemon_rules_with_the_members_patterns(rollout: tup
         props = rule["Properties"]
         assert props["EventBusName"] == {"Ref": bus_id}
         (target,) = props["Targets"]
-        assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}  # the event queue the function drains
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 8
     on_default_bus = [
         r for r in of_type(template, "AWS::Events::Rule").values() if "EventBusName" not in r["Properties"]
@@ -107,9 +108,15 @@ def test_the_hub_bus_has_the_daemon_rules_with_the_members_patterns(rollout: tup
     assert [r["Properties"].get("ScheduleExpression") for r in on_default_bus] == ["rate(1 day)"]  # the org sweep's
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["DAEMON_ROLLOUT"] == "true" and variables["MEMBER_ROLE_NAME"] == "ecs-remediate-member"
-    # The function may be invoked by each of its rules on the hub's bus, and only by them.
-    permissions = of_type(template, "AWS::Lambda::Permission")
-    sources = {json.dumps(p["Properties"]["SourceArn"], sort_keys=True) for p in permissions.values()}
+    # The event queue takes messages from each of the rules on the hub's bus, and only from them.
+    assert of_type(template, "AWS::Lambda::Permission") == {}  # nothing invokes the function but its queue's mapping
+    [policy] = [
+        p["Properties"]
+        for p in of_type(template, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    sources = {json.dumps(s["Condition"]["ArnEquals"]["aws:SourceArn"], sort_keys=True) for s in allows}
     rule_ids = [rid for rid, r in of_type(template, "AWS::Events::Rule").items() if "EventBusName" in r["Properties"]]
     assert sources == {json.dumps({"Fn::GetAtt": [rid, "Arn"]}, sort_keys=True) for rid in rule_ids}
 

@@ -34,8 +34,11 @@ class Stopping:
         return self
 
     def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        # Once stopping, what is left is reporting and exiting with 128 + N: a later signal is ignored rather than
+        # met by the default handler, whose KeyboardInterrupt outside main's try (as the interpreter joins its
+        # threads) would end the process by the signal itself, with no exit code of ours.
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if self.event.is_set() else handler)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.event.is_set():
