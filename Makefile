@@ -56,6 +56,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layers and no cycles (pyproject.toml [tool.importlinter])
 
 test: lint $(CHECKOV_STAMP) prowler-venv browser
 	PATH=$(NODE_BIN):$$PATH $(BIN)/pytest

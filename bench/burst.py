@@ -108,14 +108,14 @@ def _worker_setup(env: dict[str, str], scale: float) -> Any:
     if env.get("BENCH_RETRY_MODE"):  # an alternative to the function's own retries, to compare (--retry-mode)
         from botocore.config import Config as BotoConfig
 
-        from ecs_remediate import aws
+        from ecs_remediate.adapters import aws
 
         aws.BOTO_CONFIG = aws.BOTO_CONFIG.merge(
             BotoConfig(
                 retries={"mode": env["BENCH_RETRY_MODE"], "max_attempts": aws.BOTO_CONFIG.retries["max_attempts"]}
             )
         )
-    from ecs_remediate import delivery, handler
+    from ecs_remediate.functions import delivery, handler
 
     delivery.DEFER_BASE_SECONDS = delivery.DEFER_BASE_SECONDS / scale
     delivery.DEFER_MAX_SECONDS = max(1, int(delivery.DEFER_MAX_SECONDS / scale))

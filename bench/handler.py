@@ -48,7 +48,7 @@ ENV = {
 
 
 def describe_body() -> dict[str, Any]:
-    from ecs_remediate.taskdef import drop_nulls
+    from ecs_remediate.core.taskdef import drop_nulls
 
     raw = drop_nulls(json.loads(FIXTURE.read_text()))
     tags = raw.pop("tags")
@@ -92,7 +92,7 @@ def install_zero_latency_transport() -> None:
     """Answer every call of our cached clients with a canned success response, without any I/O."""
     from botocore.awsrequest import AWSResponse
 
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     described = json.dumps(describe_body()).encode()
     registered_td = dict(describe_body()["taskDefinition"], revision=1235, taskDefinitionArn=ARN[:-4] + "1235")
@@ -116,13 +116,13 @@ def install_zero_latency_transport() -> None:
 
 
 def bench_per_event(iterations: int) -> dict[str, float]:
-    from ecs_remediate import handler
-    from ecs_remediate.config import Config
-    from ecs_remediate.events import parse_registration_event
-    from ecs_remediate.notice import build_message
-    from ecs_remediate.outcomes import REMEDIATED, Result
-    from ecs_remediate.policy import assess
-    from ecs_remediate.taskdef import Document, build_fixed_copy, default_register_model
+    from ecs_remediate.core.config import Config
+    from ecs_remediate.core.events import parse_registration_event
+    from ecs_remediate.core.notice import build_message
+    from ecs_remediate.core.outcomes import REMEDIATED, Result
+    from ecs_remediate.core.policy import assess
+    from ecs_remediate.core.taskdef import Document, build_fixed_copy, default_register_model
+    from ecs_remediate.functions import handler
 
     model = default_register_model()
     body, config, ev = describe_body(), Config(), event()
@@ -197,7 +197,7 @@ def bench_per_event(iterations: int) -> dict[str, float]:
     return figures
 
 
-STARTUP_HANDLER = "import ecs_remediate.handler as h; h.remediator()"
+STARTUP_HANDLER = "import ecs_remediate.functions.handler as h; h.remediator()"
 STARTUP_BASELINE = "import boto3; s = boto3.session.Session(); [s.client(n) for n in ('ecs', 'sns', 'dynamodb')]"
 
 
@@ -238,7 +238,7 @@ def instructions(code: str, env_overrides: dict[str, str] | None = None) -> int 
 
 PEAK_RSS = """
 import resource, sys, io
-import ecs_remediate.handler as h
+import ecs_remediate.functions.handler as h
 from bench.handler import install_zero_latency_transport, event, Context_
 h.remediator(); install_zero_latency_transport()
 real = sys.stdout; sys.stdout = io.StringIO()

@@ -43,7 +43,7 @@ def per_event_worker(mode: str, events: int) -> dict[str, float]:
     from bench.hub_cold import Context, event, install_transport, ready
 
     install_transport(mode)
-    import ecs_remediate.handler as handler
+    import ecs_remediate.functions.handler as handler
 
     ready(mode)
     in_aws = [0.0]

@@ -128,7 +128,7 @@ class Context:
 
 def ready(mode: str) -> Any:
     """Import the handler and build what its first event needs (remediator / hub runtime)."""
-    import ecs_remediate.handler as handler
+    import ecs_remediate.functions.handler as handler
 
     return handler.remediator() if mode == "single" else handler.hub_runtime()
 
@@ -137,7 +137,7 @@ def first_event(mode: str) -> None:
     """A cold start through its first event: import, build, handle one remediation (the hub assumes the member
     role and builds that account's clients here)."""
     install_transport(mode)
-    import ecs_remediate.handler as handler
+    import ecs_remediate.functions.handler as handler
 
     ready(mode)
     real, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - Powertools prints EMF to stdout

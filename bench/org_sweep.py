@@ -80,7 +80,7 @@ def patch_lambda() -> None:
     """moto's Docker-free Lambda (in this process, behind the server) calls our handlers."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    from ecs_remediate import org_sweep_handler
+    from ecs_remediate.functions import org_sweep as org_sweep_handler
 
     handlers = {ITEM_FUNCTION: org_sweep_handler.item_handler, CONTROL_FUNCTION: org_sweep_handler.control_handler}
 
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                     "AWS_ENDPOINT_URL_S3": moto,  # the proxy forwards POST and GET only; S3 is not throttled here
                 }
                 os.environ.update(env)
-                from ecs_remediate import aws, org_sweep_handler
+                from ecs_remediate.adapters import aws
+                from ecs_remediate.functions import org_sweep as org_sweep_handler
 
                 aws.reset_clients()
                 org_sweep_handler.config.cache_clear()
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.pop("AWS_ENDPOINT_URL", None)
             # The item function's peak memory: the largest item alone, traced.
             os.environ["AWS_ENDPOINT_URL"] = proxy.url
-            from ecs_remediate import org_sweep_handler
+            from ecs_remediate.functions import org_sweep as org_sweep_handler
 
             largest = max(sizes, key=lambda p: sizes[p])
             tracemalloc.start()

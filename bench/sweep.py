@@ -140,8 +140,9 @@ CONFIG_QUERIES = ("SelectResourceConfig", "SelectAggregateResourceConfig")
 def run_ours(
     proxy: ThrottleProxy, truth: Truth, size: int, scope: str, inventory: str = "describe", config_rate: str = ""
 ) -> Run:
-    from ecs_remediate import aws, sweep
-    from ecs_remediate.config import Config
+    from ecs_remediate.adapters import aws
+    from ecs_remediate.core.config import Config
+    from ecs_remediate.sweep import run as sweep
 
     proxy.reset()
     os.environ["AWS_ENDPOINT_URL"] = proxy.url

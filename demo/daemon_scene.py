@@ -106,7 +106,7 @@ def run_scene(demo: Demo, pattern: dict[str, Any]) -> None:
 
 
 def _show_copy(demo: Demo, arn: str, copy_arn: str) -> None:
-    from ecs_remediate.taskdef import default_daemon_register_model
+    from ecs_remediate.core.taskdef import default_daemon_register_model
 
     s, p, ecs = demo.p.s, demo.p, demo.sandbox.client("ecs")
     before = ecs.describe_daemon_task_definition(daemonTaskDefinition=arn)["daemonTaskDefinition"]
@@ -128,7 +128,7 @@ def _show_copy(demo: Demo, arn: str, copy_arn: str) -> None:
 
 
 def _own_registration(demo: Demo, pattern: dict[str, Any], copy_arn: str) -> None:
-    from ecs_remediate.taskdef import default_daemon_register_model
+    from ecs_remediate.core.taskdef import default_daemon_register_model
 
     s, p, ecs = demo.p.s, demo.p, demo.sandbox.client("ecs")
     described = ecs.describe_daemon_task_definition(daemonTaskDefinition=copy_arn)["daemonTaskDefinition"]

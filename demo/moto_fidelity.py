@@ -1,14 +1,15 @@
 """Where moto 5.2.5's ECS differs from ECS in a way the project's guarantees depend on, made faithful.
 
 - ECS records who registered a task definition and when (`registeredBy`, `registeredAt` in every describe);
-  moto records neither. The stack proves its own copies partly by `registeredBy` (provenance.py) and finds the
+  moto records neither. The stack proves its own copies partly by `registeredBy` (remediation/provenance.py) and finds
+  the
   revision of an event without `responseElements` by `registeredAt`, so both are set here: `registeredBy` is the
   calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM
   user, or the account root), `registeredAt` the registration time.
 
 - ECS's RegisterTaskDefinition response carries the tags it applied (`tags`, beside `taskDefinition`: the API
   reference's response elements); moto's carries none. The function reads its fresh copy back from that response
-  (remediate.py), so the tags are added here as given.
+  (remediation/remediator.py), so the tags are added here as given.
 
 - ECS keeps a service's `deployments` in step with UpdateService: a new task definition starts a new PRIMARY
   deployment, and the previous one stays ACTIVE until its tasks are replaced (retire must wait for it); moto 5.2.5

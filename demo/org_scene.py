@@ -41,7 +41,7 @@ def run_org_scene(p: Any, endpoint: str, sandbox: Any, matches: Matches) -> list
     started = time.monotonic()
     scene = OrgScene(p, Organization(endpoint_url=endpoint).create(["payments-prod", "analytics-dev"]), matches)
     os.environ["MEMBER_ROLE_NAME"] = MEMBER_ROLE
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     try:
         scene.play(importlib.reload(module))  # the handler as the hub stack starts it

@@ -27,8 +27,8 @@ from demo.sandbox import ACCOUNT, REGION, LambdaContext
 
 ITEM_FUNCTION = "ecs-remediate-org-sweep-item"
 CONTROL_FUNCTION = "ecs-remediate-org-sweep-control"
-ITEM_HANDLER = "ecs_remediate.org_sweep_handler.item_handler"
-CONTROL_HANDLER = "ecs_remediate.org_sweep_handler.control_handler"
+ITEM_HANDLER = "ecs_remediate.functions.org_sweep.item_handler"
+CONTROL_HANDLER = "ecs_remediate.functions.org_sweep.control_handler"
 PLACEHOLDER_OU = "ou-ab12-11111111"
 HUB_CONTEXT: dict[str, Any] = {
     "organization": "true",

@@ -63,7 +63,7 @@ class Demo:
 
     def watch_function_registrations(self) -> None:
         """Record the exact RegisterTaskDefinition input the function sends (its CloudTrail requestParameters)."""
-        from ecs_remediate import aws
+        from ecs_remediate.adapters import aws
 
         def record(params: dict[str, Any], **_: Any) -> None:
             self.sent.append(json.loads(json.dumps(params)))
@@ -144,7 +144,7 @@ class Demo:
         self.show_notices(scenario.family)
 
     def show_copy(self, arn: str, new_arn: str) -> None:
-        from ecs_remediate.taskdef import default_register_model
+        from ecs_remediate.core.taskdef import default_register_model
 
         s, p = self.p.s, self.p
         before, after = self.sandbox.describe(arn), self.sandbox.describe(new_arn)
@@ -180,7 +180,7 @@ class Demo:
         if self.sent:
             params = self.sent[-1]
         else:  # registered by an earlier attempt: rebuild the request from the revision itself
-            from ecs_remediate.taskdef import default_register_model
+            from ecs_remediate.core.taskdef import default_register_model
 
             described = self.sandbox.describe(new_arn)
             members = default_register_model().input_members
@@ -208,8 +208,8 @@ class Demo:
     def show_notices(self, family: str) -> None:
         """Each notice from the inbox, rendered as the email subscriber gets it (the same builder, from the
         JSON the SQS subscription received)."""
-        from ecs_remediate.notice import build_message
-        from ecs_remediate.outcomes import Result
+        from ecs_remediate.core.notice import build_message
+        from ecs_remediate.core.outcomes import Result
 
         p = self.p
         notes = self.sandbox.inbox()
@@ -324,7 +324,7 @@ def run(p: Printer) -> int:
         p.field("inbox", "SQS queue 'inbox' subscribed to the topic, standing in for the email address")
         p.field("event queue", f"SQS queue {queue.name} (dead-letter queue after {queue.max_receives} deliveries)")
         # The handler parses its configuration at import: only now is the environment complete.
-        from ecs_remediate import handler
+        from ecs_remediate.functions import handler
 
         demo = Demo(p, pattern, sandbox, handler, matches, queue)
         demo.watch_function_registrations()

@@ -113,7 +113,7 @@ class StandIn:
         for logical, resource in resources.items():
             if (
                 resource["Type"] == "AWS::Lambda::Function"
-                and str(resource["Properties"].get("Handler", "")).startswith("ecs_remediate.handler.")
+                and str(resource["Properties"].get("Handler", "")).startswith("ecs_remediate.functions.handler.")
                 and "sweep" not in str(resource["Properties"].get("Handler"))
             ):
                 return logical
@@ -188,7 +188,8 @@ class StandIn:
     # --- delivery -------------------------------------------------------------------------------------------------
 
     def start(self, handler: ModuleType) -> StandIn:
-        """Deliver what the rules match to `handler` (the real ecs_remediate.handler, loaded with `environment`)."""
+        """Deliver what the rules match to `handler` (the real ecs_remediate.functions.handler, loaded with
+        `environment`)."""
         self._trail = Trail()
         self._stop.clear()
         self._thread = threading.Thread(target=self._deliver, args=(handler,), name="stand-in-delivery", daemon=True)

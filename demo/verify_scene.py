@@ -24,9 +24,9 @@ DELAY = 0.2  # seconds: CloudTrail's minutes, shortened
 
 def run_verify_scene(p: Any, endpoint: str) -> list[str]:
     """Play the scene on `p` (demo.printing.Printer); returns the problems found (none when it behaves)."""
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
     from ecs_remediate.cli import main
-    from ecs_remediate.verify_canary import CANARY_FAMILY
+    from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 
     started = time.monotonic()
     p.line()
@@ -37,7 +37,7 @@ def run_verify_scene(p: Any, endpoint: str) -> list[str]:
     os.environ.update(stand_in.environment)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     problems: list[str] = []
     out, err = io.StringIO(), io.StringIO()

@@ -30,6 +30,16 @@ CACHE_ROOT = PROJECT_ROOT / "build" / "lambda-deps"
 PIP_PLATFORM = "manylinux2014_aarch64"
 _COMPLETE = ".complete"  # marks a finished pip target in the cache
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+# What only the CLI runs (the `ecs-remediate` command, infrastructure-as-code fixing): not shipped in the function.
+# The import contracts in pyproject.toml keep every function entry point from reaching them.
+CLI_ONLY = ("cli", "iac", "__main__.py")
+
+
+def _without_cli(folder: str, names: list[str]) -> set[str]:
+    ignored = set(_IGNORED(folder, names))
+    if Path(folder) == LAMBDA_SOURCE / PACKAGE:
+        ignored |= set(CLI_ONLY) & set(names)
+    return ignored
 
 
 def python_version(runtime: lambda_.Runtime) -> str:
@@ -45,7 +55,10 @@ def _source_files() -> list[Path]:
     return sorted(
         p
         for p in package.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix not in (".pyc", ".pyo")
+        and p.relative_to(package).parts[0] not in CLI_ONLY
     )
 
 
@@ -75,7 +88,7 @@ class LocalPythonBundling:
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         output = Path(output_dir)
         shutil.copytree(self.dependencies(), output, ignore=shutil.ignore_patterns(_COMPLETE), dirs_exist_ok=True)
-        shutil.copytree(LAMBDA_SOURCE / PACKAGE, output / PACKAGE, ignore=_IGNORED, dirs_exist_ok=True)
+        shutil.copytree(LAMBDA_SOURCE / PACKAGE, output / PACKAGE, ignore=_without_cli, dirs_exist_ok=True)
         return True
 
     def dependencies(self) -> Path:

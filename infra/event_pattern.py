@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecs_remediate import daemon_events
-from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
+from ecs_remediate.core.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
+from ecs_remediate.daemons import events as daemon_events
 
 PRIVILEGED_CONTAINER: dict[str, Any] = {"requestParameters": {"containerDefinitions": {"privileged": [True]}}}
 NO_REQUEST_PARAMETERS: dict[str, Any] = {"requestParameters": {"family": [{"exists": False}]}}
@@ -52,7 +52,7 @@ DETAIL_TYPES = [DETAIL_TYPE]
 
 def exemption_tags_detail(tag_prefix: str) -> dict[str, Any]:
     """The `detail` of the TagResource calls that set an exemption tag (only with tagExemptions): the function
-    records an approver's (tag_approvals.py). EventBridge matches `key` inside the array of tag objects."""
+    records an approver's (remediation/tag_approvals.py). EventBridge matches `key` inside the array of tag objects."""
     return {
         "eventSource": [EVENT_SOURCE],
         "eventName": ["TagResource"],
@@ -61,7 +61,7 @@ def exemption_tags_detail(tag_prefix: str) -> dict[str, Any]:
     }
 
 
-# --- ECS Managed Daemons (daemon_events.py, docs/daemons.md) -------------------------------------------------------
+# --- ECS Managed Daemons (daemons/events.py, docs/daemons.md) -------------------------------------------------------
 #
 # A second rule, so the task-definition rule's pattern above stays as it is. It matches successful
 #   * RegisterDaemonTaskDefinition calls with a privileged container (the same array semantics), without request

@@ -17,7 +17,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ecs_remediate.exemptions import REGISTRY_KEY
+from ecs_remediate.core.exemptions.records import REGISTRY_KEY
 
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan")  # the function and the sweep
 WRITE_ACTIONS = (

@@ -11,7 +11,8 @@ target OUs' accounts in the configured Regions.
   * with `guardrail=attach`, the guardrail SCP attached to the target OUs.
 
 What the function does with a member's event (assume the member role of the event's account, act there) is the
-runtime's part: the environment carries MEMBER_ROLE_NAME for `ecs_remediate.accounts.MemberAccounts.from_env`.
+runtime's part: the environment carries MEMBER_ROLE_NAME for
+`ecs_remediate.organization.member_accounts.MemberAccounts.from_env`.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from aws_cdk import aws_organizations as organizations
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
-from ecs_remediate.guardrail import render
-from ecs_remediate.verify_stack import verify_role_name
+from ecs_remediate.cli.verify_stack import verify_role_name
+from ecs_remediate.core.config import ENV_MEMBER_ROLE_NAME
+from ecs_remediate.organization.guardrail import render
 
 from .bundling import function_code
 from .daemons import DaemonRules
@@ -111,7 +112,8 @@ class HubStack(Stack):
             batching_window=Duration.seconds(HUB_QUEUE_BATCHING_WINDOW_SECONDS),
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
-        # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there (hub_daemons.py).
+        # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there
+        # (organization/hub_daemons.py).
         self.daemons = DaemonRules(self, "Daemons", remediator=self.remediator, settings=settings, on_bus=True)
         self.operator_role = self._operator_role()
         # The organization sweep (daily unless sweepSchedule=off): its item function acts through the member roles too.
@@ -282,8 +284,9 @@ class HubStack(Stack):
                     resources=[self.member_role_arns()],
                     conditions={"StringEquals": {"aws:ResourceOrgID": self.org.organization_id}},
                 ),
-                # A notice names the member account by its name too (ecs_remediate.org_accounts.AccountNames);
-                # read-only, this organization's accounts only. Without it a notice shows the account id alone.
+                # A notice names the member account by its name too
+                # (ecs_remediate.organization.account_names.AccountNames); read-only, this organization's accounts
+                # only. Without it a notice shows the account id alone.
                 iam.PolicyStatement(
                     sid="NameMemberAccountsInNotices",
                     actions=["organizations:DescribeAccount"],

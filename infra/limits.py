@@ -6,7 +6,8 @@ synthesized templates (app.py runs it; a figure over its limit fails synth namin
   IAM role policies    10,240 characters for all the inline policies of one role together, whitespace not counted
   EventBridge pattern  2,048 characters per rule (the default quota; counted on the compact JSON)
   StackSet template    51,200 bytes for an inline TemplateBody (the member template of the organization hub)
-  SCP                  5,120 characters: checked where the document is built, ecs_remediate.guardrail.build_guardrail
+  SCP                  5,120 characters: checked where the document is built,
+                       ecs_remediate.organization.guardrail.build_guardrail
                        (the CLI, guardrail=print and guardrail=attach all pass through it)
 
 Values CloudFormation fills in only at deploy time are bounded from above: a 12-digit account, the longest partition
@@ -24,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecs_remediate import config as env
-from ecs_remediate.org_sweep_handler import ENV_EXCLUDED, ENV_OUS, ENV_REGIONS
+from ecs_remediate.core import config as env
+from ecs_remediate.functions.org_sweep import ENV_EXCLUDED, ENV_OUS, ENV_REGIONS
 
 from .settings import (
     CTX_DAEMON_ROLLOUT,

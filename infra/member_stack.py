@@ -35,7 +35,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks, NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.verify_stack import CANARY_FAMILY, verify_role_name
+from ecs_remediate.cli.verify_stack import CANARY_FAMILY, verify_role_name
 
 from . import event_pattern
 from .arns import ecs_arns
@@ -54,7 +54,7 @@ CONDITION_MEMBER_ROLE_REGION = "CreatesMemberRole"
 MEMBER_POLICY_NAME = "EcsRemediateRemediation"
 FORWARDING_QUEUE_POLICY_NAME = "EcsRemediateForwardingQueue"
 # What the organization sweep does with a member's forwarding dead-letter queue (lambda/ecs_remediate/
-# forwarding_queue.py): find it, read its depth, receive and delete what the sweep judged.
+# organization/forwarding_queue.py): find it, read its depth, receive and delete what the sweep judged.
 FORWARDING_QUEUE_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage")
 EVENTS_SERVICE = "events.amazonaws.com"
 _EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$"
@@ -264,7 +264,7 @@ class MemberStack(Stack):
             ]
         if s.remediates:
             applies_to.append("Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*")
-        if s.remediates and s.retire:  # the rule targets and schedules that name a revision (references.py)
+        if s.remediates and s.retire:  # the rule targets and schedules that name a revision (remediation/references.py)
             for region in self.org.regions:
                 applies_to += [
                     f"Resource::arn:<AWS::Partition>:events:{region}:<AWS::AccountId>:rule/*",

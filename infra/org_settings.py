@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecs_remediate.accounts import DEFAULT_MEMBER_ROLE_NAME, check_role_name
-from ecs_remediate.guardrail import GuardrailError, build_guardrail, member_role_pattern
+from ecs_remediate.organization.guardrail import GuardrailError, build_guardrail, member_role_pattern
+from ecs_remediate.organization.member_accounts import DEFAULT_MEMBER_ROLE_NAME, check_role_name
 
 from .settings import (
     CTX_BREAK_GLASS,

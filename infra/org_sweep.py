@@ -32,8 +32,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from ecs_remediate.config import ENV_MEMBER_ROLE_NAME
-from ecs_remediate.org_sweep_handler import (
+from ecs_remediate.core.config import ENV_MEMBER_ROLE_NAME
+from ecs_remediate.functions.org_sweep import (
     ENV_EXCLUDED,
     ENV_FORWARDING_QUEUE,
     ENV_OUS,
@@ -45,8 +45,8 @@ from ecs_remediate.org_sweep_handler import (
 from .org_settings import OrgSettings
 from .remediator import IDEMPOTENCY_ITEM_ACTIONS, Remediator
 
-ITEM_HANDLER = "ecs_remediate.org_sweep_handler.item_handler"
-CONTROL_HANDLER = "ecs_remediate.org_sweep_handler.control_handler"
+ITEM_HANDLER = "ecs_remediate.functions.org_sweep.item_handler"
+CONTROL_HANDLER = "ecs_remediate.functions.org_sweep.control_handler"
 ITEM_TIMEOUT = Duration.minutes(15)  # 18,000 describes at 20/s: one account-Region's sweep
 ITEM_MEMORY_MB = 512
 CONTROL_TIMEOUT = Duration.minutes(15)  # the summary reads 17,000 item objects (16 at a time)

@@ -1,4 +1,4 @@
-"""The outputs `ecs-remediate verify` reads (lambda/ecs_remediate/verify_stack.py), on both stacks: where the stack
+"""The outputs `ecs-remediate verify` reads (lambda/ecs_remediate/cli/verify_stack.py), on both stacks: where the stack
 records its copies and notices, and the settings that decide what it does with a privileged registration."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate import config as env
+from ecs_remediate.core import config as env
 
 from . import event_pattern
 from .exemptions import ExemptionRegistry
@@ -50,7 +50,7 @@ from .settings import (
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-HANDLER = "ecs_remediate.handler.queue_handler"  # batches from the event queue (ecs_remediate/delivery.py)
+HANDLER = "ecs_remediate.functions.handler.queue_handler"  # batches from the event queue (ecs_remediate/delivery.py)
 SERVICE_NAME = "ecs-remediate"
 METRICS_NAMESPACE = "EcsRemediate"
 # Powertools Idempotency's DynamoDB defaults.
@@ -99,7 +99,8 @@ class Remediator(Construct):
         self.code = code
         self.notifications = notifications
         self.registry = registry
-        # The stack's own principals: a revision one of them registered can be the stack's copy (provenance.py).
+        # The stack's own principals: a revision one of them registered can be the stack's copy
+        # (remediation/provenance.py).
         # The scheduled sweep's role joins through `trust`.
         self.trusted_roles: list[iam.IRole] = []
 
@@ -139,7 +140,7 @@ class Remediator(Construct):
 
         # Every matched event waits here for the function, which takes batches at a bounded concurrency (a burst
         # drains at what ECS's rates allow); what fails QUEUE_MAX_RECEIVES deliveries goes to the dead-letter queue.
-        # Throttled events are sent back with a delay by the function (delivery.py), which uses no receive.
+        # Throttled events are sent back with a delay by the function (functions/delivery.py), which uses no receive.
         self.queue = sqs.Queue(
             self,
             "EventQueue",
@@ -180,7 +181,8 @@ class Remediator(Construct):
             max_event_age=Duration.seconds(ASYNC_MAX_EVENT_AGE_SECONDS),
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
-        # The mapping grants receive, delete and change-visibility; deferrals send the event back (delivery.py).
+        # The mapping grants receive, delete and change-visibility; deferrals send the event back
+        # (functions/delivery.py).
         self.event_source_mapping = event_sources.SqsEventSource(
             self.queue,
             batch_size=batch_size,
@@ -280,7 +282,7 @@ class Remediator(Construct):
 
     @property
     def environment(self) -> dict[str, str]:
-        """The function's configuration (names from ecs_remediate.config, the runtime's contract)."""
+        """The function's configuration (names from ecs_remediate.core.config, the runtime's contract)."""
         s = self.settings
         return {
             env.ENV_MODE: s.mode,

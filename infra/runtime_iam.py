@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 
-from ecs_remediate import references
+from ecs_remediate.remediation import references
 
 from .arns import ecs_arns
 from .daemons import DAEMON_NAG_REASON, DaemonArns, daemon_nag_applies_to, daemon_statements
@@ -108,7 +108,7 @@ def runtime_statements(settings: StackSettings, arns: RuntimeArns) -> list[iam.P
             )
         )
         # Before retiring: which EventBridge rule targets and Scheduler schedules name the revision
-        # (references.py; the List actions take only "*", the rest this account's rules and schedules).
+        # (remediation/references.py; the List actions take only "*", the rest this account's rules and schedules).
         for index, (actions, resources) in enumerate(arns.scheduled_uses, start=1):
             statement = iam.PolicyStatement(sid=f"FindScheduledUses{index}", actions=actions, resources=resources)
             statements.append(statement)

@@ -2,7 +2,7 @@
 
 `grant_security_hub_import(role)` attaches one policy to a role; the lead calls it for the function and
 the scheduled sweep when `StackSettings.security_hub` is on (they then call
-`ecs_remediate.securityhub.import_result` / `import_sweep`). Every statement is scoped to this account's
+`ecs_remediate.reports.securityhub.import_result` / `import_sweep`). Every statement is scoped to this account's
 and Region's Security Hub; none uses `*`.
 """
 

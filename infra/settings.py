@@ -4,7 +4,7 @@
 frozen result and never read context themselves. A bad value raises `ContextError`, whose message names
 the context key and the allowed values, and which fails `cdk synth` before anything is built.
 
-Rules shared with the function (modes, outcomes, tag-prefix syntax) come from `ecs_remediate.config`, so
+Rules shared with the function (modes, outcomes, tag-prefix syntax) come from `ecs_remediate.core.config`, so
 the stack cannot accept a value the function would refuse at cold start.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
-from ecs_remediate.config import (
+from ecs_remediate.core.config import (
     DEFAULT_ESCALATE_AFTER,
     DEFAULT_ESCALATE_WINDOW_HOURS,
     DEFAULT_NOTIFY_ON,

@@ -1,4 +1,4 @@
-"""The scheduled sweep: a second function of the same package that runs `ecs_remediate.handler.sweep_handler`
+"""The scheduled sweep: a second function of the same package that runs `ecs_remediate.functions.handler.sweep_handler`
 on a schedule, over the stack's Region, in the stack's mode (remediate or report).
 
 It shares the remediation function's code asset, environment, idempotency table (so the sweep and the
@@ -32,14 +32,14 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from ecs_remediate.sweep import ACTIVE, DESCRIBE, SCOPES, SweepError, check_inventory
+from ecs_remediate.sweep.run import ACTIVE, DESCRIBE, SCOPES, SweepError, check_inventory
 
 from .config_queries import config_query_policy
 from .remediator import Remediator
 from .settings import CTX_SWEEP_INVENTORY, CTX_SWEEP_SCHEDULE, CTX_SWEEP_SCOPE, ContextError
 
 DEFAULT_SWEEP_SCHEDULE = "rate(1 day)"
-SWEEP_HANDLER = "ecs_remediate.handler.sweep_handler"
+SWEEP_HANDLER = "ecs_remediate.functions.handler.sweep_handler"
 # A sweep at ECS's read rate (20 describes a second) judges about 15,000 revisions in 15 minutes.
 SWEEP_TIMEOUT_SECONDS = 900
 SWEEP_MEMORY_MB = 512

@@ -87,7 +87,7 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """A clean emulator for one test: state reset, every boto3 client pointed at it."""
     import urllib.request
 
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
@@ -101,12 +101,12 @@ def load_handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> A
     clients, config parsed at import, and the remediator built (clients exist for fault injection)."""
     import importlib
 
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     for name, value in sandbox.env(**env).items():
         monkeypatch.setenv(name, value)
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     module = importlib.reload(module)
     module.remediator()
@@ -143,8 +143,8 @@ def handler_reloaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     import importlib
 
-    import ecs_remediate.handler as module
-    from ecs_remediate import aws
+    import ecs_remediate.functions.handler as module
+    from ecs_remediate.adapters import aws
 
     monkeypatch.undo()
     aws.reset_clients()

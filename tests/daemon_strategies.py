@@ -15,7 +15,7 @@ from botocore.model import StructureShape
 from hypothesis import strategies as st
 from strategies import family, random_name, random_tags, random_text, random_value, sprinkle_nulls
 
-from ecs_remediate.taskdef import default_daemon_register_model
+from ecs_remediate.core.taskdef import default_daemon_register_model
 
 DAEMON_MODEL = default_daemon_register_model()
 _SHAPES = DAEMON_MODEL.service_model

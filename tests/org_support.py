@@ -126,12 +126,12 @@ class RequestLog:
 
 def load_hub(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     """The handler module as the hub stack starts it: the sandbox's environment plus MEMBER_ROLE_NAME."""
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     for name, value in sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE, **env).items():
         monkeypatch.setenv(name, value)
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     module = importlib.reload(module)
     assert module.HUB_MODE

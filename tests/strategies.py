@@ -23,7 +23,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from ecs_remediate.taskdef import RESERVED_TAG_PREFIX, default_register_model
+from ecs_remediate.core.taskdef import RESERVED_TAG_PREFIX, default_register_model
 
 MODEL = default_register_model()
 SECRET_PREFIX = "SECRET-"

@@ -21,8 +21,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ConnectTimeoutError
 from strategies import RawBody, error_response
 
-from ecs_remediate import aws
-from ecs_remediate.accounts import (
+from ecs_remediate.adapters import aws
+from ecs_remediate.organization.member_accounts import (
     CredentialsAccountMismatch,
     MemberAccessTransient,
     MemberAccounts,

@@ -16,10 +16,10 @@ from test_handler import invoke
 
 from conftest import load_handler
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
-from ecs_remediate.notice import build_message
-from ecs_remediate.outcomes import REMEDIATED, Result
+from ecs_remediate.core.notice import build_message
+from ecs_remediate.core.outcomes import REMEDIATED, Result
 
 MARKER = "ecs-remediate:source-revision"
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"

@@ -18,7 +18,7 @@ from test_handler import invoke, registrable
 
 from conftest import SHARED_FIXTURES
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from strategies import FUZZ, json_values, scaled
 
 from conftest import LOCAL_FIXTURES, SHARED_FIXTURES, load_json
-from ecs_remediate.attribution import (
+from ecs_remediate.core.attribution import (
     NEXT_DEPLOY,
     Attribution,
     CloudFormationStack,
@@ -21,7 +21,7 @@ from ecs_remediate.attribution import (
     attribute,
     cloudformation_stack_of,
 )
-from ecs_remediate.events import Registration, parse_registration_event
+from ecs_remediate.core.events import Registration, parse_registration_event
 
 ACCOUNT = "123456789012"
 STACK_ARN = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/app-stack/6f1c5b8e-0000-4000-8000-000000000001"

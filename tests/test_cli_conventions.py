@@ -21,8 +21,10 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from bench.throttle_proxy import BucketRate, ThrottleProxy
 from conftest import free_port
 from demo.sandbox import Sandbox
-from ecs_remediate import __version__, aws, sweep
+from ecs_remediate import __version__
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
+from ecs_remediate.sweep import run as sweep
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}

@@ -23,7 +23,8 @@ import pytest
 from bench.throttle_proxy import BucketRate, ThrottleProxy
 from conftest import free_port
 from demo.sandbox import Sandbox
-from ecs_remediate import aws, sweep
+from ecs_remediate.adapters import aws
+from ecs_remediate.sweep import run as sweep
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}

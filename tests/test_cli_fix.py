@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, load_json, local_taskdefs, shared_taskdefs
-from ecs_remediate.taskdef import default_register_model, privileged_containers
+from ecs_remediate.core.taskdef import default_register_model, privileged_containers
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 MODEL = default_register_model()

@@ -1,109 +1,64 @@
-"""ruamel.yaml (the CLI's template reader), tree-sitter with its HCL grammar and python-hcl2 (its Terraform reader
-and the second parser that checks a fix) must stay out of the function: not in requirements.txt (what the asset
-ships), and not imported by any module the function loads (found by reading every import statement of the package,
-the ones inside functions included)."""
+"""What only the CLI needs stays out of the function: its folders (`cli/`, `iac/`) are not in the asset, no function
+entry point reaches them, and its libraries (ruamel.yaml, the CLI's template reader; tree-sitter with its HCL grammar
+and python-hcl2, its Terraform reader and the second parser that checks a fix) are not in requirements.txt (what the
+asset ships) nor imported by anything a function loads. The import graph is grimp's (import-linter's own), the
+imports inside functions included; pyproject.toml's contracts state the same for `make lint`."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from infra.bundling import LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
+import grimp
+import pytest
+
+from infra.bundling import CLI_ONLY, LAMBDA_SOURCE, PACKAGE, REQUIREMENTS, _source_files
 
 PACKAGE_DIR = LAMBDA_SOURCE / PACKAGE
-CLI_ONLY = {
-    "cli",
-    "cli_aws",
-    "cli_entry",
-    "cli_interrupt",
-    "cli_scan",
-    "cli_table",
-    "cli_fix",
-    "cli_exempt",
-    "cli_exempt_migrate",
-    "cli_exempt_registry",
-    "cli_inventory",
-    "cli_verify",
-    "verify_canary",
-    "verify_rows",
-    "verify_stack",
-    "__main__",
-    "iac_cli",
-    "templates",
-    "template_report",
-    "template_sources",
-    "template_values",
-    "templates_host",
-    "yaml_tree",
-    "terraform",
-    "terraform_cli",
-    "terraform_eval",
-    "terraform_json",
-    "terraform_source",
-    "terraform_tfjson",
-    "terraform_verify",
-    "hcl_tree",
-}
 CLI_PACKAGES = {"ruamel", "tree_sitter", "tree_sitter_hcl", "hcl2"}
-TEMPLATE_READERS = {"iac_cli", "templates", "template_report", "template_sources", "template_values", "yaml_tree"}
-TEMPLATE_READERS |= {"terraform_cli", "terraform_source", "terraform_tfjson", "terraform_verify", "hcl_tree"}
-ENTRY_POINTS = {"handler"}  # what the Lambda function imports (ecs_remediate.handler.lambda_handler, .sweep_handler)
+CLI_FOLDERS = (f"{PACKAGE}.cli", f"{PACKAGE}.iac", f"{PACKAGE}.__main__")
 
 
-def imports_of(module: str) -> set[str]:
-    """Names imported by a module of the package: sibling modules as bare names, others as top-level packages."""
-    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # from . import x / from .x import y
-                found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
-            elif node.module:
-                found.add(
-                    node.module.split(".")[0] if not node.module.startswith(PACKAGE) else node.module.split(".")[1]
-                )
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-    return found
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(PACKAGE, include_external_packages=True)
 
 
-def reachable(start: set[str]) -> set[str]:
-    modules = {path.stem for path in PACKAGE_DIR.glob("*.py")}
-    seen: set[str] = set()
-    pending = list(start)
-    while pending:
-        module = pending.pop()
-        if module in seen or module not in modules:
-            continue
-        seen.add(module)
-        pending.extend(imports_of(module))
-    return seen
+def test_no_function_entry_point_reaches_a_cli_only_module_or_library(graph: grimp.ImportGraph) -> None:
+    reached = graph.find_upstream_modules(f"{PACKAGE}.functions", as_package=True)
+    assert f"{PACKAGE}.remediation.remediator" in reached and f"{PACKAGE}.sweep.run" in reached  # it follows imports
+    assert not {module for module in reached if module.startswith(CLI_FOLDERS)}
+    assert reached.isdisjoint(CLI_PACKAGES)
 
 
-def test_the_function_never_loads_a_cli_only_module_or_ruamel() -> None:
-    loaded = reachable(ENTRY_POINTS)
-    assert "remediate" in loaded and "sweep" in loaded  # the walk does follow the package's imports
-    assert loaded.isdisjoint(CLI_ONLY), loaded & CLI_ONLY
-    for module in loaded:
-        assert imports_of(module).isdisjoint(CLI_PACKAGES), module
+def test_the_asset_holds_no_cli_only_folder() -> None:
+    shipped = {path.relative_to(PACKAGE_DIR).parts[0] for path in _source_files()}
+    assert {"functions", "core", "remediation"} <= shipped
+    assert shipped.isdisjoint(CLI_ONLY)
+    assert {"cli", "iac"} <= {path.name for path in PACKAGE_DIR.iterdir()}  # they exist: the asset leaves them out
 
 
-def test_only_the_yaml_tree_imports_ruamel_and_the_cli_loads_it_lazily() -> None:
-    users = {path.stem for path in PACKAGE_DIR.glob("*.py") if "ruamel" in imports_of(path.stem)}
-    assert users == {"yaml_tree"}
-    hcl_users = {path.stem for path in PACKAGE_DIR.glob("*.py") if imports_of(path.stem) & {"tree_sitter", "hcl2"}}
-    assert hcl_users == {"hcl_tree", "terraform_verify"}
-    for module, known in (("cli", "cli_scan"), ("cli_scan", "sweep"), ("cli_fix", "taskdef")):
-        top_level = ast.parse((PACKAGE_DIR / f"{module}.py").read_text()).body
+def test_only_the_readers_import_the_cli_libraries_and_the_cli_loads_them_lazily(graph: grimp.ImportGraph) -> None:
+    def importers(library: str) -> set[str]:
+        return {module for module in graph.find_modules_that_directly_import(library) if module.startswith(PACKAGE)}
+
+    assert importers("ruamel") == {f"{PACKAGE}.iac.yaml_tree"}
+    assert importers("tree_sitter") | importers("hcl2") == {
+        f"{PACKAGE}.iac.hcl_tree",
+        f"{PACKAGE}.iac.terraform_verify",
+    }
+    for module, known in (("cli/main.py", "scan"), ("cli/scan.py", "run"), ("cli/fix.py", "taskdef")):
+        top_level = ast.parse((PACKAGE_DIR / module).read_text()).body
         imported_at_start = {
-            alias.name for node in top_level if isinstance(node, ast.ImportFrom) for alias in node.names
-        } | {node.module for node in top_level if isinstance(node, ast.ImportFrom) and node.module}
+            part for node in top_level if isinstance(node, ast.ImportFrom) for part in (node.module or "").split(".")
+        } | {alias.name for node in top_level if isinstance(node, ast.ImportFrom) for alias in node.names}
         assert known in imported_at_start  # the check reads the right statements
-        assert imported_at_start.isdisjoint(TEMPLATE_READERS), module
-    assert {"iac_cli", "terraform_cli"} <= imports_of("cli_fix")  # imported, but inside functions (`fix` only)
+        assert "iac" not in imported_at_start, module
+    fix_imports = graph.find_modules_directly_imported_by(f"{PACKAGE}.cli.fix")
+    assert {f"{PACKAGE}.iac.cli", f"{PACKAGE}.iac.terraform_cli"} <= fix_imports  # inside functions (`fix` only)
 
 
-def test_ruamel_is_a_cli_dependency_not_a_function_dependency() -> None:
+def test_the_cli_libraries_are_cli_dependencies_not_function_dependencies() -> None:
     runtime = REQUIREMENTS.read_text().lower()
     pins = ["ruamel.yaml==0.19.1", "tree-sitter==0.26.1", "tree-sitter-hcl==1.2.0", "python-hcl2==8.1.4"]
     for pin in pins:

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from ecs_remediate.cli_table import COLUMNS, GAP, fit, write_table
-from ecs_remediate.sweep_rates import CallStats
-from ecs_remediate.sweep_report import Finding, SweepReport
+from ecs_remediate.cli.table import COLUMNS, GAP, fit, write_table
+from ecs_remediate.sweep.rates import CallStats
+from ecs_remediate.sweep.report import Finding, SweepReport
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecs_remediate.config import Config, ConfigError
+from ecs_remediate.core.config import Config, ConfigError
 
 
 def test_defaults() -> None:
@@ -67,7 +67,7 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
 def test_handler_refuses_to_start_with_a_bad_value(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    import ecs_remediate.handler as handler
+    import ecs_remediate.functions.handler as handler
 
     monkeypatch.setenv("MODE", "sometimes")
     with pytest.raises(ConfigError, match=r"^MODE:"):

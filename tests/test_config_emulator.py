@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from demo.config_queries import CONFIGURATION_PROPERTIES, start_recorder, validate_request
 from demo.daemon_api import ApiError
-from ecs_remediate.config_inventory import ConfigSource, inventory_query, privileged_query
+from ecs_remediate.sweep.config_queries import ConfigSource, inventory_query, privileged_query
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

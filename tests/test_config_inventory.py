@@ -14,8 +14,15 @@ from aws_cdk.assertions import Template
 
 from app import SKIP_BUNDLING, build_app, stack_of
 from demo.config_queries import to_config_shape
-from ecs_remediate import cli_inventory
-from ecs_remediate.config_inventory import (
+from ecs_remediate.cli import inventory as cli_inventory
+from ecs_remediate.core.policy import host_equivalent_texts
+from ecs_remediate.core.taskdef import (
+    TaskDefinitionError,
+    default_register_model,
+    parse_document,
+    privileged_containers,
+)
+from ecs_remediate.sweep.config_queries import (
     ConfigSource,
     InventoryError,
     from_config_shape,
@@ -24,10 +31,8 @@ from ecs_remediate.config_inventory import (
     parse_record,
     privileged_query,
 )
-from ecs_remediate.policy import host_equivalent_texts
-from ecs_remediate.sweep_inventory import InventoryOutcome
-from ecs_remediate.sweep_notice import build_sweep_summary
-from ecs_remediate.taskdef import TaskDefinitionError, default_register_model, parse_document, privileged_containers
+from ecs_remediate.sweep.inventory import InventoryOutcome
+from ecs_remediate.sweep.notice import build_sweep_summary
 from infra.settings import ContextError
 from infra.sweep_schedule import SweepSettings
 from tests.conftest import load_json, local_taskdefs, shared_taskdefs

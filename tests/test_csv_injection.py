@@ -18,10 +18,10 @@ import pytest
 from moto import mock_aws
 
 from demo.sandbox import Sandbox
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
-from ecs_remediate.csv_output import safe_cell
-from ecs_remediate.org_sweep_summary import CSV_COLUMNS, to_csv
+from ecs_remediate.organization.sweep_summary import CSV_COLUMNS, to_csv
+from ecs_remediate.reports.csv_rows import safe_cell
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lambda" / "ecs_remediate"
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
@@ -128,11 +128,11 @@ def test_safe_cell_leaves_text_alone_and_escapes_only_what_a_spreadsheet_would_r
 
 
 def test_csv_is_written_in_one_place() -> None:
-    """Only csv_output.py imports the csv module: no other writer can skip the neutralisation."""
+    """Only reports/csv_rows.py imports the csv module: no other writer can skip the neutralisation."""
     importers = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if "csv" in names:
                 importers.append(path.name)
-    assert importers == ["csv_output.py"]
+    assert importers == ["reports/csv_rows.py"]

@@ -1,5 +1,6 @@
-"""The daemon adapter (ecs_remediate.daemon_aws) against the daemon emulator behind the session's moto server. Every
-check reads the emulator's state back through the API; faults are injected on our own client (tests/strategies)."""
+"""The daemon adapter (ecs_remediate.adapters.daemon_api) against the daemon emulator behind the session's moto
+server. Every check reads the emulator's state back through the API; faults are injected on our own client
+(tests/strategies)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from hypothesis import given, settings
 from strategies import FUZZ, Calls, Fault, scaled
 
 from conftest import SHARED_FIXTURES, load_json
-from ecs_remediate.aws import RevisionNotFound
-from ecs_remediate.daemon_aws import DaemonBusy, DaemonEcs, DaemonLookupError, DaemonRevisionNotFound
+from ecs_remediate.adapters.aws import RevisionNotFound
+from ecs_remediate.adapters.daemon_api import DaemonBusy, DaemonEcs, DaemonLookupError, DaemonRevisionNotFound
 
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"
 

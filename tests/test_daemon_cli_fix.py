@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from strategies import FUZZ, collect_secrets, leaked_secrets, mutated, scaled
 
 from conftest import ROOT, SHARED_FIXTURES, load_json
-from ecs_remediate import cli
-from ecs_remediate.taskdef import model_for, parse_document, privileged_containers
+from ecs_remediate.cli import main as cli
+from ecs_remediate.core.taskdef import model_for, parse_document, privileged_containers
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"
@@ -43,7 +43,7 @@ def test_fix_writes_a_register_daemon_task_definition_input() -> None:
         "container 'init-container': privileged true -> false",
         "container 'sensor': privileged true -> false",
     ]
-    # what the fixed copy still reaches on the host, with its level and why (hostroot.py)
+    # what the fixed copy still reaches on the host, with its level and why (core/hostroot.py)
     assert [line.split("; why: ", 1)[0] for line in lines[2:7]] == [
         "still host-equivalent: init-container: host path /opt",
         "still host-equivalent: sensor: capability SYS_PTRACE",

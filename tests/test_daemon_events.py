@@ -1,4 +1,4 @@
-"""Pure: daemon events into calls, deployments or skips (ecs_remediate.daemon_events). Nothing beyond ARNs is read from
+"""Pure: daemon events into calls, deployments or skips (ecs_remediate.daemons.events). Nothing beyond ARNs is read from
 an event, and only ARNs of the function's account and Region are taken."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 
 from demo.daemon_sandbox import call_event, deployment_event
 from demo.sandbox import Sandbox
-from ecs_remediate.daemon_events import is_daemon_event, parse_daemon_call, parse_deployment_event
-from ecs_remediate.daemon_result import DaemonCall
-from ecs_remediate.events import Skip, Unidentified, parse_registration_event
+from ecs_remediate.core.events import Skip, Unidentified, parse_registration_event
+from ecs_remediate.daemons.events import is_daemon_event, parse_daemon_call, parse_deployment_event
+from ecs_remediate.daemons.result import DaemonCall
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:daemon-task-definition/agent:3"

@@ -16,8 +16,8 @@ from test_handler import invoke
 from conftest import SHARED_FIXTURES, load_handler, load_json
 from demo.daemon_sandbox import call_event, cluster_with_provider, deployment_event, next_deployment
 from demo.sandbox import Sandbox
-from ecs_remediate import aws
-from ecs_remediate.taskdef import privileged_containers
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.taskdef import privileged_containers
 
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"
 

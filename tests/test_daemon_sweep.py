@@ -17,11 +17,11 @@ from test_daemon_rollout import daemon_state
 
 from demo.daemon_sandbox import cluster_with_provider
 from demo.sandbox import Sandbox
-from ecs_remediate import sweep
 from ecs_remediate.cli import main
-from ecs_remediate.config import Config
-from ecs_remediate.policy import ERROR, EXEMPT, FAIL, PASS
-from ecs_remediate.sweep import Rate
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
+from ecs_remediate.sweep import run as sweep
+from ecs_remediate.sweep.run import Rate
 
 REGION = "us-east-1"
 FAST = {op: Rate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from strategies import FUZZ, json_values, record, scaled
 
 from conftest import SHARED_FIXTURES, load_json, local_taskdefs, shared_taskdefs
-from ecs_remediate.taskdef import (
+from ecs_remediate.core.taskdef import (
     Document,
     TaskDefinitionError,
     build_fixed_copy,

@@ -19,7 +19,8 @@ from test_handler import throttle_first
 from conftest import load_handler
 from demo.event_queue import EventQueue
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws, delivery
+from ecs_remediate.adapters import aws
+from ecs_remediate.functions import delivery
 
 ATTEMPTS = 4  # botocore's total attempts of one call with retries max_attempts=3 (fast_retries)
 PRIVILEGED = {"family": "web", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "privileged": True}]}

@@ -17,14 +17,14 @@ from org_support import leave_hub, load_hub, privileged
 from demo.event_queue import EventQueue
 from demo.org_sandbox import Organization
 from demo.sandbox import REGION, LambdaContext, Sandbox
-from ecs_remediate import delivery
+from ecs_remediate.functions import delivery
 
 MARKER = "ecs-remediate:source-revision"
 
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()

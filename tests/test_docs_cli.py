@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ecs_remediate.cli import build_parser
+from ecs_remediate.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -34,10 +34,10 @@ from test_handler import invoke
 from conftest import load_handler
 from demo.daemon_sandbox import call_event
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws
-from ecs_remediate.aws_errors import safe_error, scrub
+from ecs_remediate.adapters import aws
+from ecs_remediate.adapters.aws_errors import safe_error, scrub
 from ecs_remediate.cli import main
-from ecs_remediate.remediate import RemediationFailed
+from ecs_remediate.remediation.remediator import RemediationFailed
 
 FAST = "describe=1000/1000,list=1000/1000,register=1000/1000"
 REQUEST_ID = "echo-request-0001"
@@ -457,7 +457,7 @@ def test_no_client_of_ours_holds_an_aws_message_so_no_trace_records_one(
     it, before our code sees it: the process session's clients and each member account's session withhold AWS's
     message in the parsed answer (aws_errors.withhold_message), so the raised error never holds it. The one message
     the code reads, ECS's "Unable to describe task definition.", quotes nothing and is kept."""
-    from ecs_remediate.accounts import MemberAccounts
+    from ecs_remediate.organization.member_accounts import MemberAccounts
 
     sandbox, echoes, _ = world
     planted = Planted()
@@ -481,7 +481,7 @@ def test_no_client_of_ours_holds_an_aws_message_so_no_trace_records_one(
 
 def test_only_an_access_denied_keeps_the_action_it_names() -> None:
     """An echo dressed as an AccessDenied inside another error keeps nothing; an AccessDenied keeps `service:Action`."""
-    from ecs_remediate.aws_errors import withhold_message
+    from ecs_remediate.adapters.aws_errors import withhold_message
 
     token = "Tok3nFromTheRequest"
     for code, kept in (("ClientException", False), ("AccessDeniedException", True)):
@@ -492,7 +492,7 @@ def test_only_an_access_denied_keeps_the_action_it_names() -> None:
 
 
 def test_an_access_denied_keeps_iams_words_for_why_and_nothing_else() -> None:
-    from ecs_remediate.aws_errors import withhold_message
+    from ecs_remediate.adapters.aws_errors import withhold_message
 
     message = (
         "User: arn:aws:sts::123456789012:assumed-role/fn/s is not authorized to perform: ecs:RegisterTaskDefinition "

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from demo.eventbridge import matches, synthesized_rule_pattern
-from ecs_remediate.taskdef import build_fixed_copy, default_register_model, parse_document, privileged_containers
+from ecs_remediate.core.taskdef import build_fixed_copy, default_register_model, parse_document, privileged_containers
 
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "events"
 SHARED_TASKDEFS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "taskdefs"

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from conftest import SHARED_FIXTURES, load_json
-from ecs_remediate.events import Registration, Skip, Unidentified, parse_registration_event
+from ecs_remediate.core.events import Registration, Skip, Unidentified, parse_registration_event
 
 SYNTHETIC = load_json(SHARED_FIXTURES / "events" / "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json")
 

@@ -12,7 +12,7 @@ import pytest
 
 from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.cli import main
-from ecs_remediate.exemption_items import from_dynamodb
+from ecs_remediate.core.exemptions.records import from_dynamodb
 
 DIGEST = "sha256:" + "c" * 64
 IMAGE = f"registry.example.com/csi@{DIGEST}"

@@ -1,4 +1,5 @@
-"""forwarding_queue.py on its own: which queued events the sweep covered (pure), and a queue read and drained in moto:
+"""organization/forwarding_queue.py on its own: which queued events the sweep covered (pure), and a queue read and
+drained in moto:
 bounded for a flooded queue, every message counted, nothing deleted that was not covered."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ecs_remediate import forwarding_queue
-from ecs_remediate.forwarding_queue import covered, inspect
+from ecs_remediate.organization import forwarding_queue
+from ecs_remediate.organization.forwarding_queue import covered, inspect
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 OLD = "2026-05-01T11:00:00Z"

@@ -38,9 +38,10 @@ from strategies import (
 )
 
 from demo.sandbox import ACCOUNT, LambdaContext, Sandbox
-from ecs_remediate import aws, cli
-from ecs_remediate.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
-from ecs_remediate.taskdef import privileged_containers
+from ecs_remediate.adapters import aws
+from ecs_remediate.cli import main as cli
+from ecs_remediate.core.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
+from ecs_remediate.core.taskdef import privileged_containers
 
 MARKER = "ecs-remediate:source-revision"
 BASE = {

@@ -33,8 +33,9 @@ from strategies import (
     seeded_register_inputs,
 )
 
-from ecs_remediate import cli, cli_common
-from ecs_remediate.taskdef import (
+from ecs_remediate.cli import common as cli_common
+from ecs_remediate.cli import main as cli
+from ecs_remediate.core.taskdef import (
     Document,
     TaskDefinitionError,
     build_fixed_copy,

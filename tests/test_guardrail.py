@@ -28,10 +28,10 @@ from parliament import analyze_policy_string  # noqa: E402
 from principalmapper.common import Node, Policy  # noqa: E402
 from principalmapper.querying.query_interface import local_check_authorization_full  # noqa: E402
 
-from ecs_remediate.cli import main  # noqa: E402
-from ecs_remediate.config import Config  # noqa: E402
-from ecs_remediate.exemptions import evaluate_exemption  # noqa: E402
-from ecs_remediate.guardrail import (  # noqa: E402
+from ecs_remediate.cli.main import main  # noqa: E402
+from ecs_remediate.core.config import Config  # noqa: E402
+from ecs_remediate.core.exemptions.evaluate import evaluate_exemption  # noqa: E402
+from ecs_remediate.organization.guardrail import (  # noqa: E402
     SCP_SIZE_LIMIT,
     GuardrailError,
     build_guardrail,

@@ -15,9 +15,9 @@ from botocore.awsrequest import AWSResponse
 
 from conftest import SHARED_FIXTURES, load_handler, load_json, shared_taskdefs
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws
-from ecs_remediate.remediate import RemediationFailed
-from ecs_remediate.taskdef import default_register_model, parse_document, privileged_containers
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.taskdef import default_register_model, parse_document, privileged_containers
+from ecs_remediate.remediation.remediator import RemediationFailed
 
 MARKER = "ecs-remediate:source-revision"
 
@@ -93,7 +93,7 @@ def test_privileged_fixture_is_replaced_by_a_faithful_copy(sandbox: Sandbox, han
     assert len(note.subject) < 100 and note.subject.startswith("[ECS.4] ")
     assert any("update-service" in c for c in note.payload["nextCommands"])
     text = json.dumps(note.payload) + note.subject
-    # the notice names host paths (hostroot.py); an environment value that happens to be one of them (PATH=/sbin
+    # the notice names host paths (core/hostroot.py); an environment value that happens to be one of them (PATH=/sbin
     # beside a /sbin mount) appears as that path, not as the value
     host_paths = {v.get("host", {}).get("sourcePath") for v in original.get("volumes", [])}
     for container in original["containerDefinitions"]:
@@ -139,8 +139,8 @@ def test_email_text_names_who_what_and_next_commands(sandbox: Sandbox, handler: 
     response = sandbox.register(params)
     event = sandbox.event_for(params, response, invoked_by="cloudformation.amazonaws.com")
     invoke(handler, event)
-    from ecs_remediate.notice import build_message
-    from ecs_remediate.outcomes import Result
+    from ecs_remediate.core.notice import build_message
+    from ecs_remediate.core.outcomes import Result
 
     note = sandbox.inbox()[0]
     assert note.subject == "[ECS.4] payments-api:1 -> :2 privileged removed (app, log-router)"

@@ -195,10 +195,10 @@ def test_fix_of_a_template_names_what_each_task_definition_still_has(tmp_path: P
 
 
 def test_the_organization_report_rows_carry_both_levels() -> None:
-    from ecs_remediate.org_sweep_item import row
-    from ecs_remediate.org_sweep_items import parse_item
-    from ecs_remediate.org_sweep_summary import to_csv
-    from ecs_remediate.sweep_report import Finding
+    from ecs_remediate.organization.sweep_item import row
+    from ecs_remediate.organization.sweep_items import parse_item
+    from ecs_remediate.organization.sweep_summary import to_csv
+    from ecs_remediate.sweep.report import Finding
 
     item = parse_item({"account": "111122223333", "region": "us-east-1", "run": "r1"})
     arn = "arn:aws:ecs:us-east-1:111122223333:task-definition/agent:1"
@@ -210,9 +210,9 @@ def test_the_organization_report_rows_carry_both_levels() -> None:
 
 
 def test_a_long_subject_cuts_the_names_never_the_host_access() -> None:
-    from ecs_remediate.daemon_notice import daemon_subject
-    from ecs_remediate.notice import subject
-    from ecs_remediate.outcomes import REMEDIATED, Result
+    from ecs_remediate.core.notice import subject
+    from ecs_remediate.core.outcomes import REMEDIATED, Result
+    from ecs_remediate.daemons.notice import daemon_subject
 
     names = [f"container-with-a-long-name-{i}" for i in range(10)]
     arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/" + "f" * 200 + ":1"

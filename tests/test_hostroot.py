@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from strategies import FUZZ, collect_secrets, json_values, mutated, scaled, seeded_register_inputs
 
 from conftest import SHARED_FIXTURES, load_json
-from ecs_remediate import hostroot, hostroot_paths
-from ecs_remediate.hostroot import (
+from ecs_remediate.core import hostroot, hostroot_paths
+from ecs_remediate.core.hostroot import (
     DEFAULT_CAPABILITIES,
     HOST_ACCESS,
     HOST_EQUIVALENT,
@@ -33,7 +33,7 @@ from ecs_remediate.hostroot import (
     security_option,
     summary,
 )
-from ecs_remediate.hostroot_paths import HARMLESS_READ_ONLY
+from ecs_remediate.core.hostroot_paths import HARMLESS_READ_ONLY
 
 TASKDEFS = SHARED_FIXTURES / "taskdefs"
 DAEMONS = SHARED_FIXTURES / "daemons"

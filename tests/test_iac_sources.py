@@ -18,9 +18,9 @@ from test_handler import invoke
 
 from conftest import LOCAL_FIXTURES, load_handler, load_json
 from demo.sandbox import ACCOUNT, Note, Sandbox, response_body
-from ecs_remediate.notice import build_message
-from ecs_remediate.outcomes import Result
-from ecs_remediate.taskdef import privileged_containers
+from ecs_remediate.core.notice import build_message
+from ecs_remediate.core.outcomes import Result
+from ecs_remediate.core.taskdef import privileged_containers
 
 STACK_ARN = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/app-stack/6f1c5b8e-0000-4000-8000-000000000001"
 CFN_EXEC_ROLE = f"arn:aws:sts::{ACCOUNT}:assumed-role/cfn-exec-role/AWSCloudFormation"

@@ -91,9 +91,9 @@ def test_the_sweep_row_names_the_source_in_every_format(sandbox: Sandbox, estate
 
 
 def test_the_summary_notice_names_the_source(sandbox: Sandbox, estate: dict[str, str], monkeypatch: Any) -> None:
-    from ecs_remediate import sweep
-    from ecs_remediate.config import Config
-    from ecs_remediate.sweep_notice import build_sweep_summary
+    from ecs_remediate.core.config import Config
+    from ecs_remediate.sweep import run as sweep
+    from ecs_remediate.sweep.notice import build_sweep_summary
 
     report = sweep.sweep(["us-east-1"], Config(), scope=sweep.ACTIVE, max_attempts=2)
     rows = [f.to_json() for f in report.findings if f.open]

@@ -19,7 +19,9 @@ from hypothesis import given, settings
 from strategies import FUZZ, json_values, mutated, scaled
 
 from conftest import LOCAL_FIXTURES, ROOT
-from ecs_remediate import cli, cli_common, terraform
+from ecs_remediate.cli import common as cli_common
+from ecs_remediate.cli import main as cli
+from ecs_remediate.iac import terraform_plan as terraform
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PLAN = LOCAL_FIXTURES / "terraform" / "plan_modules-count-for_each.json"

@@ -20,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Annotations, Match, Template
 
 from app import ROOT, SKIP_BUNDLING, build_app, stack_of
-from ecs_remediate.config import Config
+from ecs_remediate.core.config import Config
 from infra.settings import RETENTION_DAYS, ContextError, StackSettings
 
 REPORT_CONTEXT = {
@@ -147,7 +147,7 @@ def test_rule_pattern_and_target(resources: dict[str, Any]) -> None:
     ]
     assert len(json.dumps(pattern, separators=(",", ":"))) < 2048  # EventBridge's default limit on a pattern
     (target,) = props["Targets"]
-    assert target["Arn"] == arn_of(events_id)  # the event queue, which the function drains (delivery.py)
+    assert target["Arn"] == arn_of(events_id)  # the event queue, which the function drains (functions/delivery.py)
     assert target["DeadLetterConfig"] == {"Arn": arn_of(queue_id)}
     assert of_type(resources, "AWS::Lambda::Permission") == {}  # nothing invokes the function but its mapping
 
@@ -165,7 +165,7 @@ def test_function_configuration(resources: dict[str, Any]) -> None:
     )
     assert props["Runtime"] == latest_python
     assert props["Architectures"] == ["arm64"]
-    assert props["Handler"] == "ecs_remediate.handler.queue_handler"
+    assert props["Handler"] == "ecs_remediate.functions.handler.queue_handler"
     assert props["MemorySize"] == 256
     assert props["Timeout"] == 60
     assert props["TracingConfig"] == {"Mode": "Active"}
@@ -206,7 +206,7 @@ def test_function_environment_is_the_runtime_contract(resources: dict[str, Any])
         "ESCALATE_WINDOW_HOURS": "24",
         "ROLLOUT_MANAGED": "false",
         "SECURITY_HUB": "false",
-        # the event queue: deferrals go back to it; the 5th delivery that fails is notified (delivery.py)
+        # the event queue: deferrals go back to it; the 5th delivery that fails is notified (functions/delivery.py)
         "QUEUE_URL": {"Ref": only(resources, "AWS::SQS::Queue", EVENT_QUEUE)[0]},
         "MAX_RECEIVES": "5",
         "POWERTOOLS_SERVICE_NAME": "ecs-remediate",

@@ -38,8 +38,8 @@ def test_asset_holds_the_package_and_its_pinned_dependencies(tmp_path: Path) -> 
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     # The remediation function and the scheduled sweep share one asset.
     assert {f["Properties"]["Handler"] for f in functions} == {
-        "ecs_remediate.handler.queue_handler",
-        "ecs_remediate.handler.sweep_handler",
+        "ecs_remediate.functions.handler.queue_handler",
+        "ecs_remediate.functions.handler.sweep_handler",
     }
     assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions}) == 1
     function = functions[0]

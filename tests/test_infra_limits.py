@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
-from ecs_remediate.guardrail import render
+from ecs_remediate.organization.guardrail import render
 from infra import limits
 from infra.settings import ContextError
 

@@ -57,7 +57,7 @@ def remediation_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]
     (found,) = [
         (k, v)
         for k, v in of_type(template, "AWS::Lambda::Function").items()
-        if v["Properties"]["Handler"] == "ecs_remediate.handler.queue_handler"
+        if v["Properties"]["Handler"] == "ecs_remediate.functions.handler.queue_handler"
     ]
     return found
 
@@ -111,7 +111,7 @@ def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[An
         "detail-type": event_pattern.DETAIL_TYPES,
         "detail": event_pattern.remediation_detail(),
     }
-    # the hub's event queue, which the function drains at a bounded concurrency (delivery.py)
+    # the hub's event queue, which the function drains at a bounded concurrency (functions/delivery.py)
     [events_id] = [k for k in of_type(template, "AWS::SQS::Queue") if k.startswith("RemediatorEventQueue")]
     assert props["Targets"][0]["Arn"] == {"Fn::GetAtt": [events_id, "Arn"]}
     assert "DeadLetterConfig" in props["Targets"][0]

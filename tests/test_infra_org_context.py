@@ -17,7 +17,7 @@ from test_infra_org import ORG_CONTEXT, of_type, only, stack_set, synth
 
 from app import ROOT, SKIP_BUNDLING, build_app, cdk_json_context, stack_of
 from ecs_remediate.cli import main
-from ecs_remediate.guardrail import render
+from ecs_remediate.organization.guardrail import render
 from infra.member_stack import MEMBER_STACK_ID
 from infra.org_settings import OrgSettings
 from infra.settings import ContextError

@@ -78,7 +78,7 @@ def test_optional_permissions_follow_the_settings(context: dict[str, Any], expec
         r
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("Handler") == "ecs_remediate.handler.queue_handler"
+        and r["Properties"].get("Handler") == "ecs_remediate.functions.handler.queue_handler"
     )
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["ROLLOUT"] == str("ecs:UpdateService" in expected).lower()

@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from app import SKIP_BUNDLING, build_app, stack_of
-from ecs_remediate.config import Config
+from ecs_remediate.core.config import Config
 from infra.settings import ContextError, StackSettings
 
 

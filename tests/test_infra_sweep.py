@@ -76,7 +76,7 @@ def test_schedule_rule_invokes_the_sweep_with_its_scope(daily: tuple[cdk.Stack, 
 def test_sweep_function_shares_code_environment_and_logs(daily: tuple[cdk.Stack, dict[str, Any]]) -> None:
     template = daily[1]
     _, sweep = function(template, SWEEP_HANDLER)
-    _, remediator = function(template, "ecs_remediate.handler.queue_handler")
+    _, remediator = function(template, "ecs_remediate.functions.handler.queue_handler")
     assert sweep["Code"] == remediator["Code"]
     assert sweep["Environment"] == remediator["Environment"]
     assert sweep["LoggingConfig"]["LogGroup"] == remediator["LoggingConfig"]["LogGroup"]
@@ -128,7 +128,7 @@ def test_report_mode_sweep_cannot_register(tmp_path: Path) -> None:
 def test_off_builds_no_sweep(tmp_path: Path) -> None:
     _, template = synth({"sweepSchedule": "off"}, tmp_path)
     handlers = [f["Properties"]["Handler"] for f in of_type(template, "AWS::Lambda::Function").values()]
-    assert handlers == ["ecs_remediate.handler.queue_handler"]
+    assert handlers == ["ecs_remediate.functions.handler.queue_handler"]
 
 
 def test_cdk_nag_clean_and_suppressions_name_their_resource(daily: tuple[cdk.Stack, dict[str, Any]]) -> None:

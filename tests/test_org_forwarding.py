@@ -7,7 +7,8 @@ synthesized state machine executed by moto, its tasks our handlers) through the 
 Read back: the member's queue (SQS, as the member), the sweep's report.json in S3 and its notice from the queue
 subscribed to the hub's topic, the member's revisions. The sweep judges every revision of the account and Region
 anyway, so the event is "re-judged" there; once that account and Region were judged entirely (active scope, no
-ERROR row) the sweep removes the queued events it covered, recorded before it began (forwarding_queue.py)."""
+ERROR row) the sweep removes the queued events it covered, recorded before it began
+(organization/forwarding_queue.py)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from test_org_sweep_sfn import REGIONS, World, revisions, summary_notes
 from demo.forwarding import NO_PERMISSIONS, NO_RESOURCE, forward
 from demo.org_sandbox import Organization
 from demo.sandbox import ACCOUNT
-from ecs_remediate import aws
-from ecs_remediate.accounts import MemberAccounts
+from ecs_remediate.adapters import aws
+from ecs_remediate.organization.member_accounts import MemberAccounts
 
 # The organization sweep's emulated hub and organization (tests/test_org_sweep_sfn.py), as fixtures here too.
 synthesized = sweep_sfn.synthesized

@@ -25,11 +25,11 @@ from conftest import load_handler
 from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate.accounts import MemberAccounts, regional_sts_client
-from ecs_remediate.events import Registration
-from ecs_remediate.hub import HubRuntime
-from ecs_remediate.org_accounts import AccountNames
-from ecs_remediate.provenance import is_trusted_principal
+from ecs_remediate.core.events import Registration
+from ecs_remediate.organization.account_names import AccountNames
+from ecs_remediate.organization.hub import HubRuntime
+from ecs_remediate.organization.member_accounts import MemberAccounts, regional_sts_client
+from ecs_remediate.remediation.provenance import is_trusted_principal
 from infra import event_pattern
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -46,7 +46,7 @@ PATTERN = {
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """The hub's table, registry, topic and inbox, in moto in this process (no HTTP: the same emulation, faster
     for 50 accounts and 1,000 events)."""
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()
@@ -231,7 +231,7 @@ def test_notice_names_the_account_by_id_when_organizations_cannot_be_read(sandbo
     organization at all): the account id alone, no failure, and one DescribeAccount per account."""
     org = Organization()  # accounts of no organization: moto's STS still acts in them
     asked: list[str] = []
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     aws.client("organizations").meta.events.register(
         "provide-client-params.organizations.DescribeAccount", lambda params, **_: asked.append(params["AccountId"])
@@ -264,7 +264,7 @@ def test_account_names_are_shared_by_the_function_s_instances_through_the_hub_ta
 ) -> None:
     """Organizations' API rate is low and every instance would ask: the first instance's answer is kept in the hub's
     table for a day (with the table's TTL), and later instances read it there."""
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     asked: list[str] = []
     aws.client("organizations").meta.events.register(

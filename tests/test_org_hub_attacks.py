@@ -22,16 +22,16 @@ from strategies import RawBody, error_response
 
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate.accounts import MemberAccessTransient, MemberAccounts
-from ecs_remediate.hub import HubRuntime
-from ecs_remediate.org_accounts import AccountNames
+from ecs_remediate.organization.account_names import AccountNames
+from ecs_remediate.organization.hub import HubRuntime
+from ecs_remediate.organization.member_accounts import MemberAccessTransient, MemberAccounts
 
 REGIONS = ["us-east-1", "eu-west-1"]
 
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()

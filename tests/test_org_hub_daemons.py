@@ -26,8 +26,8 @@ from demo.daemon_sandbox import call_event, deployment_event, next_deployment
 from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import hub_daemons
-from ecs_remediate.provenance import is_trusted_principal
+from ecs_remediate.organization import hub_daemons
+from ecs_remediate.remediation.provenance import is_trusted_principal
 
 REGIONS = ["us-east-1", "eu-west-1"]
 

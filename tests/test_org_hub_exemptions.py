@@ -46,7 +46,7 @@ CSI = {
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    from ecs_remediate import aws
+    from ecs_remediate.adapters import aws
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()

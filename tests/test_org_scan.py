@@ -19,9 +19,11 @@ from strategies import error_response
 
 from demo.org_sandbox import Organization
 from demo.sandbox import Sandbox
-from ecs_remediate import accounts, aws, cli_accounts
+from ecs_remediate.adapters import aws
+from ecs_remediate.cli import accounts as cli_accounts
 from ecs_remediate.cli import main
-from ecs_remediate.org_accounts import AccountListingFailed, active_accounts
+from ecs_remediate.organization import member_accounts as accounts
+from ecs_remediate.organization.account_names import AccountListingFailed, active_accounts
 
 REGIONS = ["us-east-1", "eu-west-1"]
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

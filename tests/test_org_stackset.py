@@ -25,7 +25,7 @@ from moto.cloudformation.models import cloudformation_backends
 from test_infra_org import ORG_CONTEXT, stack_set, synth
 from test_member_role_region import pinned_region
 
-from ecs_remediate.accounts import MemberAccounts
+from ecs_remediate.organization.member_accounts import MemberAccounts
 
 HUB = "123456789012"
 HUB_FUNCTION_ROLE = f"arn:aws:iam::{HUB}:role/EcsRemediateHub-RemediatorFunctionRole-EXAMPLE"

@@ -13,13 +13,13 @@ from org_support import compliant, privileged
 
 from demo.org_sandbox import Organization
 from demo.sandbox import Sandbox
-from ecs_remediate import aws
-from ecs_remediate.accounts import MemberAccounts
-from ecs_remediate.config import Config
-from ecs_remediate.org_sweep_item import _own, sweep_item
-from ecs_remediate.org_sweep_items import parse_item
-from ecs_remediate.policy import ERROR, FAIL, PASS
-from ecs_remediate.sweep_report import Finding
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.policy import ERROR, FAIL, PASS
+from ecs_remediate.organization.member_accounts import MemberAccounts
+from ecs_remediate.organization.sweep_item import _own, sweep_item
+from ecs_remediate.organization.sweep_items import parse_item
+from ecs_remediate.sweep.report import Finding
 
 REGION = "us-east-1"
 BUCKET = "org-sweep-daemons"

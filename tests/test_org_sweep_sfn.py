@@ -33,9 +33,10 @@ from demo.org_sweep_machine import (
     run,
 )
 from demo.sandbox import ACCOUNT, LambdaContext, Note, Sandbox
-from ecs_remediate import aws, org_sweep_handler
-from ecs_remediate.org_accounts import AccountListingFailed
-from ecs_remediate.org_sweep_items import BadItem, ou_accounts
+from ecs_remediate.adapters import aws
+from ecs_remediate.functions import org_sweep as org_sweep_handler
+from ecs_remediate.organization.account_names import AccountListingFailed
+from ecs_remediate.organization.sweep_items import BadItem, ou_accounts
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1"]
 BUCKET = "ecs-remediate-org-sweep-reports"
@@ -239,7 +240,7 @@ def test_report_json_and_csv_with_account_and_region_and_one_notice_per_run(worl
                 "action": "reported" if status == "FAIL" else "none",
                 "newTaskDefinitionArn": None,
                 "error": None,
-                "hostEquivalents": [],  # hostroot.py's levels: nothing here reaches the host
+                "hostEquivalents": [],  # core/hostroot.py's levels: nothing here reaches the host
                 "hostAccess": [],
             }
             for i, account in enumerate(swept)
@@ -362,7 +363,7 @@ def test_answers_naming_another_accounts_revision_are_errors_never_pass(
     org.register(member, "us-east-1", compliant())
     victim_arn = org.register(victim, "us-east-1", privileged("victim"))["taskDefinition"]["taskDefinitionArn"]
     world.machine("remediate")
-    from ecs_remediate.accounts import MemberAccounts
+    from ecs_remediate.organization.member_accounts import MemberAccounts
 
     new_client = MemberAccounts.new_client
 
@@ -434,7 +435,7 @@ def test_aws_errors_echoing_a_members_task_definition_never_reach_the_report_or_
         org.register(account, "us-east-1", leaky)
     world.machine("report")
     echo = f"Invalid parameter: value '{secret}' at containerDefinitions[0].environment[0].value"
-    from ecs_remediate.accounts import MemberAccounts
+    from ecs_remediate.organization.member_accounts import MemberAccounts
 
     new_client = MemberAccounts.new_client
 

@@ -6,11 +6,20 @@ from datetime import date
 
 import pytest
 
-from ecs_remediate.config import Config
-from ecs_remediate.exemption_items import Approval, ImageIndex, RegistryItem, Scope, ScopeItem, image_digest
-from ecs_remediate.exemption_scope import fingerprint
-from ecs_remediate.exemptions import Exemption, ExemptionRecord, ExemptionRules, evaluate_exemption
-from ecs_remediate.policy import assess
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.exemptions.evaluate import evaluate_exemption
+from ecs_remediate.core.exemptions.judgement import Exemption, ExemptionRules
+from ecs_remediate.core.exemptions.records import (
+    Approval,
+    ExemptionRecord,
+    ImageIndex,
+    RegistryItem,
+    Scope,
+    ScopeItem,
+    image_digest,
+)
+from ecs_remediate.core.exemptions.scope import fingerprint
+from ecs_remediate.core.policy import assess
 
 TODAY = date(2026, 11, 29)
 ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/csi:4"

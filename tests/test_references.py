@@ -21,8 +21,9 @@ from moto import mock_aws
 from strategies import RawBody
 
 from conftest import ACCOUNT, REGION
-from ecs_remediate.aws import BOTO_CONFIG
-from ecs_remediate.references import (
+from ecs_remediate.adapters.aws import BOTO_CONFIG
+from ecs_remediate.core.taskdef import TaskDefinitionError
+from ecs_remediate.remediation.references import (
     IAM_ACTIONS,
     LATEST,
     REVISION,
@@ -33,7 +34,6 @@ from ecs_remediate.references import (
     iam_statements,
     names,
 )
-from ecs_remediate.taskdef import TaskDefinitionError
 
 PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
 WEB3 = f"{PREFIX}:task-definition/web:3"

@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from strategies import Calls, record
 
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws
-from ecs_remediate.config import Config
-from ecs_remediate.events import Registration, parse_registration_event
-from ecs_remediate.remediate import Remediator
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.events import Registration, parse_registration_event
+from ecs_remediate.remediation.remediator import Remediator
 
 DUPLICATES = 100
 THREADS = 100

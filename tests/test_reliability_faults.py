@@ -26,7 +26,7 @@ from strategies import Fault, record
 
 from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 
 SOURCE = "task-definition/web:1"  # in the body of the describe of the revision named by the event
 LATEST = '"taskDefinition": "web"'  # in the body of the describe of the family (its latest revision)

@@ -23,8 +23,9 @@ from strategies import record
 
 from conftest import load_handler
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws, sweep
-from ecs_remediate.config import Config
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config
+from ecs_remediate.sweep import run as sweep
 
 FAMILIES = 20
 ROUNDS = 4

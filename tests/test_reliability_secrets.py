@@ -22,8 +22,8 @@ from strategies import SECRET_PREFIX, Fault, collect_secrets, leaked_secrets, re
 
 from conftest import LOCAL_FIXTURES, SHARED_FIXTURES, load_handler, load_json, local_taskdefs, shared_taskdefs
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws
-from ecs_remediate.taskdef import default_register_model, parse_document
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.taskdef import default_register_model, parse_document
 
 TOKENS = (f"{SECRET_PREFIX}{n:016x}" for n in itertools.count(0xA000))
 FIGURES: dict[str, int] = {

@@ -15,13 +15,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ecs_remediate.attribution import Tool, attribute
-from ecs_remediate.config import Config, ConfigError
-from ecs_remediate.history import MAX_HISTORY, Remediation
-from ecs_remediate.ledger import COMPACT_AFTER, HISTORY_PREFIX, DynamoLedger, MemoryLedger
-from ecs_remediate.notice import _camel
-from ecs_remediate.outcomes import REMEDIATED, Result
-from ecs_remediate.repeats import escalation_text
+from ecs_remediate.adapters.ledger import COMPACT_AFTER, HISTORY_PREFIX, DynamoLedger, MemoryLedger
+from ecs_remediate.core.attribution import Tool, attribute
+from ecs_remediate.core.config import Config, ConfigError
+from ecs_remediate.core.history import MAX_HISTORY, Remediation
+from ecs_remediate.core.notice import _camel
+from ecs_remediate.core.outcomes import REMEDIATED, Result
+from ecs_remediate.remediation.repeats import escalation_text
 
 TABLE = "ecs-remediate-idempotency"
 FAMILY = "arn:aws:ecs:us-east-1:123456789012:task-definition/web"

@@ -28,8 +28,10 @@ from test_handler import invoke
 
 from demo.daemon_sandbox import call_event
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate import aws, restore, sweep
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
+from ecs_remediate.remediation import restore
+from ecs_remediate.sweep import run as sweep
 
 MARKER = "ecs-remediate:source-revision"
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"

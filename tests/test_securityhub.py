@@ -20,13 +20,15 @@ from moto import mock_aws
 from securityhub_emulator import documented_security_hub
 
 from demo.sandbox import Sandbox
-from ecs_remediate import aws, securityhub, sweep
-from ecs_remediate.config import Config
-from ecs_remediate.exemptions import ExemptionRegistry
-from ecs_remediate.outcomes import SKIPPED, Result
-from ecs_remediate.remediate import Remediator
+from ecs_remediate.adapters import aws
+from ecs_remediate.adapters.exemption_registry import ExemptionRegistry
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.outcomes import SKIPPED, Result
+from ecs_remediate.remediation.remediator import Remediator
+from ecs_remediate.reports import securityhub
 from ecs_remediate.reports.rows import Row
-from ecs_remediate.securityhub import SecurityHubExporter, SecurityHubImportFailed, import_result, import_sweep
+from ecs_remediate.reports.securityhub import SecurityHubExporter, SecurityHubImportFailed, import_result, import_sweep
+from ecs_remediate.sweep import run as sweep
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 PRODUCT = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
@@ -329,7 +331,7 @@ def test_a_single_remediator_result(hub: Hub) -> None:
 
 
 def _registration(arn: str) -> Any:
-    from ecs_remediate.events import Registration
+    from ecs_remediate.core.events import Registration
 
     return Registration(task_definition_arn=arn, account=ACCOUNT, region=REGION)
 

@@ -23,7 +23,7 @@ from securityhub_emulator import documented_security_hub
 
 from conftest import load_handler
 from demo.sandbox import ACCOUNT, REGION, LambdaContext, Sandbox
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
 
 BATCH_IMPORT = (

@@ -21,16 +21,17 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from demo.sandbox import Sandbox
-from ecs_remediate.aws import SUBJECT_LIMIT, Message, Topic, fit_subject
-from ecs_remediate.daemon_notice import build_daemon_message
-from ecs_remediate.daemon_result import DEPLOYMENT, ROLLED_BACK, DaemonResult
-from ecs_remediate.events import Registration
-from ecs_remediate.hub import _without_next_commands
-from ecs_remediate.notice import build_message
-from ecs_remediate.org_notice import name_account
-from ecs_remediate.org_sweep_summary import build_summary
-from ecs_remediate.outcomes import SEVERITY, SUPERSEDED, Result
-from ecs_remediate.sweep_notice import build_sweep_summary
+from ecs_remediate.adapters.aws import Topic
+from ecs_remediate.core.events import Registration
+from ecs_remediate.core.message import SUBJECT_LIMIT, Message, fit_subject
+from ecs_remediate.core.notice import build_message
+from ecs_remediate.core.outcomes import SEVERITY, SUPERSEDED, Result
+from ecs_remediate.daemons.notice import build_daemon_message
+from ecs_remediate.daemons.result import DEPLOYMENT, ROLLED_BACK, DaemonResult
+from ecs_remediate.organization.hub import _without_next_commands
+from ecs_remediate.organization.notice import name_account
+from ecs_remediate.organization.sweep_summary import build_summary
+from ecs_remediate.sweep.notice import build_sweep_summary
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lambda" / "ecs_remediate"
 LONG = "f" * 255  # ECS's longest family and container name
@@ -176,7 +177,7 @@ def test_no_code_but_topic_publish_hands_sns_a_subject() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and any(k.arg == "Subject" for k in node.keywords):
                 found.append(path.name)
-    assert found == ["aws.py"]
-    source = ast.parse((PACKAGE / "aws.py").read_text())
+    assert found == ["adapters/aws.py"]
+    source = ast.parse((PACKAGE / "adapters/aws.py").read_text())
     publish = next(node for node in ast.walk(source) if isinstance(node, ast.FunctionDef) and node.name == "publish")
     assert "Subject=message.subject" in ast.unparse(publish)

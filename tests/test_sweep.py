@@ -19,12 +19,13 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from bench.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 from demo.sandbox import Sandbox
-from ecs_remediate import aws, sweep
-from ecs_remediate.config import Config
-from ecs_remediate.events import Registration
-from ecs_remediate.policy import ERROR, EXEMPT, FAIL, PASS
-from ecs_remediate.remediate import Remediator
-from ecs_remediate.sweep import Rate, RateLimiter, SweepEcs, TokenBucket, parse_rates
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.events import Registration
+from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
+from ecs_remediate.remediation.remediator import Remediator
+from ecs_remediate.sweep import run as sweep
+from ecs_remediate.sweep.run import Rate, RateLimiter, SweepEcs, TokenBucket, parse_rates
 
 REGION = "us-east-1"
 FAST = {op: Rate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}  # the proxy paces these tests, not us
@@ -398,7 +399,8 @@ def test_remediation_failure_is_fail_with_the_error(small: Sandbox, monkeypatch:
     [row] = report.findings
     assert (row.status, row.action) == (FAIL, "failed")
     assert row.error and row.error.startswith("AccessDeniedException: RegisterTaskDefinition was denied")
-    assert "no iam:PassRole" not in row.error  # AWS's message is withheld: it can echo the request (aws_errors.py)
+    # AWS's message is withheld: it can echo the request (adapters/aws_errors.py)
+    assert "no iam:PassRole" not in row.error
     assert report.open == 1
     assert small.inbox()[0].attributes["outcome"] == "failed"
 

@@ -17,10 +17,11 @@ import pytest
 
 from bench.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 from demo.config_queries import start_recorder
-from ecs_remediate import aws, sweep
-from ecs_remediate.config import Config
-from ecs_remediate.config_inventory import ConfigSource
-from ecs_remediate.policy import ERROR, EXEMPT, FAIL, PASS
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config
+from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
+from ecs_remediate.sweep import run as sweep
+from ecs_remediate.sweep.config_queries import ConfigSource
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -10,9 +10,10 @@ import pytest
 from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.config_queries import start_recorder
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws, sweep
-from ecs_remediate.config import Config, ConfigError
-from ecs_remediate.policy import PASS
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import Config, ConfigError
+from ecs_remediate.core.policy import PASS
+from ecs_remediate.sweep import run as sweep
 from tests.test_sweep_config import FAST, PLAIN, PRIVILEGED, REGION, fail_config, post
 
 
@@ -30,7 +31,7 @@ def test_the_scheduled_sweep_says_when_config_was_not_used(moto_server: str, mon
         for name, value in box.env(MODE="report").items():
             monkeypatch.setenv(name, value)
         aws.reset_clients()
-        import ecs_remediate.handler as module
+        import ecs_remediate.functions.handler as module
 
         handler = importlib.reload(module)
         quiet = handler.sweep_handler({"scope": "active", "inventory": "config"}, LambdaContext())

@@ -14,9 +14,10 @@ import pytest
 
 from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws, sweep
-from ecs_remediate.config import ConfigError
-from ecs_remediate.sweep_notice import SUMMARY_ROWS, build_sweep_summary
+from ecs_remediate.adapters import aws
+from ecs_remediate.core.config import ConfigError
+from ecs_remediate.sweep import run as sweep
+from ecs_remediate.sweep.notice import SUMMARY_ROWS, build_sweep_summary
 
 PRIVILEGED = {
     "name": "app",
@@ -46,7 +47,7 @@ def load(box: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleTyp
     for name, value in box.env(**env).items():
         monkeypatch.setenv(name, value)
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     return importlib.reload(module)
 

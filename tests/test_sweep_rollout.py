@@ -16,9 +16,10 @@ import pytest
 
 from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate import aws, sweep
-from ecs_remediate.aws import ClientError
+from ecs_remediate.adapters import aws
+from ecs_remediate.adapters.aws import ClientError
 from ecs_remediate.cli import main
+from ecs_remediate.sweep import run as sweep
 
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
 OUTPUT_ONLY = {
@@ -432,7 +433,7 @@ def test_scheduled_sweep_notifies_an_expiring_exemption_even_when_nothing_else_i
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SWEEP_RATES", "describe=1000/1000,list=1000/1000,register=1000/1000")
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     handler = importlib.reload(module)
     result = handler.sweep_handler({"scope": "latest"}, LambdaContext())

@@ -99,7 +99,7 @@ def test_tag_events_do_nothing_when_tag_exemptions_are_off(sandbox: Sandbox, han
 
 
 def test_tag_mode_needs_approvers(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ecs_remediate.config import ConfigError
+    from ecs_remediate.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"^TAG_EXEMPTIONS:"):
         load_handler(sandbox, monkeypatch, TAG_EXEMPTIONS="true")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import load_json, local_taskdefs, shared_taskdefs
-from ecs_remediate.taskdef import (
+from ecs_remediate.core.taskdef import (
     Document,
     TaskDefinitionError,
     build_fixed_copy,

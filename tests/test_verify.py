@@ -28,9 +28,9 @@ from verify_support import (
 
 from demo.sandbox import ACCOUNT
 from demo.stack_standin import with_mode
-from ecs_remediate.ledger import DynamoLedger
-from ecs_remediate.verify_canary import CANARY_FAMILY
-from ecs_remediate.verify_stack import target_kind
+from ecs_remediate.adapters.ledger import DynamoLedger
+from ecs_remediate.cli.verify_canary import CANARY_FAMILY
+from ecs_remediate.cli.verify_stack import target_kind
 
 
 def test_a_working_stack_passes_and_nothing_is_left(

@@ -20,9 +20,9 @@ from verify_support import (
 )
 
 from demo.stack_standin import wait_for
-from ecs_remediate import cli_verify
-from ecs_remediate.ledger import DynamoLedger
-from ecs_remediate.verify_canary import CANARY_FAMILY
+from ecs_remediate.adapters.ledger import DynamoLedger
+from ecs_remediate.cli import verify as cli_verify
+from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 
 # --- attacks: the policed developer, the canary family and verify's clean-up -------------------------------------
 

@@ -23,9 +23,11 @@ from strategies import error_response
 from app import SKIP_BUNDLING, build_app, hub_of
 from demo.org_sandbox import ADMIN_ROLE, Organization
 from demo.stack_standin import StandIn
-from ecs_remediate import accounts, aws, cli_verify
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
-from ecs_remediate.verify_canary import CANARY_FAMILY
+from ecs_remediate.cli import verify as cli_verify
+from ecs_remediate.cli.verify_canary import CANARY_FAMILY
+from ecs_remediate.organization import member_accounts as accounts
 
 VERIFY_ROLE = f"{MEMBER_ROLE}-verify"
 ORG_CONTEXT = {
@@ -55,7 +57,7 @@ def hub(
     for name, value in stand_in.environment.items():
         monkeypatch.setenv(name, value)
     aws.reset_clients()
-    import ecs_remediate.handler as module
+    import ecs_remediate.functions.handler as module
 
     loaded = importlib.reload(module)
     assert loaded.HUB_MODE and stand_in.environment["MEMBER_ROLE_NAME"] == MEMBER_ROLE

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from demo.stack_standin import StandIn
-from ecs_remediate import aws
+from ecs_remediate.adapters import aws
 from ecs_remediate.cli import main
-from ecs_remediate.verify_canary import CANARY_FAMILY
+from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -29,7 +29,7 @@ def deploy(
         monkeypatch.setenv(name, value)
     aws.reset_clients()
     if deliver:
-        import ecs_remediate.handler as module
+        import ecs_remediate.functions.handler as module
 
         stand_in.start(importlib.reload(module))
     return stand_in

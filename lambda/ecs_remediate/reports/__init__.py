@@ -1,20 +1,2 @@
-"""Finding reports beside the sweep's table/json/csv: OCSF (as Prowler writes it), ASFF and a self-contained
-HTML page. Each renderer is pure: rows in, text out."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, TextIO
-
-from . import asff, html, ocsf
-
-FORMATS = ("ocsf", "asff", "html")
-
-
-def write_report(report: Any, output: str, stream: TextIO, *, now: datetime | None = None) -> None:
-    """Render a `SweepReport` as `output` (one of FORMATS) to `stream`."""
-    renderers: dict[str, Callable[..., str]] = {"ocsf": ocsf.render, "asff": asff.render, "html": html.render}
-    if output not in renderers:
-        raise ValueError(f"report format: expected one of {', '.join(FORMATS)}, got {output!r}")
-    stream.write(renderers[output](report, now=now or datetime.now(UTC)))
+"""Findings for people and machines: report rows, OCSF, ASFF, HTML and CSV files, and Security Hub import.
+Renderers are pure: rows in, text out."""

@@ -5,7 +5,7 @@ One finding per verdict, under the importing account's default product
 updates the finding instead of adding one. Lengths are cut to ASFF's limits (Title 256, Description 1,024,
 Remediation text 512, ProductFields values 2,048 characters). `Workflow` and `Note` are part of a new
 finding only: Security Hub ignores them on an update from BatchImportFindings (the adapter in
-securityhub.py moves an existing finding's workflow with BatchUpdateFindings).
+reports/securityhub.py moves an existing finding's workflow with BatchUpdateFindings).
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from .rows import (
-    CHECK_ID,
-    DESCRIPTION,
-    GENERATOR,
-    REFERENCE_URL,
-    SUPPRESSED,
-    TITLE,
-    Row,
-    review_text,
-    rows_from_report,
-)
+from .rows import CHECK_ID, DESCRIPTION, GENERATOR, REFERENCE_URL, SUPPRESSED, TITLE, Row, review_text, rows_from_report
 
 SCHEMA_VERSION = "2018-10-08"
 PRODUCT_NAME = COMPANY_NAME = "ecs-remediate"
@@ -140,7 +130,7 @@ def _product_fields(row: Row, commands: list[str]) -> dict[str, str]:
 
 
 def _source_fields(row: Row) -> dict[str, str]:
-    """Where the revision came from (attribution.py: names and ARNs only)."""
+    """Where the revision came from (core/attribution.py: names and ARNs only)."""
     found = row.attribution
     if found is None:
         return {}

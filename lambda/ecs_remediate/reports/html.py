@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..policy import ERROR, EXEMPT, FAIL, PASS
+from ..core.policy import ERROR, EXEMPT, FAIL, PASS
 from .rows import TITLE, Row, rows_from_report
 
 STATUSES = (PASS, FAIL, EXEMPT, ERROR)
@@ -213,7 +213,7 @@ HOST_COLUMN = COLUMNS.index("Host access")
 
 
 def _host_cell(row: Row) -> tuple[str, str]:
-    """(sort key, markup): the host access the revision keeps, by level (hostroot.py), "-" when none; sorted
+    """(sort key, markup): the host access the revision keeps, by level (core/hostroot.py), "-" when none; sorted
     host-equivalent first, then host access, then none."""
     parts = []
     for level, word, texts in (

@@ -3,7 +3,7 @@ finding format (OCSF, ASFF, HTML, Security Hub) derives from it: account, compli
 a one-line statement and the exact commands that fix it.
 
 Only names and ARNs come in: container names, the revision ARN, the sweep's action and error text, an
-exemption's reason and expiry (tag values) and the host access the revision keeps (hostroot.py's texts: names,
+exemption's reason and expiry (tag values) and the host access the revision keeps (core/hostroot.py's texts: names,
 capabilities, paths, option names, capped and printable). Nothing else from a task definition's body reaches a report.
 """
 
@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..attribution import Attribution
-from ..hostroot_model import describe
-from ..notice import CONTROL, next_commands
-from ..outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, Result
-from ..policy import ERROR, FAIL, PASS
-from ..policy import EXEMPT as EXEMPT_STATUS
+from ..core.attribution import Attribution
+from ..core.hostroot_model import describe
+from ..core.notice import CONTROL, next_commands
+from ..core.outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SUPERSEDED, Result
+from ..core.policy import ERROR, FAIL, PASS
+from ..core.policy import EXEMPT as EXEMPT_STATUS
 
 CHECK_ID = "ecs_task_definitions_no_privileged_containers"  # Prowler's check for the same rule
 GENERATOR = "ecs-remediate/privileged-containers"
@@ -60,8 +60,8 @@ class Row:
     exemption_until: str | None = None  # YYYY-MM-DD
     scope: str = "latest"
     attribution: Attribution | None = None  # where a privileged revision came from (a hint)
-    host_equivalents: tuple[str, ...] = ()  # still root on the host without privileged (hostroot.py)
-    host_access: tuple[str, ...] = ()  # reaches the host, not root by itself (hostroot.py)
+    host_equivalents: tuple[str, ...] = ()  # still root on the host without privileged (core/hostroot.py)
+    host_access: tuple[str, ...] = ()  # reaches the host, not root by itself (core/hostroot.py)
 
     @property
     def source(self) -> str:
