@@ -25,7 +25,7 @@ DELAY = 0.2  # seconds: CloudTrail's minutes, shortened
 def run_verify_scene(p: Any, endpoint: str) -> list[str]:
     """Play the scene on `p` (demo.printing.Printer); returns the problems found (none when it behaves)."""
     from ecs_remediate.adapters import aws
-    from ecs_remediate.cli import main
+    from ecs_remediate.cli.main import main
     from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 
     started = time.monotonic()

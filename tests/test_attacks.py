@@ -17,7 +17,7 @@ from test_handler import invoke
 from conftest import load_handler
 from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.core.notice import build_message
 from ecs_remediate.core.outcomes import REMEDIATED, Result
 

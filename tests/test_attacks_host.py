@@ -19,7 +19,7 @@ from test_handler import invoke, registrable
 from conftest import SHARED_FIXTURES
 from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

@@ -23,7 +23,7 @@ from conftest import free_port
 from demo.sandbox import Sandbox
 from ecs_remediate import __version__
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.sweep import run as sweep
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.organization.sweep_summary import CSV_COLUMNS, to_csv
 from ecs_remediate.reports.csv_rows import safe_cell
 

@@ -18,7 +18,7 @@ from test_handler import invoke
 from conftest import load_handler
 from demo.daemon_sandbox import call_event, cluster_with_provider
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.core.taskdef import Document, build_fixed_copy, default_daemon_register_model
 
 MARKER = "ecs-remediate:source-revision"

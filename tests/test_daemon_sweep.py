@@ -17,7 +17,7 @@ from test_daemon_rollout import daemon_state
 
 from demo.daemon_sandbox import cluster_with_provider
 from demo.sandbox import Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.core.config import Config
 from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
 from ecs_remediate.sweep import run as sweep

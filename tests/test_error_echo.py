@@ -36,7 +36,7 @@ from demo.daemon_sandbox import call_event
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.adapters.aws_errors import safe_error, scrub
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.remediation.remediator import RemediationFailed
 
 FAST = "describe=1000/1000,list=1000/1000,register=1000/1000"

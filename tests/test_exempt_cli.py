@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.core.exemptions.records import from_dynamodb
 
 DIGEST = "sha256:" + "c" * 64

@@ -22,7 +22,7 @@ from test_handler import invoke
 from conftest import load_handler
 from demo.daemon_sandbox import call_event
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"
 DIGEST = "sha256:" + "d" * 64

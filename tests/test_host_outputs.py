@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 from demo.sandbox import Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

@@ -16,7 +16,7 @@ from test_handler import invoke
 from test_iac_sources import CDK_CLI_AGENT, TERRAFORM_AGENT, cfn_tags, email
 
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.core.taskdef import privileged_containers
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"

@@ -15,7 +15,7 @@ from botocore.validate import ParamValidator
 from test_iac_sources import STACK_ARN, cfn_tags
 
 from demo.sandbox import Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
 BATCH_IMPORT = (

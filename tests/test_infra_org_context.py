@@ -16,7 +16,7 @@ from aws_cdk.assertions import Annotations, Match
 from test_infra_org import ORG_CONTEXT, of_type, only, stack_set, synth
 
 from app import ROOT, SKIP_BUNDLING, build_app, cdk_json_context, stack_of
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.organization.guardrail import render
 from infra.member_stack import MEMBER_STACK_ID
 from infra.org_settings import OrgSettings

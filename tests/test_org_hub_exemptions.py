@@ -23,7 +23,7 @@ from org_support import leave_hub, load_hub
 
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 REGION = "us-east-1"
 IMAGE = "registry.example.com/csi-node@sha256:" + "f" * 64

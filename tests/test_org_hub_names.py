@@ -26,7 +26,7 @@ from org_support import leave_hub, load_hub, privileged
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.organization.notice import NAME_NOTE
 
 REGION = "eu-west-1"

@@ -21,7 +21,7 @@ from demo.org_sandbox import Organization
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.cli import accounts as cli_accounts
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.organization import member_accounts as accounts
 from ecs_remediate.organization.account_names import AccountListingFailed, active_accounts
 

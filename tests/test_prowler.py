@@ -14,7 +14,7 @@ import pytest
 
 from bench.sweep import PROWLER, prowler_verdicts
 from demo.sandbox import Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
 FAMILIES = ("web", "solo", "clean")

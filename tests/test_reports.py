@@ -18,7 +18,7 @@ from botocore.validate import ParamValidator
 
 from bench.sweep import PROWLER
 from demo.sandbox import Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.reports import asff, html, ocsf
 from ecs_remediate.reports.rows import Row, rows_from_report
 from ecs_remediate.sweep import run as sweep

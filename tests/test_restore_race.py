@@ -29,7 +29,7 @@ from test_handler import invoke
 from demo.daemon_sandbox import call_event
 from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.remediation import restore
 from ecs_remediate.sweep import run as sweep
 

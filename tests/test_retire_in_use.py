@@ -24,7 +24,7 @@ from conftest import load_handler
 from demo import moto_fidelity
 from demo.daemon_sandbox import call_event, cluster_with_provider, next_deployment
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

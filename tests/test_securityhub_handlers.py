@@ -24,7 +24,7 @@ from securityhub_emulator import documented_security_hub
 from conftest import load_handler
 from demo.sandbox import ACCOUNT, REGION, LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 BATCH_IMPORT = (
     botocore.session.get_session().get_service_model("securityhub").operation_model("BatchImportFindings").input_shape

@@ -18,7 +18,7 @@ from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.adapters.aws import ClientError
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.sweep import run as sweep
 
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

@@ -15,7 +15,7 @@ from test_handler import invoke
 from conftest import load_handler
 from demo.eventbridge import matches, resolve_pseudo_parameters
 from demo.sandbox import ACCOUNT, Sandbox
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 
 APPROVER_ROLE = "SecurityApprover"
 APPROVERS = f"arn:aws:iam::{ACCOUNT}:role/{APPROVER_ROLE}"

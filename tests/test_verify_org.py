@@ -24,8 +24,8 @@ from app import SKIP_BUNDLING, build_app, hub_of
 from demo.org_sandbox import ADMIN_ROLE, Organization
 from demo.stack_standin import StandIn
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
 from ecs_remediate.cli import verify as cli_verify
+from ecs_remediate.cli.main import main
 from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 from ecs_remediate.organization import member_accounts as accounts
 

@@ -13,7 +13,7 @@ import pytest
 
 from demo.stack_standin import StandIn
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli import main
+from ecs_remediate.cli.main import main
 from ecs_remediate.cli.verify_canary import CANARY_FAMILY
 
 ROOT = Path(__file__).resolve().parent.parent
