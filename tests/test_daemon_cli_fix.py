@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from strategies import FUZZ, collect_secrets, leaked_secrets, mutated, scaled
 
 from conftest import ROOT, SHARED_FIXTURES, load_json
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.core.taskdef import model_for, parse_document, privileged_containers
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"

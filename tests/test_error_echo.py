@@ -8,7 +8,7 @@ and traceback, as Lambda logs it), the Security Hub findings stored and sent, ev
 Variants: a refused RegisterTaskDefinition (three codes), a DescribeTaskDefinition denied (permanent) or throttled
 (raised for Lambda's retry), an SNS Publish refused, Security Hub refusing the import (an error, and a per-finding
 ErrorMessage), a refused RegisterDaemonTaskDefinition, the scheduled sweep, and `scan` with and without --remediate.
-What stays: the error code, the operation and the request id (aws_errors.safe_error).
+What stays: the error code, the operation and the request id (adapters.aws_errors.safe_error).
 """
 
 from __future__ import annotations
@@ -455,8 +455,8 @@ def test_no_client_of_ours_holds_an_aws_message_so_no_trace_records_one(
 ) -> None:
     """The X-Ray SDK (the function's Tracer patches botocore) records a failed call's error text as the SDK raised
     it, before our code sees it: the process session's clients and each member account's session withhold AWS's
-    message in the parsed answer (aws_errors.withhold_message), so the raised error never holds it. The one message
-    the code reads, ECS's "Unable to describe task definition.", quotes nothing and is kept."""
+    message in the parsed answer (adapters.aws_errors.withhold_message), so the raised error never holds it. The one
+    message the code reads, ECS's "Unable to describe task definition.", quotes nothing and is kept."""
     from ecs_remediate.organization.member_accounts import MemberAccounts
 
     sandbox, echoes, _ = world

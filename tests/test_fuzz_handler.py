@@ -39,7 +39,7 @@ from strategies import (
 
 from demo.sandbox import ACCOUNT, LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.core.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
 from ecs_remediate.core.taskdef import privileged_containers
 

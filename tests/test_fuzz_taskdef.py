@@ -34,7 +34,7 @@ from strategies import (
 )
 
 from ecs_remediate.cli import common as cli_common
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.core.taskdef import (
     Document,
     TaskDefinitionError,

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from strategies import FUZZ, scaled
 
 from conftest import LOCAL_FIXTURES, ROOT, SHARED_FIXTURES
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.iac import templates
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"

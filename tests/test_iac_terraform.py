@@ -20,7 +20,7 @@ from strategies import FUZZ, json_values, mutated, scaled
 
 from conftest import LOCAL_FIXTURES, ROOT
 from ecs_remediate.cli import common as cli_common
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.iac import terraform_plan as terraform
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"

@@ -16,7 +16,7 @@ import hcl2
 import pytest
 
 from conftest import ROOT, SHARED_FIXTURES
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 CHECK_PAGE = SHARED_FIXTURES / "terraform" / "check-page-example-privileged.tf"

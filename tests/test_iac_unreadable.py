@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from strategies import FUZZ, scaled
 
-from ecs_remediate.cli.main import main as cli
+from ecs_remediate.cli import main as cli
 from ecs_remediate.iac import templates
 
 HEAD = """AWSTemplateFormatVersion: '2010-09-09'

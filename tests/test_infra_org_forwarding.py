@@ -90,7 +90,7 @@ def test_the_member_role_may_read_and_drain_that_queue_only(hub: tuple[Any, ...]
 def test_the_hubs_sweep_item_knows_the_queue_and_no_hub_role_has_sqs_on_members(hub: tuple[Any, ...]) -> None:
     template = hub[1]
     functions = of_type(template, "AWS::Lambda::Function").values()
-    (item,) = [f for f in functions if f["Properties"]["Handler"].endswith("org_sweep_handler.item_handler")]
+    (item,) = [f for f in functions if f["Properties"]["Handler"].endswith("functions.org_sweep.item_handler")]
     assert item["Properties"]["Environment"]["Variables"]["FORWARDING_QUEUE_NAME"] == QUEUE
     for policy in of_type(template, "AWS::IAM::Policy").values():  # it reads the queue through the member role only
         assert QUEUE not in str(policy["Properties"]["PolicyDocument"])

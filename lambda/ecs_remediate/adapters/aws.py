@@ -97,7 +97,7 @@ def data_loader() -> Any:
 
 
 def new_session(profile_name: str | None = None) -> boto3.session.Session:
-    """The process session; its clients never hold AWS's error messages (aws_errors.withhold_message)."""
+    """The process session; its clients never hold AWS's error messages (adapters.aws_errors.withhold_message)."""
     session = boto3.session.Session(profile_name=profile_name)
     withhold_messages(session.events)
     return session

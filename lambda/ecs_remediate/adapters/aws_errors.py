@@ -36,7 +36,6 @@ import functools
 import re
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from botocore.exceptions import (
@@ -69,7 +68,7 @@ TRANSIENT_CODES = frozenset(
     }
 )
 _NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
-_PACKAGE = __name__.rsplit(".", 1)[0]
+_PACKAGE = __name__.split(".", 1)[0]  # ecs_remediate: errors of our own say only our words
 TEXT_LIMIT = 1000
 _WITHHELD = "AWS's message is withheld, as it can echo the request"
 # What AWS's own words may contribute: the action an AccessDenied names (`not authorized to perform: iam:PassRole`).
@@ -246,9 +245,11 @@ def _aws_cause(error: BaseException) -> BaseException | None:
 
 
 def _where(error: BaseException) -> str:
-    """` at file.py:line`: the innermost frame of this package the error passed through ("" when none)."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f"/{_PACKAGE}/" in f.filename.replace("\\", "/")]
-    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    """` at folder/file.py:line`: the innermost frame of this package the error passed through ("" when none)."""
+    marker = f"/{_PACKAGE}/"
+    paths = [(f.filename.replace("\\", "/"), f.lineno) for f in traceback.extract_tb(error.__traceback__)]
+    ours = [(path.rsplit(marker, 1)[1], line) for path, line in paths if marker in path]
+    return f" at {ours[-1][0]}:{ours[-1][1]}" if ours else ""
 
 
 def _status(error: ClientError) -> int:

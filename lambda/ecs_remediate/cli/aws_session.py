@@ -67,7 +67,7 @@ def use_profile(name: str | None) -> None:
 def session() -> boto3.session.Session:
     """A session on the standard chain; Unjudged when its profile does not exist."""
     try:
-        return aws.new_session()  # its clients never hold AWS's error messages (aws_errors.withhold_message)
+        return aws.new_session()  # its clients never hold AWS's error messages (adapters.aws_errors.withhold_message)
     except BotoCoreError as error:
         reason = unjudged(error)
         assert reason is not None  # every BotoCoreError is one

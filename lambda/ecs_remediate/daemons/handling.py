@@ -1,4 +1,4 @@
-"""The function's daemon path, called by handler.lambda_handler for daemon events (daemon_events.is_daemon_event):
+"""The function's daemon path, called by handler.lambda_handler for daemon events (daemons.events.is_daemon_event):
 RegisterDaemonTaskDefinition, CreateDaemon and UpdateDaemon calls, and ECS Daemon Deployment State Change."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The remediation path for daemon task definitions (ECS Managed Daemons): the Remediator's own machinery on a daemon
-store (daemon_revisions.DaemonRevisions).
+store (daemons.revisions.DaemonRevisions).
 
 Shared with task definitions, unchanged: described afresh and judged by the same Judge (registry exemptions, host-root
 equivalents), one copy per source revision (the same idempotency table and key prefix, so the function and the sweep

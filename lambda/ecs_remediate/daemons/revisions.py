@@ -1,9 +1,8 @@
 """Daemon task definitions behind the interface the remediation path works on (`aws.Ecs`).
 
 The Remediator, the copy search (remediation/copies.py), provenance and the sweep's judging phase describe, register
-and list
-revisions through an `Ecs`; `DaemonRevisions` answers those calls with the daemon API (daemon_aws.DaemonEcs), so the
-same code copies a daemon task definition once, records it in the ledger, reads it back and proves it. What is
+and list revisions through an `Ecs`; `DaemonRevisions` answers those calls with the daemon API
+(adapters.daemon_api.DaemonEcs), so the same code copies a daemon task definition once, records it in the ledger, reads it back and proves it. What is
 specific to task definitions (services, DeregisterTaskDefinition) is refused here: daemons have rollout and retire of
 their own (daemons/rollout.py), and a call that reaches a task-definition-only method is a bug that must fail closed,
 never touch a service.

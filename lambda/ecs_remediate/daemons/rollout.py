@@ -6,7 +6,7 @@ them onto the copy (opt-in `daemonRollout`), and deleting the privileged revisio
 - Every daemon update drains and replaces the daemon's tasks on every instance of its capacity providers. When the
   de-privileged agent fails to start, ECS's circuit breaker (or an alarm) rolls the daemon back to the privileged
   revision; the deployment's outcome comes as `ECS Daemon Deployment State Change` and is reported in a follow-up
-  notice (daemon_remediate.DaemonRemediator.report_deployment), for the deployments recorded in the ledger here.
+  notice (daemons.remediator.DaemonRemediator.report_deployment), for the deployments recorded in the ledger here.
 - Fail-closed: when it cannot be established which daemons run a revision, nothing is moved and nothing deleted.
 - Retire deletes a daemon task definition only when no daemon's current revision uses it (looked up afresh right
   before DeleteDaemonTaskDefinition); daemons already running a deleted revision keep running it.

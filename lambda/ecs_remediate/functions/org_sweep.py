@@ -1,7 +1,8 @@
 """Lambda entry points of the organization sweep's state machine (infra/org_sweep.py): thin glue.
 
-  item_handler      one (account, Region) swept through its member role (org_sweep_item.sweep_item), or, with
-                    {"action": "error"} from the map's Catch, that item's ERROR row (org_sweep_item.record_error)
+  item_handler      one (account, Region) swept through its member role (organization.sweep_item.sweep_item), or, with
+                    {"action": "error"} from the map's Catch, that item's ERROR row
+                    (organization.sweep_item.record_error)
   control_handler   {"action": "list"}: the items file from Organizations (org_sweep_items); {"action": "summary"}:
                     the report and the run's one notice (org_sweep_summary)
 

@@ -17,7 +17,7 @@ On when MEMBER_ROLE_NAME is set (the hub stack sets it); `handler.lambda_handler
   Lambda retries the event and then sends it to the dead-letter queue.
 - Notices name the account, its name from Organizations when the hub can read it, and the Region
 (organization/notice.py).
-- Daemon events (daemon_events.is_daemon_event) take the same boundaries and the same per-(account, Region) machinery
+- Daemon events (daemons.events.is_daemon_event) take the same boundaries and the same per-(account, Region) machinery
   into the daemon path: organization/hub_daemons.py.
 """
 
@@ -67,7 +67,7 @@ NOTICE_KEY_PREFIX = "ecs-remediate-hub-notice"  # a refusal or an unusable role 
 _FOREIGN_ACCOUNT = "foreign account"
 
 Record = Callable[[dict[str, Any]], None]
-# notice.build_message, or daemon_notice.build_daemon_message: (result, region=..., account=...) -> Message
+# notice.build_message, or daemons.notice.build_daemon_message: (result, region=..., account=...) -> Message
 BuildMessage = Callable[..., Message]
 
 

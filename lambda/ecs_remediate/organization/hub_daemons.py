@@ -1,4 +1,4 @@
-"""The organization hub's daemon path: a member's daemon event (daemon_events.is_daemon_event: RegisterDaemon-
+"""The organization hub's daemon path: a member's daemon event (daemons.events.is_daemon_event: RegisterDaemon-
 TaskDefinition, CreateDaemon and UpdateDaemon calls, ECS Daemon Deployment State Change) handled in the account and
 Region that sent it, through that account's member role. `HubRuntime.handle` hands daemon events here.
 
@@ -14,7 +14,8 @@ The task-definition path's boundaries (hub.py), unchanged:
   ledger of copies and of the daemon deployments it started), exemption registry and topic.
 - When the member role cannot be used: for good, a failure notice and no retry; transiently, raised for Lambda's
   retry and then the dead-letter queue (HubRuntime.role_unavailable / transient).
-- Notices name the account, its name and the Region (org_notice.AccountTopic), in daemon words (daemons/notice.py).
+- Notices name the account, its name and the Region (organization.notice.AccountTopic), in daemon
+  words (daemons/notice.py).
 """
 
 from __future__ import annotations

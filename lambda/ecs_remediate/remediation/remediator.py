@@ -63,7 +63,7 @@ class RemediationFailed(Exception):
 
 
 class Remediator:
-    # The adapter seam (daemon_remediate.DaemonRemediator overrides these, on a daemon `ecs`): the result type, the
+    # The adapter seam (daemons.remediator.DaemonRemediator overrides these, on a daemon `ecs`): the result type, the
     # Describe call named in failures, how an ARN names its family and revision, and the notice's text and key.
     result_type: type[Result] = Result
     describe_call = "DescribeTaskDefinition"

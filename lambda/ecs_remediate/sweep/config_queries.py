@@ -227,7 +227,7 @@ class ConfigInventory:
 
 def config_client(region: str | None, *, max_attempts: int, pool: int = 4) -> Any:
     """A fresh Config client for one sweep: the function's botocore Config with standard retries (the rate adapts in
-    sweep_rates.RateLimiter). Endpoint and credentials from the standard chain."""
+    sweep.rates.RateLimiter). Endpoint and credentials from the standard chain."""
     config = aws.BOTO_CONFIG.merge(
         BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}, max_pool_connections=pool)
     )

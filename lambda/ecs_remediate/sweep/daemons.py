@@ -1,6 +1,6 @@
 """The sweep of one Region's daemon task definitions, beside its task definitions (sweep.sweep calls `sweep_region`).
 
-The Sweeper's own phases on a daemon store (daemon_revisions.DaemonRevisions): every list read to its last page,
+The Sweeper's own phases on a daemon store (daemons.revisions.DaemonRevisions): every list read to its last page,
 judged in parallel with the same Judge (fail-closed: a failed describe or listing is ERROR, never PASS), marker rows
 verified (forged copies are open findings), and in remediate mode the newest privileged revision of each family
 copied through the DaemonRemediator (daemon rollout and retire as configured). Then, once per Region, every daemon
