@@ -2,10 +2,10 @@
 
 The Remediator, the copy search (remediation/copies.py), provenance and the sweep's judging phase describe, register
 and list revisions through an `Ecs`; `DaemonRevisions` answers those calls with the daemon API
-(adapters.daemon_api.DaemonEcs), so the same code copies a daemon task definition once, records it in the ledger, reads it back and proves it. What is
-specific to task definitions (services, DeregisterTaskDefinition) is refused here: daemons have rollout and retire of
-their own (daemons/rollout.py), and a call that reaches a task-definition-only method is a bug that must fail closed,
-never touch a service.
+(adapters.daemon_api.DaemonEcs), so the same code copies a daemon task definition once, records it in the ledger,
+reads it back and proves it. What is specific to task definitions (services, DeregisterTaskDefinition) is refused
+here: daemons have rollout and retire of their own (daemons/rollout.py), and a call that reaches a task-definition-
+only method is a bug that must fail closed, never touch a service.
 """
 
 from __future__ import annotations
