@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app import build_app, stack_of
-from infra.bundling import LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
+from infra.bundling import CLI_ONLY, LAMBDA_SOURCE, PACKAGE, REQUIREMENTS
 
 
 def _pins() -> dict[str, str]:
@@ -47,10 +47,12 @@ def test_asset_holds_the_package_and_its_pinned_dependencies(tmp_path: Path) -> 
     asset = tmp_path / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     assert asset.is_dir()
 
-    # The package, as in the source tree, without bytecode.
-    assert (asset / PACKAGE / "handler.py").is_file()
+    # The package, as in the source tree, without bytecode, and without what only the CLI needs (cli/, iac/).
+    assert (asset / PACKAGE / "functions" / "handler.py").is_file()
     sources = {p.relative_to(LAMBDA_SOURCE) for p in (LAMBDA_SOURCE / PACKAGE).rglob("*.py")}
-    assert sources <= {p.relative_to(asset) for p in (asset / PACKAGE).rglob("*.py")}
+    cli_only = {p for p in sources if p.parts[1] in CLI_ONLY}
+    assert cli_only and not any((asset / p).exists() for p in cli_only)
+    assert sources - cli_only == {p.relative_to(asset) for p in (asset / PACKAGE).rglob("*.py")}
     assert not list(asset.rglob("__pycache__"))
     assert not (asset / "bin").exists() and not (asset / ".complete").exists()
 

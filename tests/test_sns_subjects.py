@@ -176,7 +176,7 @@ def test_no_code_but_topic_publish_hands_sns_a_subject() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and any(k.arg == "Subject" for k in node.keywords):
-                found.append(path.name)
+                found.append(path.relative_to(PACKAGE).as_posix())
     assert found == ["adapters/aws.py"]
     source = ast.parse((PACKAGE / "adapters/aws.py").read_text())
     publish = next(node for node in ast.walk(source) if isinstance(node, ast.FunctionDef) and node.name == "publish")
