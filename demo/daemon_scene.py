@@ -19,7 +19,7 @@ from typing import Any
 from demo.checks import container_changes
 from demo.daemon_sandbox import call_event, cluster_with_provider, deployment_event
 from demo.printing import WIDTH
-from demo.run import Demo
+from demo.stage import Demo
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "daemons"
 SENSOR_FILE = FIXTURE / "crafted__security-sensor_privileged_register-input.json"

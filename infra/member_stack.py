@@ -40,7 +40,8 @@ from ecs_remediate.cli.verify_stack import CANARY_FAMILY, verify_role_name
 from . import event_pattern
 from .arns import ecs_arns
 from .checkov import CheckovSuppressions
-from .daemons import daemon_nag_applies_to, daemon_rules
+from .daemon_iam import daemon_nag_applies_to
+from .daemons import daemon_rules
 from .member_forwarding import ForwardingFailures
 from .org_settings import OrgSettings
 from .runtime_iam import RuntimeArns, runtime_statements
@@ -270,7 +271,7 @@ class MemberStack(Stack):
                     f"Resource::arn:<AWS::Partition>:events:{region}:<AWS::AccountId>:rule/*",
                     f"Resource::arn:<AWS::Partition>:scheduler:{region}:<AWS::AccountId>:schedule/*/*",
                 ]
-        applies_to += daemon_nag_applies_to(s, self.org.regions)  # the daemon statements (infra/daemons.py)
+        applies_to += daemon_nag_applies_to(s, self.org.regions)  # the daemon statements (infra/daemon_iam.py)
         applies_to.append(f"Resource::arn:<AWS::Partition>:sqs:*:<AWS::AccountId>:{self.org.forwarding_queue_name}")
         return NagPackSuppression(
             id="AwsSolutions-IAM5",

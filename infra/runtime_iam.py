@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from ecs_remediate.remediation import references
 
 from .arns import ecs_arns
-from .daemons import DAEMON_NAG_REASON, DaemonArns, daemon_nag_applies_to, daemon_statements
+from .daemon_iam import DAEMON_NAG_REASON, DaemonArns, daemon_nag_applies_to, daemon_statements
 from .settings import StackSettings
 
 ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
@@ -29,7 +29,7 @@ class RuntimeArns:
     roles: str
     # what the retire step lists before deregistering (references.IAM_ACTIONS): (actions, resources), per Region
     scheduled_uses: list[tuple[list[str], list[str]]]
-    daemons: DaemonArns | None = None  # ECS Managed Daemons (infra/daemons.py)
+    daemons: DaemonArns | None = None  # ECS Managed Daemons (infra/daemon_iam.py)
 
     @classmethod
     def of_stack(cls, stack: Stack, regions: Sequence[str] | None = None) -> RuntimeArns:
@@ -112,7 +112,7 @@ def runtime_statements(settings: StackSettings, arns: RuntimeArns) -> list[iam.P
         for index, (actions, resources) in enumerate(arns.scheduled_uses, start=1):
             statement = iam.PolicyStatement(sid=f"FindScheduledUses{index}", actions=actions, resources=resources)
             statements.append(statement)
-    if arns.daemons is not None:  # daemon task definitions and daemons (infra/daemons.py)
+    if arns.daemons is not None:  # daemon task definitions and daemons (infra/daemon_iam.py)
         statements += daemon_statements(settings, arns.daemons)
     return statements
 

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Template
 from test_infra import as_list, ecs_arn_of_this_account_and_region, of_type
 
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
-from infra.daemons import DAEMON_SIDS
+from infra.daemon_iam import DAEMON_SIDS
 from infra.settings import ContextError, StackSettings
 
 TASK_DEFINITIONS = ecs_arn_of_this_account_and_region("daemon-task-definition/*")

@@ -21,7 +21,7 @@ from test_event_pattern import BASE, container, registration
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
 from demo.eventbridge import matches
 from infra import event_pattern
-from infra.daemons import DAEMON_SIDS
+from infra.daemon_iam import DAEMON_SIDS
 from infra.hub_stack import OPERATION_PREFERENCES
 
 ORG_CONTEXT: dict[str, Any] = {

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Annotations, Match
 from test_infra import ecs_arn_of_this_account_and_region
 
 from app import SKIP_BUNDLING, build_app, stack_of
-from infra.daemons import DAEMON_SIDS
+from infra.daemon_iam import DAEMON_SIDS
 from infra.settings import ContextError, StackSettings
 
 SERVICES_ARN = ecs_arn_of_this_account_and_region("service/*/*")

@@ -12,7 +12,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
 from app import SKIP_BUNDLING, build_app, stack_of
-from infra.daemons import DAEMON_SIDS
+from infra.daemon_iam import DAEMON_SIDS
 from infra.settings import ContextError
 from infra.sweep_schedule import SWEEP_HANDLER, SweepSettings
 
