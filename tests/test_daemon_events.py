@@ -11,7 +11,8 @@ import pytest
 from demo.daemon_sandbox import call_event, deployment_event
 from demo.sandbox import Sandbox
 from ecs_remediate.core.events import Skip, Unidentified, parse_registration_event
-from ecs_remediate.daemons.events import is_daemon_event, parse_daemon_call, parse_deployment_event
+from ecs_remediate.core.routing import DAEMON_KINDS, TASK_DEFINITION, UNROUTABLE, route
+from ecs_remediate.daemons.events import DeploymentEvent, parse_daemon_call, parse_deployment_event
 from ecs_remediate.daemons.result import DaemonCall
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -25,7 +26,16 @@ def call(name: str, request: dict[str, Any], response: dict[str, Any] | None) ->
 
 
 def parse(event: dict[str, Any]) -> Any:
-    return parse_daemon_call(event, REGION, ACCOUNT)
+    return parse_daemon_call(route(event, member=False, account=ACCOUNT, region=REGION), event)
+
+
+def deployment(event: dict[str, Any]) -> DeploymentEvent | Skip:
+    return parse_deployment_event(route(event, member=False, account=ACCOUNT, region=REGION), event)
+
+
+def is_daemon_event(event: Any) -> bool:
+    """What the handler sends down the daemon path: a daemon kind of the router."""
+    return route(event, member=False, account=ACCOUNT, region=REGION).kind in DAEMON_KINDS
 
 
 def test_a_registration_names_its_revision_and_its_registrant() -> None:
@@ -96,17 +106,17 @@ def test_the_task_definition_parser_and_the_daemon_parser_keep_to_their_events()
     task["detail"]["eventName"] = "RegisterTaskDefinition"
     assert not is_daemon_event(task) and isinstance(parse(task), Skip)
     assert not is_daemon_event([]) and not is_daemon_event({"source": "aws.ecs"})
+    assert route(task, member=False).kind == TASK_DEFINITION
+    assert route([], member=False).kind == route({"source": "aws.ecs"}, member=False).kind == UNROUTABLE
 
 
 def test_deployment_events() -> None:
-    parsed = parse_deployment_event(
-        deployment_event(DEPLOYMENT, DAEMON, "DAEMON_DEPLOYMENT_ROLLBACK_SUCCESSFUL"), REGION, ACCOUNT
-    )
+    parsed = deployment(deployment_event(DEPLOYMENT, DAEMON, "DAEMON_DEPLOYMENT_ROLLBACK_SUCCESSFUL"))
     assert not isinstance(parsed, Skip)
     assert (parsed.deployment_arn, parsed.event_name) == (DEPLOYMENT, "DAEMON_DEPLOYMENT_ROLLBACK_SUCCESSFUL")
-    pending = parse_deployment_event(deployment_event(DEPLOYMENT, DAEMON, "DAEMON_DEPLOYMENT_PENDING"), REGION, ACCOUNT)
+    pending = deployment(deployment_event(DEPLOYMENT, DAEMON, "DAEMON_DEPLOYMENT_PENDING"))
     assert isinstance(pending, Skip) and "not an outcome" in pending.reason
     foreign = deployment_event(DEPLOYMENT.replace(ACCOUNT, "210987654321"), DAEMON)
-    assert parse_deployment_event(foreign, REGION, ACCOUNT).reason.startswith("foreign account")  # type: ignore[union-attr]
+    assert deployment(foreign).reason.startswith("foreign account")  # type: ignore[union-attr]
     broken = deployment_event("arn:aws:ecs:us-east-1:123456789012:service/x/y", DAEMON)
-    assert parse_deployment_event(broken, REGION, ACCOUNT).reason.startswith("malformed daemon deployment ARN")  # type: ignore[union-attr]
+    assert deployment(broken).reason.startswith("malformed daemon deployment ARN")  # type: ignore[union-attr]

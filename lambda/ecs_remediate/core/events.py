@@ -19,7 +19,8 @@ FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z", re.ASCII)
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 SOURCE = "aws.ecs"
 EVENT_SOURCE = "ecs.amazonaws.com"
-# What the handler dispatches on, here so that routing an event loads no module of the paths it does not take.
+# What the router (core/routing.py) classifies on, here so that routing an event loads no module of the paths it
+# does not take.
 TAG_EVENT_NAME = "TagResource"  # an approver's exemption tags (remediation/tag_approvals.py)
 REGISTER_DAEMON_TASK_DEFINITION = "RegisterDaemonTaskDefinition"  # the daemon calls (daemons/events.py)
 CREATE_DAEMON = "CreateDaemon"
@@ -58,25 +59,35 @@ class Skip:
     reason: str
 
 
+def not_a_registration(event: Any) -> str:
+    """Why `event` is no RegisterTaskDefinition call of ECS ("" when it is one): also the reason the router
+    (core/routing.py) gives an event of no kind it knows."""
+    if not isinstance(event, dict):
+        return f"malformed event: expected a JSON object, got {type(event).__name__}"
+    detail_type, source = event.get("detail-type"), event.get("source")
+    if detail_type != DETAIL_TYPE or source != SOURCE:
+        return f"not an ECS API call event (source={_short(source)}, detail-type={_short(detail_type)})"
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return "malformed event: 'detail' is not an object"
+    if detail.get("eventSource") != EVENT_SOURCE or detail.get("eventName") != EVENT_NAME:
+        return (
+            f"not a RegisterTaskDefinition call ({_short(detail.get('eventSource'))} {_short(detail.get('eventName'))})"
+        )
+    return ""
+
+
 def parse_registration_event(
     event: Any, expected_region: str | None = None, expected_account: str | None = None
 ) -> Registration | Unidentified | Skip:
     """A Registration for a successful RegisterTaskDefinition call, Unidentified when the call succeeded but the
     event names no revision, otherwise a Skip with the reason. The revision must be in `expected_account` and
     `expected_region` (this function's), and in the account that sent the event: anything else is skipped."""
-    if not isinstance(event, dict):
-        return Skip(f"malformed event: expected a JSON object, got {type(event).__name__}")
+    refused = not_a_registration(event)
+    if refused or not isinstance(event, dict):
+        return Skip(refused)
     envelope = EventBridgeEvent(event)
-    detail_type, source = event.get("detail-type"), event.get("source")
-    if detail_type != DETAIL_TYPE or source != SOURCE:
-        return Skip(f"not an ECS API call event (source={_short(source)}, detail-type={_short(detail_type)})")
-    detail = event.get("detail")
-    if not isinstance(detail, dict):
-        return Skip("malformed event: 'detail' is not an object")
-    if detail.get("eventSource") != EVENT_SOURCE or detail.get("eventName") != EVENT_NAME:
-        return Skip(
-            f"not a RegisterTaskDefinition call ({_short(detail.get('eventSource'))} {_short(detail.get('eventName'))})"
-        )
+    detail: dict[str, Any] = event["detail"]
     if detail.get("errorCode"):
         return Skip(f"the call failed ({_short(detail.get('errorCode'))}): nothing was registered")
     sender = _text(envelope.get("account"))
@@ -131,15 +142,3 @@ def _text(value: Any, limit: int = 512) -> str:
 
 def _short(value: Any) -> str:
     return repr(value)[:80]
-
-
-def is_daemon_event(event: Any) -> bool:
-    """An event for the daemon path (daemons/handling.py), told by its envelope and event name alone."""
-    if not isinstance(event, dict) or event.get("source") != SOURCE:
-        return False
-    if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
-        return True
-    detail = event.get("detail")
-    return (
-        event.get("detail-type") == DETAIL_TYPE and isinstance(detail, dict) and detail.get("eventName") in DAEMON_CALLS
-    )

@@ -8,8 +8,9 @@
   daemonDeploymentArn, targetDaemonRevisionArn, clusterArn, updatedAt, as the developer guide shows it). Only the
   deployment's ARN is taken; the stack reports on it only when its ledger recorded starting it, after describing it.
 
-The account and Region checks are those of events.parse_registration_event: only this function's account and Region,
-and only the account that sent the event.
+The router (core/routing.py) tells these events apart, once, at the function's entry; the parsers here take its
+Route: the kind, and the account and Region the event is handled in. The account and Region checks are those of
+events.parse_registration_event: only that account and Region, and only the account that sent the event.
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ from ..core.events import (
     CREATE_DAEMON,
     DAEMON_CALLS,
     DEPLOYMENT_DETAIL_TYPE,
-    DETAIL_TYPE,
     EVENT_SOURCE,
     FAMILY_RE,
     REGISTER_DAEMON_TASK_DEFINITION,
-    SOURCE,
     UPDATE_DAEMON,
     Skip,
     Unidentified,
-    is_daemon_event,
 )
+from ..core.routing import DAEMON_CALL_KINDS, DAEMON_DEPLOYMENT, DAEMON_TASK_DEFINITION, Route
 from ..core.taskdef import DAEMON_TASK_DEFINITION_ARN_RE
 from .result import DaemonCall
 
@@ -43,7 +42,6 @@ __all__ = [
     "REGISTER_DAEMON_TASK_DEFINITION",
     "UPDATE_DAEMON",
     "DeploymentEvent",
-    "is_daemon_event",
     "parse_daemon_call",
     "parse_deployment_event",
 ]
@@ -73,15 +71,14 @@ class DeploymentEvent:
     region: str = ""
 
 
-def parse_daemon_call(
-    event: Any, expected_region: str | None = None, expected_account: str | None = None
-) -> DaemonCall | Unidentified | Skip:
-    """A DaemonCall for a successful daemon call naming a daemon task definition or a daemon of this account and
-    Region; Unidentified for a registration whose event names no revision; otherwise Skip with the reason."""
-    if not is_daemon_event(event) or event.get("detail-type") != DETAIL_TYPE:
+def parse_daemon_call(routed: Route, event: dict[str, Any]) -> DaemonCall | Unidentified | Skip:
+    """A DaemonCall for a successful daemon call naming a daemon task definition or a daemon of the routed account
+    and Region; Unidentified for a registration whose event names no revision; otherwise Skip with the reason."""
+    if routed.kind not in DAEMON_CALL_KINDS:
         return Skip("not a daemon API call event")
+    expected_region, expected_account = routed.region or None, routed.account or None
     detail: dict[str, Any] = event["detail"]
-    name = str(detail["eventName"])
+    name = routed.event_name
     if detail.get("eventSource") != EVENT_SOURCE:
         return Skip(f"not an ECS call ({_short(detail.get('eventSource'))} {name})")
     if detail.get("errorCode"):
@@ -107,7 +104,7 @@ def parse_daemon_call(
     response = detail.get("responseElements") if isinstance(detail.get("responseElements"), dict) else {}
     assert isinstance(request, dict) and isinstance(response, dict)
     checks = (expected_region, expected_account, sender)
-    if name == REGISTER_DAEMON_TASK_DEFINITION:
+    if routed.kind == DAEMON_TASK_DEFINITION:
         arn = response.get("daemonTaskDefinitionArn")
         if not isinstance(arn, str):  # found from the family, the time and the registrant, or notified
             family = request.get("family")
@@ -127,15 +124,11 @@ def parse_daemon_call(
     return DaemonCall(task_definition_arn=ref_arn, daemon_arn=daemon_arn, **who)
 
 
-def parse_deployment_event(
-    event: Any, expected_region: str | None = None, expected_account: str | None = None
-) -> DeploymentEvent | Skip:
-    if (
-        not isinstance(event, dict)
-        or event.get("detail-type") != DEPLOYMENT_DETAIL_TYPE
-        or event.get("source") != SOURCE
-    ):
+def parse_deployment_event(routed: Route, event: dict[str, Any]) -> DeploymentEvent | Skip:
+    """The deployment outcome of the routed account and Region an event reports; otherwise Skip with the reason."""
+    if routed.kind != DAEMON_DEPLOYMENT:
         return Skip("not an ECS Daemon Deployment State Change event")
+    expected_region, expected_account = routed.region or None, routed.account or None
     detail = event.get("detail")
     if not isinstance(detail, dict):
         return Skip("malformed event: 'detail' is not an object")

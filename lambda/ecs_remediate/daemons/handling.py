@@ -1,9 +1,8 @@
-"""The function's daemon path, called by handler.lambda_handler for daemon events (daemons.events.is_daemon_event):
-RegisterDaemonTaskDefinition, CreateDaemon and UpdateDaemon calls, and ECS Daemon Deployment State Change."""
+"""The function's daemon path, for the events the router (core/routing.py) gives a daemon kind: RegisterDaemon-
+TaskDefinition, CreateDaemon and UpdateDaemon calls, and ECS Daemon Deployment State Change."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +13,11 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from ..adapters import aws
 from ..adapters.exemption_registry import ExemptionRegistry
 from ..core.config import ENV_IDEMPOTENCY_TABLE, Config, ConfigError
-from ..core.events import REGISTER_DAEMON_TASK_DEFINITION, Skip, Unidentified
+from ..core.events import Skip, Unidentified
 from ..core.outcomes import SKIPPED, Result
+from ..core.routing import DAEMON_DEPLOYMENT, DAEMON_TASK_DEFINITION, Route
 from ..remediation.remediator import RemediationFailed
-from .events import DEPLOYMENT_DETAIL_TYPE, parse_daemon_call, parse_deployment_event
+from .events import parse_daemon_call, parse_deployment_event
 from .remediator import DaemonRemediator, daemon_remediator
 from .result import RESOURCE_TYPE
 
@@ -44,24 +44,20 @@ def remediator(config: Config) -> DaemonRemediator:
     return built
 
 
-def handle_daemon_event(event: dict[str, Any], context: Any, config: Config, account: str | None) -> dict[str, Any]:
+def handle_daemon_event(routed: Route, event: dict[str, Any], context: Any, config: Config) -> dict[str, Any]:
     """Describe, judge, copy once, read back, notify (daemons/remediator.py); or report a deployment the stack
     started."""
-    return run_daemon_event(event, context, lambda: remediator(config), os.environ.get("AWS_REGION"), account)
+    return run_daemon_event(routed, event, context, lambda: remediator(config))
 
 
 def run_daemon_event(
-    event: dict[str, Any],
-    context: Any,
-    daemons_for: Callable[[], DaemonRemediator],
-    region: str | None,
-    account: str | None,
+    routed: Route, event: dict[str, Any], context: Any, daemons_for: Callable[[], DaemonRemediator]
 ) -> dict[str, Any]:
-    """One daemon event for `account` and `region`, through the DaemonRemediator `daemons_for` gives (built only when
-    the event is one to act on): this function's own, or the organization hub's for a member
-    (organization/hub_daemons.py)."""
-    if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
-        deployment = parse_deployment_event(event, region, account)
+    """One daemon event (routed: its kind, and the account and Region it is handled in), through the
+    DaemonRemediator `daemons_for` gives (built only when the event is one to act on): this function's own, or the
+    organization hub's for a member (organization/hub_daemons.py)."""
+    if routed.kind == DAEMON_DEPLOYMENT:
+        deployment = parse_deployment_event(routed, event)
         if isinstance(deployment, Skip):
             return _skip(deployment.reason)
         daemons = daemons_for()
@@ -75,7 +71,7 @@ def run_daemon_event(
             **{k: reported.to_dict()[k] for k in _SUMMARY},
             "deployment": reported.deployment,
         }
-    parsed = parse_daemon_call(event, region, account)
+    parsed = parse_daemon_call(routed, event)
     if isinstance(parsed, Skip):
         return _skip(parsed.reason)
     daemons = daemons_for()
@@ -83,7 +79,7 @@ def run_daemon_event(
     try:
         if isinstance(parsed, Unidentified):
             results: list[Result] = [daemons.identify(parsed)]
-        elif parsed.event_name == REGISTER_DAEMON_TASK_DEFINITION:
+        elif routed.kind == DAEMON_TASK_DEFINITION:
             results = [daemons.process(parsed)]
         else:
             results = daemons.process_call(parsed)

@@ -17,8 +17,9 @@ from ..adapters import aws
 from ..adapters.aws_errors import withhold_aws_text
 from ..adapters.exemption_registry import ExemptionRegistry
 from ..core.config import ENV_IDEMPOTENCY_TABLE, ENV_MEMBER_ROLE_NAME, ENV_QUEUE_URL, Config, ConfigError
-from ..core.events import TAG_EVENT_NAME, Registration, Skip, Unidentified, is_daemon_event, parse_registration_event
+from ..core.events import Registration, Skip, Unidentified, parse_registration_event
 from ..core.outcomes import FAILED, SKIPPED, Result
+from ..core.routing import DAEMON_KINDS, EXEMPTION_TAGS, UNROUTABLE, Route, route
 from ..remediation.remediator import RemediationFailed, Remediator
 from ..remediation.rollout import ReferenceFinder
 from .delivery import Delivery
@@ -123,25 +124,29 @@ def envelope_account(event: dict[str, Any]) -> str | None:
 
 @withhold_aws_text  # an event's error, raised to Lambda or kept by the batch processor, says no AWS message text
 def handle_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """One EventBridge event, whichever way it came: route it, handle it, log and count the outcome."""
+    """One EventBridge event, whichever way it came: route it (once: core/routing.py), handle it on its kind's path,
+    log and count the outcome. The hub takes the same route in the sending member's account (organization/hub.py)."""
+    routed = route(event, member=HUB_MODE, account=own_account(context), region=os.environ.get("AWS_REGION"))
     if HUB_MODE:
-        return hub_runtime().handle(event, context, _record)
-    detail = event.get("detail") if isinstance(event, dict) else None
-    if isinstance(detail, dict) and detail.get("eventName") == TAG_EVENT_NAME:
+        return hub_runtime().handle(routed, event, context, _record)
+    if routed.kind == UNROUTABLE:
+        return _skipped(routed.reason)
+    if routed.kind == EXEMPTION_TAGS:
         return _exemption_tags(event, context)
-    if is_daemon_event(event):  # ECS Managed Daemons: daemon task definitions, daemons, daemon deployments
+    if routed.kind in DAEMON_KINDS:  # ECS Managed Daemons: daemon task definitions, daemons, daemon deployments
         from ..daemons.handling import handle_daemon_event  # noqa: PLC0415 - only daemon events pay for it
 
-        return handle_daemon_event(event, context, CONFIG, own_account(context))
+        return handle_daemon_event(routed, event, context, CONFIG)
+    return _task_definition(routed, event, context)
+
+
+def _task_definition(routed: Route, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A RegisterTaskDefinition call: of the routed account and Region only."""
     parsed = parse_registration_event(
-        event, expected_region=os.environ.get("AWS_REGION"), expected_account=own_account(context)
+        event, expected_region=routed.region or None, expected_account=routed.account or None
     )
     if isinstance(parsed, Skip):
-        logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
-        metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
-        if parsed.reason.startswith("foreign account"):
-            metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
-        return {"outcome": SKIPPED, "reason": parsed.reason}
+        return _skipped(parsed.reason)
     remediator().register_lambda_context(context)
     try:
         if isinstance(parsed, Unidentified):
@@ -159,6 +164,14 @@ def handle_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
     return {
         k: summary[k] for k in ("outcome", "task_definition_arn", "new_task_definition_arn", "privileged", "reason")
     }
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    logger.info("skipped event", extra={"outcome": SKIPPED, "reason": reason})
+    metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
+    if reason.startswith("foreign account"):
+        metrics.add_metric(name="ForeignAccount", unit=MetricUnit.Count, value=1)
+    return {"outcome": SKIPPED, "reason": reason}
 
 
 def _undeliverable(event: dict[str, Any] | None, why: str, context: LambdaContext) -> None:

@@ -1,6 +1,8 @@
 """The organization hub's function: a member account's event handled in that account, through its member role.
 
-On when MEMBER_ROLE_NAME is set (the hub stack sets it); `handler.lambda_handler` hands every event here then.
+On when MEMBER_ROLE_NAME is set (the hub stack sets it); `handler.handle_event` hands every event here then, routed
+(core/routing.py: its kind, in the MEMBER context of the envelope's account and Region). The hub adds the member
+account's session to the paths the single-account function takes; it classifies nothing itself.
 
 - Where: the account is the envelope's `account`, which EventBridge sets to the account that put the event on the
   bus (a member cannot speak for another), and the Region is the envelope's `region`. A revision ARN naming another
@@ -17,7 +19,7 @@ On when MEMBER_ROLE_NAME is set (the hub stack sets it); `handler.lambda_handler
   Lambda retries the event and then sends it to the dead-letter queue.
 - Notices name the account, its name from Organizations when the hub can read it, and the Region
 (organization/notice.py).
-- Daemon events (daemons.events.is_daemon_event) take the same boundaries and the same per-(account, Region) machinery
+- Daemon events (the router's daemon kinds) take the same boundaries and the same per-(account, Region) machinery
   into the daemon path: organization/hub_daemons.py.
 """
 
@@ -46,12 +48,11 @@ from ..core.exemptions.evaluate import ExemptionSource
 from ..core.message import Message
 from ..core.notice import build_message
 from ..core.outcomes import FAILED, SKIPPED, Result
+from ..core.routing import DAEMON_KINDS, UNROUTABLE, Route, valid_account
 from ..core.taskdef import TASK_DEFINITION_ARN_RE
-from ..daemons.events import is_daemon_event
 from ..remediation.remediator import Remediator
 from ..remediation.rollout import ReferenceFinder
 from .account_names import AccountNames
-from .envelope import ACCOUNT_RE, envelope_of, valid_envelope
 from .member_accounts import MemberAccessTransient, MemberAccounts, MemberRoleUnavailable
 from .notice import AccountTopic
 
@@ -125,30 +126,28 @@ class HubRuntime:
 
     # ---------------------------------------------------------------------------------------------------------
 
-    def handle(self, event: Any, context: Any, record: Record) -> dict[str, Any]:
-        """One event, as `handler.lambda_handler` for the single account: `record` logs the outcome and counts it.
-        Raises RemediationFailed (after its notice, as the single-account path) and MemberAccessTransient."""
-        if is_daemon_event(event):  # ECS Managed Daemons: the same boundaries, the daemon path
+    def handle(self, routed: Route, event: Any, context: Any, record: Record) -> dict[str, Any]:
+        """One routed event (MEMBER context), as `handler.handle_event` for the single account: `record` logs the
+        outcome and counts it. Raises RemediationFailed (after its notice, as the single-account path) and
+        MemberAccessTransient."""
+        if routed.kind in DAEMON_KINDS:  # ECS Managed Daemons: the same boundaries, the daemon path
             from .hub_daemons import handle_daemon_event  # noqa: PLC0415 - only daemon events pay for it
 
-            return handle_daemon_event(self, event, context)
-        envelope = event if isinstance(event, dict) else {}
-        sender, region = envelope.get("account"), envelope.get("region")
-        # The sending account is checked against the revision's by the parser; the Region here.
-        parsed = parse_registration_event(event)
+            return handle_daemon_event(self, routed, event, context)
+        # A registration, or what the router could not route (skipped with its reason): the sending account is
+        # checked against the revision's by the parser, the Region by the router's boundary (Route.foreign).
+        parsed = Skip(routed.reason) if routed.kind == UNROUTABLE else parse_registration_event(event)
         if isinstance(parsed, Skip):
             if parsed.reason.startswith(_FOREIGN_ACCOUNT):
-                return self._refuse(event, parsed.reason, context)
+                return self._refuse(routed, event, parsed.reason, context)
             logger.info("skipped event", extra={"outcome": SKIPPED, "reason": parsed.reason})
             metrics.add_metric(name="Skipped", unit=MetricUnit.Count, value=1)
             return {"outcome": SKIPPED, "reason": parsed.reason}
-        if not valid_envelope(event):
-            return self._refuse(event, "the envelope names no valid sending account and Region", context)
-        arn = TASK_DEFINITION_ARN_RE.match(parsed.task_definition_arn) if isinstance(parsed, Registration) else None
-        if arn is not None and arn["region"] != region:
-            reason = f"foreign Region: the revision is in {arn['region']}, not the sending Region {region}"
-            return self._refuse(event, reason, context)
-        assert isinstance(sender, str) and isinstance(region, str)
+        if not routed.envelope_valid:
+            return self._refuse(routed, event, "the envelope names no valid sending account and Region", context)
+        if routed.foreign:
+            return self._refuse(routed, event, routed.foreign, context)
+        sender, region = routed.account, routed.region
         logger.append_keys(account=sender, region=region)
         try:
             return self._act(parsed, sender, region, context, record)
@@ -254,10 +253,10 @@ class HubRuntime:
         logger.warning("member role not reachable now; the event is retried", extra={"error_code": error.code})
         metrics.add_metric(name="MemberAccessTransient", unit=MetricUnit.Count, value=1)
 
-    def _refuse(self, event: Any, reason: str, context: Any) -> dict[str, Any]:
+    def _refuse(self, routed: Route, event: Any, reason: str, context: Any) -> dict[str, Any]:
         """A revision outside the sending account or Region, or an envelope without them: nothing is done anywhere."""
         envelope = event if isinstance(event, dict) else {}
-        sender, region = envelope_of(event)
+        sender, region = routed.account, routed.region
         # Described as if nobody had sent it (no account or Region to match): only to say what it claimed.
         described = parse_registration_event({**envelope, "account": "", "region": ""}) if envelope else None
         registration = described.registration if isinstance(described, Unidentified) else described
@@ -312,7 +311,7 @@ class HubRuntime:
 
     def _publish(self, request: dict[str, Any], message: Message, account: str, region: str) -> dict[str, Any]:
         assert self._sns is not None and self.config.topic_arn
-        names = self.names.name if ACCOUNT_RE.match(account) else (lambda _: "")
+        names = self.names.name if valid_account(account) else (lambda _: "")
         topic = AccountTopic(
             self._sns, self.config.topic_arn, account=account or "unknown", region=region, name_of=names
         )

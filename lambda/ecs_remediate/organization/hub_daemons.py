@@ -1,4 +1,4 @@
-"""The organization hub's daemon path: a member's daemon event (daemons.events.is_daemon_event: RegisterDaemon-
+"""The organization hub's daemon path: a member's daemon event (a daemon kind of core/routing.py: RegisterDaemon-
 TaskDefinition, CreateDaemon and UpdateDaemon calls, ECS Daemon Deployment State Change) handled in the account and
 Region that sent it, through that account's member role. `HubRuntime.handle` hands daemon events here.
 
@@ -7,7 +7,7 @@ The task-definition path's boundaries (hub.py), unchanged:
   Every ARN the daemon path would follow (the registered revision, the daemon, the revision a CreateDaemon/
   UpdateDaemon names, the deployment) must be of that account and Region; one that is not refuses the whole event:
   nothing is read or written in any account, and the refusal is logged, counted and notified once.
-- How: daemon_handler's own path (`run_daemon_event`: parse, describe, judge, copy once, read back, notify, daemon
+- How: daemons/handling.py's own path (`run_daemon_event`: parse, describe, judge, copy once, read back, notify, daemon
   rollout, retire, deployment follow-ups) on a DaemonRemediator built per (account, Region) from that account's
   member-role ECS client, cached by the runtime beside its task-definition Remediators. It trusts `role/<member
   role>` of that account as the stack's registrant there (HubRuntime.config_for), and keeps the hub's table (copies,
@@ -20,7 +20,6 @@ The task-definition path's boundaries (hub.py), unchanged:
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +27,13 @@ from aws_lambda_powertools import Logger
 
 from ..core.events import Unidentified
 from ..core.outcomes import FAILED
+from ..core.routing import Route
 from ..core.taskdef import DAEMON_TASK_DEFINITION_ARN_RE
-from ..daemons.events import DEPLOYMENT_DETAIL_TYPE, parse_daemon_call
+from ..daemons.events import parse_daemon_call
 from ..daemons.handling import record_daemon_result, run_daemon_event
 from ..daemons.notice import build_daemon_message
 from ..daemons.remediator import DaemonRemediator, daemon_remediator
 from ..daemons.result import RESOURCE_TYPE, DaemonCall, DaemonResult
-from .envelope import envelope_of, valid_envelope
 from .member_accounts import MemberAccessTransient, MemberRoleUnavailable
 
 if TYPE_CHECKING:
@@ -42,25 +41,20 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-# The account and Region of any ECS ARN (its own shape is the parser's to check).
-_ECS_ARN_RE = re.compile(r"^arn:[^:]*:ecs:(?P<region>[^:]*):(?P<account>[^:]*):(?P<type>[a-z-]+)/", re.ASCII)
-_WHAT = {"daemon-task-definition": "daemon task definition", "daemon": "daemon", "daemon-deployment": "deployment"}
 
-
-def handle_daemon_event(hub: HubRuntime, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """One member's daemon event, in the sending account and Region only. Raises RemediationFailed (after its notice)
-    and MemberAccessTransient, as HubRuntime.handle."""
-    sender, region = envelope_of(event)
-    if not valid_envelope(event):
-        return _refuse(hub, event, "the envelope names no valid sending account and Region", context)
-    refused = foreign_pointer(event, sender, region)
-    if refused:
-        return _refuse(hub, event, refused, context)
+def handle_daemon_event(hub: HubRuntime, routed: Route, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One member's daemon event, in the sending account and Region only (`routed`: the router's MEMBER context).
+    Raises RemediationFailed (after its notice) and MemberAccessTransient, as HubRuntime.handle."""
+    sender, region = routed.account, routed.region
+    if not routed.envelope_valid:
+        return _refuse(hub, routed, event, "the envelope names no valid sending account and Region", context)
+    if routed.foreign:
+        return _refuse(hub, routed, event, routed.foreign, context)
     logger.append_keys(account=sender, region=region)
     try:
-        result = run_daemon_event(event, context, lambda: remediator(hub, sender, region), region, sender)
+        result = run_daemon_event(routed, event, context, lambda: remediator(hub, sender, region))
     except MemberRoleUnavailable as error:
-        failure = _failure(event, sender, region)
+        failure = _failure(routed, event)
         where = {"account": sender, "region": region, "context": context, "key": _event_key(event, failure)}
         answer = hub.role_unavailable(error, failure, build_daemon_message, **where, record=record_daemon_result)
         return {"resource_type": RESOURCE_TYPE, **answer}
@@ -89,52 +83,17 @@ def remediator(hub: HubRuntime, account: str, region: str) -> DaemonRemediator:
     return built
 
 
-def pointers(event: dict[str, Any]) -> list[str]:
-    """The ARNs the daemon path follows from this event (daemons/events.py reads no others)."""
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-    assert isinstance(detail, dict)
-    if event.get("detail-type") == DEPLOYMENT_DETAIL_TYPE:
-        found = [detail.get("daemonDeploymentArn"), detail.get("daemonArn")]
-    else:
-        request = detail.get("requestParameters") if isinstance(detail.get("requestParameters"), dict) else {}
-        response = detail.get("responseElements") if isinstance(detail.get("responseElements"), dict) else {}
-        assert isinstance(request, dict) and isinstance(response, dict)
-        found = [
-            response.get("daemonTaskDefinitionArn"),
-            response.get("daemonArn"),
-            request.get("daemonArn"),
-            request.get("daemonTaskDefinitionArn"),
-        ]
-    return [arn for arn in found if isinstance(arn, str)]
-
-
-def foreign_pointer(event: dict[str, Any], sender: str, region: str) -> str:
-    """Why the event is refused: an ARN it points at is of another account or Region than the sending one ("" when
-    none is). Malformed ARNs are left to the parser, which skips them."""
-    for arn in pointers(event):
-        match = _ECS_ARN_RE.match(arn)
-        if match is None:
-            continue
-        what = _WHAT.get(match["type"], match["type"])
-        if match["account"] != sender:
-            return f"foreign account: the {what} is in {match['account'][:12]}, not the sending account {sender}"
-        if match["region"] != region:
-            return f"foreign Region: the {what} is in {match['region'][:32]}, not the sending Region {region}"
-    return ""
-
-
-def _refuse(hub: HubRuntime, event: dict[str, Any], reason: str, context: Any) -> dict[str, Any]:
-    sender, region = envelope_of(event)
-    result = _failure(event, sender, region)
-    where = {"sender": sender, "region": region, "context": context, "key": _event_key(event, result)}
+def _refuse(hub: HubRuntime, routed: Route, event: dict[str, Any], reason: str, context: Any) -> dict[str, Any]:
+    result = _failure(routed, event)
+    where = {"sender": routed.account, "region": routed.region, "context": context, "key": _event_key(event, result)}
     answer = hub.refuse(result, build_daemon_message, reason, **where)
     return {"resource_type": RESOURCE_TYPE, **answer}
 
 
-def _failure(event: dict[str, Any], account: str, region: str) -> DaemonResult:
+def _failure(routed: Route, event: dict[str, Any]) -> DaemonResult:
     """A FAILED result saying what the event claimed (described as if nobody had sent it: no account or Region to
     match), in the sending account and Region."""
-    described = parse_daemon_call({**event, "account": "", "region": ""})
+    described = parse_daemon_call(routed._replace(account="", region=""), {**event, "account": "", "region": ""})
     call = described.registration if isinstance(described, Unidentified) else described
     if not isinstance(call, DaemonCall):
         detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
@@ -146,7 +105,7 @@ def _failure(event: dict[str, Any], account: str, region: str) -> DaemonResult:
             event_name=name[:64] if isinstance(name, str) else "",
             daemon_arn=daemon[:2048] if isinstance(daemon, str) else "",
         )
-    call = replace(call, account=account, region=region)
+    call = replace(call, account=routed.account, region=routed.region)
     match = DAEMON_TASK_DEFINITION_ARN_RE.match(call.task_definition_arn)
     family, revision = (match["family"], int(match["revision"])) if match else (call.family, 0)
     return DaemonResult(FAILED, call.task_definition_arn, family, revision, registration=call)
@@ -159,4 +118,4 @@ def _event_key(event: dict[str, Any], result: DaemonResult) -> str:
     return str(event.get("id") or "")[:128] or result.task_definition_arn or daemon or result.family
 
 
-__all__ = ["foreign_pointer", "handle_daemon_event", "pointers", "remediator"]
+__all__ = ["handle_daemon_event", "remediator"]
