@@ -28,11 +28,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..adapters.aws import BotoCoreError, ClientError, error_code
-from ..core.events import DAEMON_CALLS, DETAIL_TYPE, EVENT_NAME, SOURCE
+from ..core.routing import DAEMON, DAEMON_TASK_DEFINITION, TASK_DEFINITION, route
 from ..remediation.identify import parse_time
 
-# The calls whose revisions the sweep judges (task definitions, daemon task definitions and what daemons run).
-COVERED_CALLS = frozenset({EVENT_NAME, *DAEMON_CALLS})
+# The calls whose revisions the sweep judges (RegisterTaskDefinition, RegisterDaemonTaskDefinition, and CreateDaemon
+# and UpdateDaemon for what daemons run), as the router (core/routing.py) classifies them for the function.
+COVERED_KINDS = frozenset({TASK_DEFINITION, DAEMON_TASK_DEFINITION, DAEMON})
 # CloudTrail's time is when the call completed; the sweep lists a moment after it starts: events of the last
 # minutes before it began stay for the next sweep rather than be deleted on a listing that may have missed them.
 DRAIN_MARGIN = timedelta(minutes=5)
@@ -67,11 +68,9 @@ def covered(body: str, judged_before: datetime) -> bool:
         event = json.loads(body)
     except ValueError:
         return False
-    if not isinstance(event, dict) or event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+    if route(event, member=True).kind not in COVERED_KINDS:
         return False
-    detail = event.get("detail")
-    if not isinstance(detail, dict) or detail.get("eventName") not in COVERED_CALLS:
-        return False
+    detail = event["detail"]
     times = [parse_time(value) for value in (event.get("time"), detail.get("eventTime")) if isinstance(value, str)]
     known = [t for t in times if t is not None]
     return bool(known) and max(known) < judged_before  # the later of the two: never before it happened
@@ -125,4 +124,4 @@ def _drain(sqs: Any, url: str, judged_before: datetime, state: QueueState) -> No
     state.reasons = dict(reasons.most_common(MAX_REASONS))
 
 
-__all__ = ["COVERED_CALLS", "DRAIN_MARGIN", "MISSING", "OK", "UNREADABLE", "QueueState", "covered", "inspect"]
+__all__ = ["COVERED_KINDS", "DRAIN_MARGIN", "MISSING", "OK", "UNREADABLE", "QueueState", "covered", "inspect"]
