@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,11 @@ from demo.environment import use_project_node  # noqa: E402
 
 moto_fidelity.apply()
 use_project_node()  # jsii (every in-process synth) and the app.py subprocesses run on the pinned Node.js 22
+
+# Every botocore session in the test process reads the service models through one loader. Tests reset the clients and
+# the handler builds its session anew, so each test parsed the same JSON again (about half of a typical moto test's
+# CPU). The models are read-only data of the installed botocore; the function, too, parses them once per cold start.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 def load_json(path: Path) -> Any:

@@ -172,6 +172,18 @@ def _interrupt_when(process: subprocess.Popen[str], ready: Any, signum: int = si
     process.send_signal(signum)
 
 
+def _until_delivered(process: subprocess.Popen[str], signum: int, timeout: float = 10.0) -> None:
+    """Until the process has taken `signum` (Linux: no longer pending in /proc/PID/status)."""
+    bit = 1 << (signum - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
+        if not (int(status["SigPnd"], 16) | int(status["ShdPnd"], 16)) & bit:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"signal {signum} still pending after {timeout} s")
+
+
 def test_ctrl_c_during_remediation_reports_every_copy_registered_and_exits_130(box: Sandbox) -> None:
     families = [f"svc-{n:02d}" for n in range(8)]
     for family in families:
@@ -223,6 +235,12 @@ def test_a_second_ctrl_c_stops_at_once_and_says_the_report_was_not_written(box: 
             _interrupt_when(process, registering.is_set)  # the first: the scan waits for the registration under way
             time.sleep(1.0)  # two pending SIGINTs would be one
             process.send_signal(signal.SIGINT)  # the second: it stops at once
+            # Taken while the registration is still held; then the hold ends: the process exits once the call in flight
+            # is done, which would otherwise take until the SDK's 30 s read timeout.
+            _until_delivered(process, signal.SIGINT)
+            time.sleep(1.0)
+            assert not release.is_set() and process.poll() is None
+            release.set()
             out, err = process.communicate(timeout=60)
         finally:
             release.set()
