@@ -11,10 +11,10 @@ CONTEXT ?=
 # node: the CDK CLI and jsii (the CDK's bridge, in synth, the tests and the demo) run on it.
 NODE_BIN := $(abspath node_modules/.bin)
 
-.PHONY: install dev lint test demo emulator synth deploy destroy bench bench-prowler prowler-venv browser clean
+.PHONY: install dev lint test test-all demo emulator synth deploy destroy bench bench-prowler prowler-venv browser clean
 
-# What the project, the CLI, the demo and synth need; the scanners the tests run against our templates and
-# the emulator (checkov, Prowler) get virtualenvs of their own, installed by `make test`.
+# What the project, the CLI, the demo and synth need; the scanners the full tier runs against our templates and
+# the emulator (checkov, Prowler) get virtualenvs of their own, installed by `make test-all`.
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml package.json
@@ -58,8 +58,18 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache  # the layers and no cycles (pyproject.toml [tool.importlinter])
 
-test: lint $(CHECKOV_STAMP) prowler-venv browser
-	PATH=$(NODE_BIN):$$PATH $(BIN)/pytest
+# The tiers (docs/development.md, "Tests"). `make test`: lint, types, the import contracts and the fast suite (no
+# Prowler, checkov or Chromium; nothing marked slow). `make test-all`: everything, as CI runs it (.ci/run). Both in
+# PYTEST_WORKERS processes (pytest-xdist), a test file to a process so that its module fixtures (a synth, an
+# emulator's world) are built once.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
+
+test: lint
+	PATH=$(NODE_BIN):$$PATH $(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not external"
+
+test-all: lint $(CHECKOV_STAMP) prowler-venv browser
+	PATH=$(NODE_BIN):$$PATH $(BIN)/pytest $(PYTEST_PARALLEL)
 
 demo: install
 	PATH=$(NODE_BIN):$$PATH $(BIN)/python -m demo

@@ -137,7 +137,7 @@ def test_every_repository_path_named_exists() -> None:
 
 def test_readme_quick_start_keeps_both_commands() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "make demo" in text and "make test" in text
+    assert "make demo" in text and "make test" in text and "make test-all" in text  # and names both tiers
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,8 @@ from ecs_remediate.cli import main as cli
 from ecs_remediate.core.events import DETAIL_TYPE, EVENT_NAME, EVENT_SOURCE, SOURCE
 from ecs_remediate.core.taskdef import privileged_containers
 
+pytestmark = pytest.mark.slow  # hypothesis at full example counts through the handler: 5 minutes
+
 MARKER = "ecs-remediate:source-revision"
 BASE = {
     "family": "web",

@@ -74,6 +74,7 @@ def expected_copy(params: dict[str, Any], with_marker: bool) -> dict[str, Any]:
     return expected
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=scaled(5000))
 @given(case=documents(seeded_register_inputs()), with_marker=st.booleans())
 def test_copy_is_valid_and_identical_but_for_privileged(
@@ -82,6 +83,7 @@ def test_copy_is_valid_and_identical_but_for_privileged(
     check_copy(case, with_marker, "pure_core_documents_seeded")
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=scaled(500))
 @given(case=documents(register_inputs()), with_marker=st.booleans())
 def test_copy_of_hypothesis_shaped_documents(case: tuple[str, Any, dict[str, Any]], with_marker: bool) -> None:
@@ -167,6 +169,7 @@ def run_fix(document: Any, *args: str, text: str | None = None) -> tuple[int, st
     return code, stdout.getvalue(), stderr.getvalue()
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=scaled(2000))
 @given(document=hostile_documents(), check=st.booleans())
 def test_fix_never_raises_and_never_echoes_secrets(document: Any, check: bool) -> None:

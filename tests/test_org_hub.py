@@ -135,6 +135,7 @@ def test_privileged_registration_in_any_member_fixed_there_and_nowhere_else(
     assert set(assembled) == set(org.accounts)
 
 
+@pytest.mark.slow
 def test_assume_role_at_most_once_per_account_per_credential_lifetime_over_1000_events(
     org: Organization, hub: ModuleType, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

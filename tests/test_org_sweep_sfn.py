@@ -152,6 +152,7 @@ def summary_notes(sandbox: Sandbox) -> list[Note]:
 # --- the acceptance figure: 100 accounts x 4 Regions ---
 
 
+@pytest.mark.slow
 def test_100_accounts_x_4_regions_every_planted_revision_fixed_missing_roles_are_errors_rerun_fixes_nothing(
     world: World,
 ) -> None:

@@ -1,7 +1,7 @@
 """Acceptance for issue 6: after `scan --scope active --remediate --rollout --retire`, the real Prowler
 (`ecs_task_definitions_no_privileged_containers`, which judges every ACTIVE revision), run against the same
 moto server, reports no FAIL for the remediated families; before the sweep it reports FAIL for them (so the
-check can fail here). Prowler runs from its own virtualenv (`make prowler-venv`, part of `make test`)."""
+check can fail here). Prowler runs from its own virtualenv (`make prowler-venv`, part of `make test-all`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from bench.sweep import PROWLER, prowler_verdicts
 from demo.sandbox import Sandbox
 from ecs_remediate.cli.main import main
 
+pytestmark = pytest.mark.external  # Prowler, from .venv-prowler
+
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
 FAMILIES = ("web", "solo", "clean")
 TIMEOUT = 600.0
@@ -24,7 +26,7 @@ TIMEOUT = 600.0
 @pytest.fixture
 def box(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     if not PROWLER.exists():
-        pytest.fail(f"Prowler is not installed at {PROWLER}: run `make prowler-venv` (make test does)")
+        pytest.fail(f"Prowler is not installed at {PROWLER}: run `make prowler-venv` (make test-all does)")
     for name in ("MODE", "TOPIC_ARN", "EXEMPTIONS_TABLE", "EXEMPT_FAMILIES", "SWEEP_RATES", "ROLLOUT", "RETIRE"):
         monkeypatch.delenv(name, raising=False)
     box = Sandbox(endpoint_url=moto_endpoint).create()

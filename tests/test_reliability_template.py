@@ -4,7 +4,7 @@ Variants: the default context; report mode with every context key set; the sched
 hub (default, and with rollout, retire, exclusions and the guardrail attached), each with its member template
 (the StackSet's inlined body, a template of its own here). Zero unsuppressed
 findings from each tool, and every suppression carries its reason (cdk-nag: in the constructs; checkov:
-infra/checkov.py). checkov runs from its own virtualenv (.venv-checkov, installed by `make test`), offline.
+infra/checkov.py). checkov runs from its own virtualenv (.venv-checkov, installed by `make test-all`), offline.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from strategies import record
 from test_infra import REPORT_CONTEXT
 
 from app import ROOT, SKIP_BUNDLING, build_app, hub_of, stack_of
+
+pytestmark = pytest.mark.external  # checkov, from .venv-checkov
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_OPTIONS = ("--framework", "cloudformation", "--skip-download", "--compact", "-o", "json")

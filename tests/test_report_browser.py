@@ -23,6 +23,8 @@ from ecs_remediate.cli.main import main
 from ecs_remediate.reports import html
 from ecs_remediate.sweep import run as sweep
 
+pytestmark = pytest.mark.external  # headless Chromium and chromedriver
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "reports"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

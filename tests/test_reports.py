@@ -1,5 +1,5 @@
 """`scan --output ocsf|asff|html` against a moto server: OCSF read back by Prowler's own OCSF models
-(py-ocsf-models, from the Prowler virtualenv `make test` builds), ASFF validated against botocore's
+(py-ocsf-models, from the Prowler virtualenv `make test-all` builds), ASFF validated against botocore's
 BatchImportFindings input shape, HTML escaped and self-contained; rows' accounts, statuses and fix commands."""
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def scan(*args: str) -> tuple[int, str, str]:
     return code, stdout.getvalue(), stderr.getvalue()
 
 
+@pytest.mark.external  # py-ocsf-models, in .venv-prowler
 def test_ocsf_is_read_back_by_prowlers_ocsf_models(box: Sandbox) -> None:
     if not PROWLER_PYTHON.exists():
-        pytest.fail(f"py-ocsf-models is not at {PROWLER_PYTHON}: run `make prowler-venv` (make test does)")
+        pytest.fail(f"py-ocsf-models is not at {PROWLER_PYTHON}: run `make prowler-venv` (make test-all does)")
     seed(box)
     code, out, err = scan("--scope", "active", "--output", "ocsf", *FAST)
     assert code == 1, err
