@@ -252,6 +252,7 @@ def test_a_refused_copy_whose_error_echoes_the_task_definition_leaks_nothing(
     assert len(sandbox.active_revisions("web")) == 1
 
 
+@pytest.mark.usefixtures("short_sdk_backoff")  # the throttled describe goes through the SDK's 8 attempts
 @pytest.mark.parametrize(("code", "status"), [("AccessDeniedException", 400), ("ThrottlingException", 400)])
 def test_a_describe_error_echoing_the_task_definition_leaks_nothing(
     code: str, status: int, world: tuple[Sandbox, Echoes, Outputs], monkeypatch: pytest.MonkeyPatch
@@ -269,6 +270,8 @@ def test_a_describe_error_echoing_the_task_definition_leaks_nothing(
     assert_safe(planted, outputs, code=code, operation="DescribeTaskDefinition")
     if code == "ThrottlingException":
         assert isinstance(raised, aws.ClientError)  # the same error, for the same retry; only its text changed
+        # the SDK's retries were all made (aws.BOTO_CONFIG: 8; short_sdk_backoff shortens the waits, not the retries)
+        assert echoes.answered.count("DescribeTaskDefinition") > 8
         assert outputs.notes == []
     else:
         [note] = outputs.notes
