@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+from synth_cache import synthesized_app
 from test_infra import as_list, ecs_arn_of_this_account_and_region, of_type
 
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
@@ -23,7 +24,7 @@ DEPLOYMENTS = ecs_arn_of_this_account_and_region("daemon-deployment/*/*/*")
 
 
 def synth(context: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    stack = stack_of(build_app({**SKIP_BUNDLING, "sweepSchedule": "off", **context}, outdir=str(tmp)))
+    stack = stack_of(synthesized_app({"sweepSchedule": "off", **context}))
     return dict(Template.from_stack(stack).to_json()["Resources"])
 
 

@@ -18,8 +18,9 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Annotations, Match, Template
+from synth_cache import synthesized_app
 
-from app import ROOT, SKIP_BUNDLING, build_app, stack_of
+from app import ROOT, stack_of
 from ecs_remediate.core.config import Config
 from infra.settings import RETENTION_DAYS, ContextError, StackSettings
 
@@ -39,7 +40,7 @@ REPORT_CONTEXT = {
 
 
 def _synth(context: dict[str, Any], tmp: Path) -> tuple[cdk.Stack, Template, dict[str, Any]]:
-    app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp))
+    app = synthesized_app(context)
     stack = stack_of(app)
     template = Template.from_stack(stack)
     return stack, template, template.to_json()

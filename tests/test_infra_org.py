@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
+from synth_cache import synthesized_app
 from test_event_pattern import BASE, container, registration
 
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
@@ -36,7 +37,7 @@ REGIONS = ["us-east-1", "eu-west-1"]
 
 def synth(context: dict[str, Any], tmp: Path) -> tuple[Any, dict[str, Any], dict[str, Any], Any]:
     """(hub stack, hub template, member template as inlined, app)."""
-    app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp))
+    app = synthesized_app(context)  # shared with every module that synthesizes the same context
     hub = hub_of(app)
     template = app.synth().get_stack_by_name(hub.stack_name).template
     return hub, template, json.loads(stack_set(template)["TemplateBody"]), app

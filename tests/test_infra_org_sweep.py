@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
+from synth_cache import synthesized_app
 
 from app import SKIP_BUNDLING, build_app, hub_of
 from demo.org_sweep_machine import HUB_CONTEXT, Names, SynthesizedSweep
@@ -21,7 +22,7 @@ NAMES = Names("bucket-x", "table-x", "exemptions-x", "arn:aws:sns:us-east-1:1234
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
-    app = build_app({**SKIP_BUNDLING, **HUB_CONTEXT}, outdir=str(tmp_path_factory.mktemp("cdk-orgsweep-infra")))
+    app = synthesized_app(HUB_CONTEXT)
     hub = hub_of(app)
     return hub, app.synth().get_stack_by_name(hub.stack_name).template
 

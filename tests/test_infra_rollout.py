@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
+from synth_cache import synthesized_app
 from test_infra import ecs_arn_of_this_account_and_region
 
-from app import SKIP_BUNDLING, build_app, stack_of
+from app import stack_of
 from infra.daemon_iam import DAEMON_SIDS
 from infra.settings import ContextError, StackSettings
 
@@ -24,7 +25,7 @@ OPTIONAL_ACTIONS = {
 
 
 def synth(context: dict[str, Any], tmp: Path) -> tuple[Any, dict[str, Any]]:
-    stack = stack_of(build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp)))
+    stack = stack_of(synthesized_app(context))
     from aws_cdk.assertions import Template
 
     return stack, Template.from_stack(stack).to_json()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+from synth_cache import synthesized_app
 
 from app import SKIP_BUNDLING, build_app, stack_of
 from ecs_remediate.core.config import Config
@@ -16,7 +17,7 @@ from infra.settings import ContextError, StackSettings
 
 
 def synth(context: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    app = build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp))
+    app = synthesized_app(context)
     template: dict[str, Any] = Template.from_stack(stack_of(app)).to_json()
     return template
 

@@ -10,8 +10,9 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
+from synth_cache import synthesized_app
 
-from app import SKIP_BUNDLING, build_app, stack_of
+from app import stack_of
 from infra.daemon_iam import DAEMON_SIDS
 from infra.settings import ContextError
 from infra.sweep_schedule import SWEEP_HANDLER, SweepSettings
@@ -20,7 +21,7 @@ DAILY = {"sweepSchedule": "rate(1 day)"}
 
 
 def synth(context: dict[str, Any], tmp: Path) -> tuple[cdk.Stack, dict[str, Any]]:
-    stack = stack_of(build_app({**SKIP_BUNDLING, **context}, outdir=str(tmp)))
+    stack = stack_of(synthesized_app(context))
     return stack, Template.from_stack(stack).to_json()
 
 

@@ -19,9 +19,10 @@ import pytest
 from daemon_support import cluster_with_provider
 from org_support import HUB, MEMBER_ROLE, RequestLog, leave_hub, load_hub
 from strategies import error_response
+from synth_cache import synthesized_app
 from test_infra_org import ORG_CONTEXT, of_type, stack_set
 
-from app import SKIP_BUNDLING, build_app, hub_of
+from app import hub_of
 from demo.daemon_sandbox import call_event, deployment_event, next_deployment
 from demo.eventbridge import matches
 from demo.org_sandbox import Organization
@@ -35,8 +36,7 @@ REGIONS = ["us-east-1", "eu-west-1"]
 @pytest.fixture(scope="module")
 def patterns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """The synthesized member template's daemon forwarding rules (as the StackSet inlines it), daemon rollout on."""
-    context = {**SKIP_BUNDLING, **ORG_CONTEXT, "daemonRollout": "true"}
-    app = build_app(context, outdir=str(tmp_path_factory.mktemp("cdk-hub-daemons")))
+    app = synthesized_app({**ORG_CONTEXT, "daemonRollout": "true"})
     hub = hub_of(app)
     template = app.synth().get_stack_by_name(hub.stack_name).template
     member = json.loads(stack_set(template)["TemplateBody"])

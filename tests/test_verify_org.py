@@ -12,15 +12,15 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from org_support import MEMBER_ROLE
 from strategies import error_response
+from synth_cache import synthesized_app
 
-from app import SKIP_BUNDLING, build_app, hub_of
+from app import hub_of
 from demo.org_sandbox import ADMIN_ROLE, Organization
 from demo.stack_standin import StandIn
 from ecs_remediate.adapters import aws
@@ -41,10 +41,9 @@ ORG_CONTEXT = {
 
 @pytest.fixture(scope="module")
 def hub_template() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="ecs-remediate-hub-") as outdir:
-        app = build_app({**SKIP_BUNDLING, **ORG_CONTEXT}, outdir=outdir)
-        hub = hub_of(app)
-        template: dict[str, Any] = app.synth().get_stack_by_name(hub.stack_name).template
+    app = synthesized_app(ORG_CONTEXT)
+    hub = hub_of(app)
+    template: dict[str, Any] = app.synth().get_stack_by_name(hub.stack_name).template
     return template
 
 
