@@ -104,6 +104,7 @@ def test_task_definitions_stay_task_definitions(path: Path) -> None:
     assert not document.is_daemon and model_for(document) is default_register_model()
 
 
+@pytest.mark.slow  # 1,500 generated documents
 @settings(FUZZ, max_examples=scaled(1500))
 @given(case=daemon_documents(), with_marker=st.booleans())
 def test_generated_documents_give_one_valid_copy_identical_but_for_privileged(case: Any, with_marker: bool) -> None:

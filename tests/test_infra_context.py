@@ -133,6 +133,7 @@ def test_a_stack_without_emails_warns_that_nobody_will_be_notified(organization:
     assert Annotations.from_stack(notified).find_warning("*", Match.string_like_regexp("notificationEmails")) == []
 
 
+@pytest.mark.slow  # app.py in a subprocess twice, as the CDK CLI runs it
 def test_synth_without_emails_prints_that_nobody_will_be_notified(tmp_path: Path) -> None:
     """The app's synth prints the stack's warnings (cdk.json's annotationsInValidationReport), as `make synth` shows."""
     result = run_app({"sweepSchedule": "off"}, tmp_path)

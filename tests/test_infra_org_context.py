@@ -151,6 +151,7 @@ def test_bad_org_context_fails_the_cdk_app_with_the_key_named(tmp_path: Path) ->
     assert not list(tmp_path.glob("*.template.json"))
 
 
+@pytest.mark.slow  # app.py in a subprocess, as the CDK CLI runs it
 def test_organization_synth_prints_nothing_on_the_pinned_node(tmp_path: Path) -> None:
     """`make synth CONTEXT='-c organization=true ...'` as the CDK CLI runs the app (cdk.json's context, on the Node.js
     22 that make install pins): no deprecation warning (cdk-nag's EVB1 rule read a deprecated property of the hub's
