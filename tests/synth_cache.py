@@ -3,7 +3,8 @@
 A synth is most of an infrastructure test's time, and several modules synthesize the same context (the default stack,
 the hub, the hub with daemon rollout). Asset bundling is skipped (tests/test_infra_bundling.py bundles). The app is
 shared: read it, never add to it. Templates taken from it (`app.synth().get_stack_by_name(...).template`,
-`Template.from_stack(...).to_json()`) are fresh copies each time, so a test may change its own.
+`Template.from_stack(...).to_json()`) are fresh copies each time, so a test may change its own. A test of what a
+synth writes or prints builds its own app (app.build_app into its tmp_path): the shared one did that once, elsewhere.
 """
 
 from __future__ import annotations
