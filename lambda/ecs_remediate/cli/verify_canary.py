@@ -8,7 +8,8 @@ What is checked, all read back from AWS, none of it taken from the stack's word 
 
   * the copy the ledger names: not privileged, the exact fixed copy of the canary (every member and tag, the marker
     naming the canary) and proven the stack's, through `provenance.verify_copy`, as the stack itself proves a copy;
-  * the notice: the stack's record of it (its idempotent publish, `remediate.notice_key`), COMPLETED once SNS took it;
+  * the notice: the stack's record of it (`remediator.notice_key`, remediation/once.py: the copy's record naming it,
+    or the notice's own), COMPLETED once SNS took it;
   * the latency: ECS's `registeredAt` of the copy minus the canary's (CloudTrail, EventBridge and the function).
 
 Clean-up always runs (a `finally`): the canary is deregistered first (so that a late event finds it INACTIVE and the
@@ -163,8 +164,8 @@ class Canary:
             row.reason = "copy proven; notices of remediations are off (notifyOn)"
             return
         key = notice_key(REMEDIATED, canary.arn, copy.arn)
-        status = self._wait(lambda: _completed(self.notices.status(key)), canary, {})
-        row.notice = "sent" if status else (self.notices.status(key) or "none").lower()
+        status = self._wait(lambda: _completed(self.notices.status(key, copy_of=canary.arn)), canary, {})
+        row.notice = "sent" if status else (self.notices.status(key, copy_of=canary.arn) or "none").lower()
         if status:
             row.outcome, row.reason = PASS, f"copy :{copy.revision} proven the stack's; notice recorded as sent"
         else:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from ..remediation.remediator import NOTICE_KEY_PREFIX
+from ..remediation import once
 
 PASS, FAIL, ERROR, INTERRUPTED = "PASS", "FAIL", "ERROR", "INTERRUPTED"
-COMPLETED = "COMPLETED"  # Powertools' status of a notice SNS accepted
+COMPLETED = once.COMPLETED  # Powertools' status of a notice SNS accepted
 
 
 @dataclass
@@ -54,18 +53,23 @@ class Row:
 
 
 class NoticeRecords:
-    """The stack's record of its notices in the idempotency table: Powertools' own key derivation and GetItem."""
+    """The stack's record of its notices in the idempotency table (remediation/once.py): a notice's own record, or,
+    for the notice of the invocation that made a copy, the copy's record that names it sent."""
 
     def __init__(self, dynamodb: Any, table: str) -> None:
-        self._persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
-        self._persistence.configure(IdempotencyConfig(event_key_jmespath="key"), key_prefix=NOTICE_KEY_PREFIX)
+        persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
+        self._notices, self._copies = once.Records.notices(persistence), once.Records.copies(persistence)
 
-    def status(self, key: str) -> str | None:
-        """COMPLETED (SNS accepted it), INPROGRESS (being published), or None (no notice recorded)."""
-        try:
-            record = self._persistence.get_record({"key": key})
-        except IdempotencyItemNotFoundError:
-            return None
+    def status(self, key: str, copy_of: str | None = None) -> str | None:
+        """COMPLETED (SNS accepted it), INPROGRESS (being published), or None (no notice recorded). `copy_of`: the
+        source revision of a remediated notice, whose copy's record may hold it."""
+        if copy_of is not None:
+            copy = self._copies.get(copy_of)
+            if once.notified(copy, key):
+                return COMPLETED
+            if once.in_progress(copy):
+                return once.INPROGRESS
+        record = self._notices.get(key)
         return None if record is None else str(record.status)
 
 

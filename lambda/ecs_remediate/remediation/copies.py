@@ -45,7 +45,9 @@ def find_verified_copy(
     if recorded and recorded != latest.arn:
         with contextlib.suppress(RevisionNotFound):  # deleted since: the marker search below still runs
             candidates.insert(0, ecs.describe(recorded))
-    newer = [r for r in ecs.family_revisions(source.family) if source.revision < r < latest.revision]
+    # Nothing lies between a latest right above the source: no listing needed.
+    between = latest.revision > source.revision + 1
+    newer = [r for r in ecs.family_revisions(source.family) if source.revision < r < latest.revision] if between else []
     prefix = source.arn.rsplit(":", 1)[0]
     for revision in reversed(newer[-MAX_NEWER_DESCRIBED:]):
         if recorded != f"{prefix}:{revision}":

@@ -1,32 +1,28 @@
 """The remediation path shared by the Lambda and the sweep: describe, judge, copy once, read back, notify.
 
 - Judged afresh every time: status and exemptions come from current state on each delivery and each sweep.
-- One copy per source revision: the write alone is guarded by Powertools Idempotency (DynamoDB, keyed on the
-  source revision ARN, shared by the function and the sweep), and only a family's latest ACTIVE revision is ever
-  copied (copying an older one would roll the family back).
+- One copy per source revision: guarded by Powertools Idempotency (DynamoDB, keyed on the source revision ARN, shared
+  by the function and the sweep; remediation/once.py), and only a family's latest ACTIVE revision is ever copied
+  (copying an older one would roll the family back).
 - Proof, not tags: a copy found later counts only when verified (remediation/provenance.py); a revision that claims to
 be a
   copy and is not is reported as forged.
 - Never silent: a privileged revision that is superseded, or a registration that cannot be identified, is
-  notified. Notices are deduplicated per (revision, outcome, copy, exemption) through the same table.
+  notified. Notices are deduplicated per (revision, outcome, copy, exemption) through the same table: the copy's
+  own record for the notice of the invocation that made the copy, a notice record for every other.
 - Races: a deploy registered between our check and our copy is made the family's latest again, re-checked after each
   registration (remediation/restore.py).
 """
 
 from __future__ import annotations
 
-import copy as copy_module
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any, NoReturn
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
@@ -43,15 +39,12 @@ from ..core.outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKI
 from ..core.policy import EXEMPT as VERDICT_EXEMPT
 from ..core.policy import Judge, today_utc
 from ..core.taskdef import TaskDefinitionError, build_fixed_copy, family_and_revision
-from . import repeats, rollout
+from . import once, repeats, rollout
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .identify import registered_revision
 from .provenance import described_document
 from .restore import RegisterFailed, Restorer
-from .rollout import marker_value
-
-COPY_KEY_PREFIX = "ecs-remediate-copy"  # shared by the function and the sweep: one copy per source revision
-NOTICE_KEY_PREFIX = "ecs-remediate-notice"  # one notice per revision, outcome, copy and exemption
+from .rollout import marker_value, short_ref
 
 
 class RemediationFailed(Exception):
@@ -91,10 +84,13 @@ class Remediator:
         self._idempotency: list[IdempotencyConfig] = []
         self._register_once: Callable[..., dict[str, Any]] = self._register_copy
         self._publish_once: Callable[..., dict[str, Any]] = self._publish
+        self._copy_records: once.Records | None = None
         if persistence is not None:
-            # Two decorated functions need two persistence objects: Powertools configures one per object.
-            self._register_once = self._guard(persistence, self._register_copy, "sourceArn", COPY_KEY_PREFIX)
-            self._publish_once = self._guard(_sibling(persistence), self._publish, "key", NOTICE_KEY_PREFIX)
+            self._register_once = self._guard(persistence, self._register_copy, once.COPY_KEY, once.COPY_KEY_PREFIX)
+            self._publish_once = self._guard(
+                once.sibling(persistence), self._publish, once.NOTICE_KEY, once.NOTICE_KEY_PREFIX
+            )
+            self._copy_records = once.Records.copies(persistence)
         self._lock = threading.Lock()
         # Revisions this invocation has in hand, by source ARN: the register response of a fresh copy (ECS's own account
         # of what it stored: the read-back needs no describe) and the described source (the count needs none).
@@ -104,15 +100,8 @@ class Remediator:
     def _guard(
         self, persistence: BasePersistenceLayer, function: Callable[..., dict[str, Any]], key: str, prefix: str
     ) -> Callable[..., dict[str, Any]]:
-        idempotency = IdempotencyConfig(
-            event_key_jmespath=key,
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=self.config.idempotency_ttl_seconds,
-        )
+        guarded, idempotency = once.guard(persistence, function, key, prefix, self.config.idempotency_ttl_seconds)
         self._idempotency.append(idempotency)
-        guarded: Callable[..., dict[str, Any]] = idempotent_function(
-            data_keyword_argument="request", persistence_store=persistence, config=idempotency, key_prefix=prefix
-        )(function)
         return guarded
 
     @property
@@ -221,32 +210,85 @@ class Remediator:
                 result.reason = "the family has no ACTIVE revision any more"
                 return result
             if latest.revision == source.revision:
-                try:
-                    registered = self._register_once(request={"sourceArn": source.arn}, source=source)
-                except _CopyFailed as failure:
-                    self._fail(result, failure.code, str(failure))
-                copy = self._describe_copy(result, registered["copyArn"], registered)
-                result.reason = "registered a copy with privileged: false"
-                if registered.get("restoredArn"):
-                    result.restored_arn, result.restored_from = registered["restoredArn"], registered["restoredFrom"]
-                result.race_note = str(registered.get("raceNote", ""))
-                result.race_lost, result.buried_arn = bool(registered.get("raceLost")), registered.get("buriedArn")
-                result.race_step = str(registered.get("raceStep", ""))
-            else:
-                found = self._find_copy(result, source, latest)
-                if found is None:
-                    return self._superseded(result, source, latest)
-                copy = found
-                result.reason = "the fixed copy was registered by an earlier attempt"
+                return self._make_copy(result, source)
+            found = self._find_copy(result, source, latest)
+            if found is None:
+                return self._superseded(result, source, latest)
+        result.reason = "the fixed copy was registered by an earlier attempt"
+        self._complete(result, source, found)
+        return self._notify_found(result, source)
+
+    def _make_copy(self, result: Result, source: Described) -> Result:
+        """The copy, through its guard. The invocation that registers it completes the remediation and notifies inside
+        the guard (`finish`), so the guard's record covers the notice too; another that gets the stored outcome
+        completes it from there, and notifies only when the outcome names no notice sent."""
+        made: list[Result] = []
+
+        def finish(registered: dict[str, Any]) -> str:
+            self._copied(result, source, registered)
+            made.append(result)
+            return self._notify_made(result)
+
+        try:
+            registered = self._register_once(request={"sourceArn": source.arn}, source=source, finish=finish)
+        except _CopyFailed as failure:
+            self._fail(result, failure.code, str(failure))
+        if made:
+            return result
+        self._copied(result, source, registered)
+        if registered.get(once.NOTIFIED) == self._notice_key(result):
+            return result
+        return self._notify(result)
+
+    def _copied(self, result: Result, source: Described, registered: dict[str, Any]) -> None:
+        """The result of a copy registered through the copy's guard (by this invocation or, stored, another)."""
+        copy = self._describe_copy(result, registered["copyArn"], registered)
+        result.reason = "registered a copy with privileged: false"
+        if registered.get("restoredArn"):
+            result.restored_arn, result.restored_from = registered["restoredArn"], registered["restoredFrom"]
+        result.race_note = str(registered.get("raceNote", ""))
+        result.race_lost, result.buried_arn = bool(registered.get("raceLost")), registered.get("buriedArn")
+        result.race_step = str(registered.get("raceStep", ""))
+        self._complete(result, source, copy)
+
+    def _complete(self, result: Result, source: Described, copy: Described) -> None:
+        """Remediated onto `copy`: read back, counted in the family's history, followed up (all but the notice)."""
         result.outcome, result.new_task_definition_arn = REMEDIATED, copy.arn
         self._in_hand[("source", source.arn)] = source
         self._read_back(result, copy, source)
         repeats.note_remediation(self.ledger, self.config, result)  # escalates a family fixed again and again
-        return self._notify(self._follow_up(result))
+        self._follow_up(result)
 
-    def _register_copy(self, request: dict[str, Any], source: Described, restore: bool = True) -> dict[str, Any]:
+    def _notify_made(self, result: Result) -> str:
+        """The notice of the invocation that registered the copy, sent inside the copy's guard (no notice record of
+        its own: the copy's record stores its key once SNS took it). Returns that key ("" when none is sent)."""
+        if self.topic is None or result.outcome not in self.config.notify_on:
+            return ""
+        self._publish(request={"key": self._notice_key(result)}, result=result)
+        return self._notice_key(result)
+
+    def _notify_found(self, result: Result, source: Described) -> Result:
+        """The notice of a copy found made: not while the copy's guard is held (that invocation notifies; this event
+        is tried again later), and not when the copy's record says its invocation sent this very notice."""
+        if self.topic is None or result.outcome not in self.config.notify_on or self._copy_records is None:
+            return self._notify(result)
+        record = self._copy_records.get(source.arn)
+        if once.in_progress(record):
+            raise IdempotencyAlreadyInProgressError(f"{short_ref(source.arn)}: being remediated by another invocation")
+        if once.notified(record, self._notice_key(result)):
+            return result
+        return self._notify(result)
+
+    def _register_copy(
+        self,
+        request: dict[str, Any],
+        source: Described,
+        restore: bool = True,
+        finish: Callable[[dict[str, Any]], str] | None = None,
+    ) -> dict[str, Any]:
         """Register the fixed copy of `source` (once per source revision when idempotency is on), record it in the
-        ledger, and (`restore`) keep the family's latest the newest deploy's content (remediation/restore.py)."""
+        ledger, (`restore`) keep the family's latest the newest deploy's content (remediation/restore.py), and
+        (`finish`) complete the remediation and notify: the stored outcome names the notice sent."""
         marker = self._marker(source)
         try:
             fix = build_fixed_copy(described_document(source, self.ecs.model), self.ecs.model, marker)
@@ -264,6 +306,8 @@ class Remediator:
         outcome: dict[str, Any] = {"copyArn": registered.arn, "droppedTags": fix.dropped_tags}
         if restore:  # the copy lands right above its source unless a deploy came in between
             outcome.update(self.restorer.keep_latest(registered.arn, source.revision + 1).to_outcome())
+        if finish is not None:
+            outcome[once.NOTIFIED] = finish(outcome)
         return outcome
 
     def register_restore(self, revision: Described, above: int) -> str:
@@ -393,7 +437,7 @@ class Remediator:
 def notice_key(
     outcome: str, arn: str, new_arn: str | None = None, exemption: str | None = None, forged: Sequence[str] = ()
 ) -> str:
-    """What a notice is deduplicated on in the idempotency table (under NOTICE_KEY_PREFIX): one notice per revision,
+    """What a notice is deduplicated on in the idempotency table (remediation/once.py): one notice per revision,
     outcome, copy, exemption and forged copies. `ecs-remediate verify` reads the stack's record of a notice by it."""
     return f"{outcome}|{arn}|{new_arn}|{exemption}|{','.join(forged)}"
 
@@ -401,15 +445,6 @@ def notice_key(
 class _CopyFailed(RegisterFailed):
     """The copy could not be built or registered for a permanent reason (raised inside the idempotent write, so the
     write is not recorded as done; `Remediator._remediate` turns it into a failure notice)."""
-
-
-def _sibling(persistence: BasePersistenceLayer) -> BasePersistenceLayer:
-    """A second persistence object on the same table (Powertools keeps one configuration per object)."""
-    if isinstance(persistence, DynamoDBPersistenceLayer):
-        return DynamoDBPersistenceLayer(table_name=persistence.table_name, boto3_client=persistence.client)
-    sibling = copy_module.copy(persistence)
-    sibling.configured = False
-    return sibling
 
 
 __all__ = [

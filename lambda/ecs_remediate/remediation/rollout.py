@@ -199,10 +199,15 @@ def count_privileged_active(
     ecs: Ecs, any_arn: str, exclude: set[str], known: Sequence[Described] = ()
 ) -> tuple[int, bool]:
     """ACTIVE revisions of the family of `any_arn` that still have a privileged container (`known`: described by the
-    caller already, not described again)."""
+    caller already, not described again). Not listed when `known` holds every revision below `any_arn` (the family's
+    first revision and its copy right above it): revision numbers are never reused, so there is nothing else up to
+    `any_arn`; what is registered later gets an event of its own."""
     match = TASK_DEFINITION_ARN_RE.match(any_arn)
     family = match["family"] if match else ""
-    arns = [a for a in ecs.revision_arns(family) if _family_of(a) == family and a not in exclude]
+    top = int(match["revision"]) if match else 0
+    below = {d.revision: d.arn for d in known if d.family == family and d.revision < top}
+    listed = [below[n] for n in sorted(below)] if top and len(below) == top - 1 else ecs.revision_arns(family)
+    arns = [a for a in listed if _family_of(a) == family and a not in exclude]
     already = {d.arn: d for d in known}
     count = 0
     for arn in arns[-MAX_REVISIONS_COUNTED:]:
