@@ -100,9 +100,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @withhold_aws_text
 def queue_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The stack's entry point: a batch of EventBridge events from the queue (functions/delivery.py). Returns the
-    batch's
-    partial response: each record is handled as `lambda_handler` handles one event, throttled ones are deferred, and
-    the rest of what failed is delivered again, then goes to the dead-letter queue with a notice."""
+    batch's partial response: each record is handled as `lambda_handler` handles one event, throttled ones are
+    deferred, and the rest of what failed is delivered again, then goes to the dead-letter queue with a notice."""
     return delivery().handle_batch(
         event, context, lambda one: handle_event(one, context), lambda one, why: _undeliverable(one, why, context)
     )
@@ -127,7 +126,11 @@ def handle_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
     """One EventBridge event, whichever way it came: route it (once: core/routing.py), handle it on its kind's path,
     log and count the outcome. The hub takes the same route in the sending member's account (organization/hub.py)."""
     routed = route(event, member=HUB_MODE, account=own_account(context), region=os.environ.get("AWS_REGION"))
-    if HUB_MODE:
+    if HUB_MODE:  # the same kinds in the sending member's account: the hub adds the member's session
+        if routed.kind in DAEMON_KINDS:
+            from ..organization.hub_daemons import handle_daemon_event as handle_member_daemon_event  # noqa: PLC0415
+
+            return handle_member_daemon_event(hub_runtime(), routed, event, context)
         return hub_runtime().handle(routed, event, context, _record)
     if routed.kind == UNROUTABLE:
         return _skipped(routed.reason)

@@ -18,9 +18,10 @@ account's session to the paths the single-account function takes; it classifies 
   be the same until someone deploys the role); transiently (throttled, 5xx, network) the error is raised, so
   Lambda retries the event and then sends it to the dead-letter queue.
 - Notices name the account, its name from Organizations when the hub can read it, and the Region
-(organization/notice.py).
+  (organization/notice.py).
 - Daemon events (the router's daemon kinds) take the same boundaries and the same per-(account, Region) machinery
-  into the daemon path: organization/hub_daemons.py.
+  into the daemon path: functions/handler.py hands them to organization/hub_daemons.py, which builds on this runtime
+  (so this module never imports it: no cycle).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ..core.exemptions.evaluate import ExemptionSource
 from ..core.message import Message
 from ..core.notice import build_message
 from ..core.outcomes import FAILED, SKIPPED, Result
-from ..core.routing import DAEMON_KINDS, UNROUTABLE, Route, valid_account
+from ..core.routing import UNROUTABLE, Route, valid_account
 from ..core.taskdef import TASK_DEFINITION_ARN_RE
 from ..remediation.remediator import Remediator
 from ..remediation.rollout import ReferenceFinder
@@ -130,10 +131,6 @@ class HubRuntime:
         """One routed event (MEMBER context), as `handler.handle_event` for the single account: `record` logs the
         outcome and counts it. Raises RemediationFailed (after its notice, as the single-account path) and
         MemberAccessTransient."""
-        if routed.kind in DAEMON_KINDS:  # ECS Managed Daemons: the same boundaries, the daemon path
-            from .hub_daemons import handle_daemon_event  # noqa: PLC0415 - only daemon events pay for it
-
-            return handle_daemon_event(self, routed, event, context)
         # A registration, or what the router could not route (skipped with its reason): the sending account is
         # checked against the revision's by the parser, the Region by the router's boundary (Route.foreign).
         parsed = Skip(routed.reason) if routed.kind == UNROUTABLE else parse_registration_event(event)

@@ -21,7 +21,7 @@ The task-definition path's boundaries (hub.py), unchanged:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -34,10 +34,8 @@ from ..daemons.handling import record_daemon_result, run_daemon_event
 from ..daemons.notice import build_daemon_message
 from ..daemons.remediator import DaemonRemediator, daemon_remediator
 from ..daemons.result import RESOURCE_TYPE, DaemonCall, DaemonResult
+from .hub import HubRuntime
 from .member_accounts import MemberAccessTransient, MemberRoleUnavailable
-
-if TYPE_CHECKING:
-    from .hub import HubRuntime
 
 logger = Logger(child=True)
 
