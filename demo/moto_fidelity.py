@@ -2,8 +2,7 @@
 
 - ECS records who registered a task definition and when (`registeredBy`, `registeredAt` in every describe);
   moto records neither. The stack proves its own copies partly by `registeredBy` (remediation/provenance.py) and finds
-  the
-  revision of an event without `responseElements` by `registeredAt`, so both are set here: `registeredBy` is the
+  the revision of an event without `responseElements` by `registeredAt`, so both are set here: `registeredBy` is the
   calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM
   user, or the account root), `registeredAt` the registration time.
 

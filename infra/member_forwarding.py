@@ -15,8 +15,7 @@ event goes to the dead-letter queue at once, or is lost. So in every member acco
     event EventBridge could not even put in the queue, which only the rule's metric shows). They have no action:
     the member account has no topic of the hub's; the hub's operators see the queue through the organization sweep
     (lambda/ecs_remediate/organization/forwarding_queue.py), which reads its depth through the member role and drains
-    what the
-    sweep judged.
+    what the sweep judged.
 """
 
 from __future__ import annotations

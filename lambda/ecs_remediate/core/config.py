@@ -49,8 +49,8 @@ DEFAULT_ESCALATE_WINDOW_HOURS, ESCALATE_WINDOW_RANGE = 24, (1, 720)
 ENV_MEMBER_ROLE_NAME = "MEMBER_ROLE_NAME"
 ENV_DAEMON_ROLLOUT = "DAEMON_ROLLOUT"  # move daemons onto fixed daemon task definitions (its own opt-in)
 # The queue the stack delivers events through (functions/delivery.py): deferrals are sent back to it; a record still
-# failing on
-# its MAX_RECEIVES-th delivery is notified before SQS moves it to the dead-letter queue (the queue's maxReceiveCount).
+# failing on its MAX_RECEIVES-th delivery is notified before SQS moves it to the dead-letter queue (the queue's
+# maxReceiveCount).
 ENV_QUEUE_URL = "QUEUE_URL"
 ENV_MAX_RECEIVES = "MAX_RECEIVES"
 DEFAULT_MAX_RECEIVES, MAX_RECEIVES_RANGE = 5, (1, 1000)

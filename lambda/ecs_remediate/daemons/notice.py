@@ -131,8 +131,7 @@ def build_daemon_message(result: Result, region: str = "", account: str = "") ->
 
 def _caller(result: Result) -> list[str]:
     """Who registered it (core/notice.py's lines); for CreateDaemon/UpdateDaemon, who made that call, and ECS's record
-    of
-    who registered the revision."""
+    of who registered the revision."""
     call = result.registration
     if not isinstance(call, DaemonCall) or call.event_name == REGISTER_DAEMON_TASK_DEFINITION:
         return _who(result)

@@ -26,8 +26,7 @@ makes SQS order them as a fair queue: one member's backlog does not raise the ot
 when the invocation has less than DEADLINE_MARGIN_SECONDS left is deferred too, rather than cut off by the timeout.
 
 Copies are idempotent per source revision (remediation/remediator.py), so a redelivery, a deferral that raced its
-original, or
-the mapping's at-least-once delivery make no second copy.
+original, or the mapping's at-least-once delivery make no second copy.
 """
 
 from __future__ import annotations

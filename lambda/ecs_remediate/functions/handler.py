@@ -179,8 +179,7 @@ def _skipped(reason: str) -> dict[str, Any]:
 
 def _undeliverable(event: dict[str, Any] | None, why: str, context: LambdaContext) -> None:
     """An event on its last delivery that still fails (functions/delivery.py): logged, counted, and a FAILED notice
-    naming the
-    revision (or the family and event), before SQS moves it to the dead-letter queue."""
+    naming the revision (or the family and event), before SQS moves it to the dead-letter queue."""
     logger.error("event not processed: it goes to the dead-letter queue", extra={"outcome": FAILED, "reason": why})
     metrics.add_metric(name="Undeliverable", unit=MetricUnit.Count, value=1)
     if not CONFIG.topic_arn or FAILED not in CONFIG.notify_on:

@@ -61,8 +61,7 @@ logger = Logger(child=True)
 metrics = Metrics()
 
 # A member's ECS calls from the hub's event path: one retry, then the record is deferred (functions/delivery.py) instead
-# of
-# waiting out that member's throttling inside an invocation that other members' events share.
+# of waiting out that member's throttling inside an invocation that other members' events share.
 MEMBER_ECS_CONFIG = aws.BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "max_attempts": 2}))
 NOTICE_KEY_PREFIX = "ecs-remediate-hub-notice"  # a refusal or an unusable role is notified once per event
 # parse_registration_event's reason for a revision outside the sending account (core/events.py).

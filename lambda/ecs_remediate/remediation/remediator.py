@@ -5,8 +5,7 @@
   by the function and the sweep; remediation/once.py), and only a family's latest ACTIVE revision is ever copied
   (copying an older one would roll the family back).
 - Proof, not tags: a copy found later counts only when verified (remediation/provenance.py); a revision that claims to
-be a
-  copy and is not is reported as forged.
+be a copy and is not is reported as forged.
 - Never silent: a privileged revision that is superseded, or a registration that cannot be identified, is
   notified. Notices are deduplicated per (revision, outcome, copy, exemption) through the same table: the copy's
   own record for the notice of the invocation that made the copy, a notice record for every other.

@@ -60,9 +60,8 @@ def finish_superseded(
       ledger) unless `copy_arn` names one already (a copy the caller verified: provenance.verify_copy), the
       family's previous latest (or a deploy newer still, registered meanwhile) is registered again right after by
       `restorer` (remediation/restore.py) so that the family's latest content does not go back, then ECS-controlled
-      services
-      move onto the copy (the others are listed with the manual step) and, with `retire`, it is deregistered once
-      nothing uses it.
+      services move onto the copy (the others are listed with the manual step) and, with `retire`, it is
+      deregistered once nothing uses it.
     - The previous latest must be free of privileged containers (the copy of it is registered unchanged), and some
       service must be movable (not all CloudFormation-managed, unless rollout_managed: core/managed.py); otherwise
       nothing is copied and `skipped` says why.

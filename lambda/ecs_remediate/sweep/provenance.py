@@ -1,8 +1,7 @@
 """Which sweep rows that carry the marker tag are the stack's verified copies, and which claim it falsely.
 
 Rollout and retire act on verified copies only (remediation/provenance.py); a compliant revision whose marker names a
-source it
-is not the fixed copy of is marked forged: an open finding that names who registered it.
+source it is not the fixed copy of is marked forged: an open finding that names who registered it.
 """
 
 from __future__ import annotations

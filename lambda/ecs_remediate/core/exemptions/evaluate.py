@@ -8,8 +8,7 @@ the policed cannot write:
   ARN, or what an approver saw of one revision (its account, its family or a list of families, and its
   fingerprint: each privileged container's image digest and what it runs, and the revision's host access;
   core/exemptions/records.py, core/exemptions/scope.py); it carries a reason, the approver and an expiry no later than
-  the
-  configured maximum (default 90 days from today). Image-digest items of earlier versions exempt nothing;
+  the configured maximum (default 90 days from today). Image-digest items of earlier versions exempt nothing;
 - family globs in the stack's configuration, which also exempt families created later: honoured only with an
   explicit acknowledgement, and listed in every sweep summary;
 - `<prefix>:exempt-reason` / `<prefix>:exempt-until` tags only when tag exemptions are turned on, and then only
