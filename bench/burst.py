@@ -3,7 +3,7 @@ function the way the stack delivers them, against an ECS that throttles as ECS d
 
   python -m bench.burst [--scale 10] [--designs queue,async] [--revisions 1000 --families 200]
 
-The emulator: a moto server behind bench/throttle_proxy.py with ECS's token buckets per account and Region, as the
+The emulator: a moto server behind emulators/throttle_proxy.py with ECS's token buckets per account and Region, as the
 ECS API reference's request-throttling page gives them: RegisterTaskDefinition and DeregisterTaskDefinition share a
 bucket of 20 that refills 1 a second; DescribeTaskDefinition, ListTaskDefinitions and ListTaskDefinitionFamilies one
 of 50 that refills 20 a second. Time runs `--scale` times faster than in AWS: the refill rates are multiplied by it,
@@ -13,7 +13,7 @@ registrations themselves are made on moto directly (the bucket is the function's
 
 Designs, side by side:
   queue: the stack's (infra/remediator.py): EventBridge -> the event queue (moto's SQS: visibility timeout, receive
-    counts, DelaySeconds, the redrive to the dead-letter queue) -> the event source mapping (demo/event_queue.py:
+    counts, DelaySeconds, the redrive to the dead-letter queue) -> the event source mapping (emulators/event_queue.py:
     batches of 10, ReportBatchItemFailures) at MaximumConcurrency 2, each concurrent invocation a process of its own
     running `handler.queue_handler`;
   async: the design before it: EventBridge invokes the function asynchronously per event; Lambda retries a failed
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 # ECS's buckets (API reference, "Request throttling for the Amazon ECS API"), per account and Region, at scale 1.
@@ -130,7 +130,7 @@ def queue_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop:
     handler = _worker_setup(env, scale)
     import boto3
 
-    from demo.event_queue import EventQueue
+    from emulators.event_queue import EventQueue
 
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=env["AWS_ENDPOINT_URL"])
     events = EventQueue(sqs, **queue)
@@ -244,8 +244,8 @@ def read_back(run: Run, sandbox: Any, sources: list[str], started_wall: float, s
 def run_design(design: str, args: argparse.Namespace, moto: str) -> Run:
     import boto3
 
-    from demo.event_queue import EventQueue
     from demo.sandbox import Sandbox
+    from emulators.event_queue import EventQueue
 
     requests = f"{moto}/moto-api/reset"
     import urllib.request
@@ -365,8 +365,8 @@ def run_async(
 
 EMULATOR = """
 import logging, sys, time
-from demo import moto_fidelity
-from demo.emulator_server import EmulatorServer
+from emulators import moto_fidelity
+from emulators.server import EmulatorServer
 moto_fidelity.apply()
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 server = EmulatorServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(name, None)
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION})
-    from demo import moto_fidelity
+    from emulators import moto_fidelity
 
     moto_fidelity.apply()  # this process reads registeredAt back through its own moto clients' parsing only
     runs: list[Run] = []

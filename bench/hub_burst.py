@@ -4,8 +4,8 @@
 
 An organization in moto (demo/org_sandbox.py: 20 member accounts reached through moto's STS), the hub's function in
 hub mode (MEMBER_ROLE_NAME) fed by the hub's event queue as the hub stack sets its mapping (batches of up to 1,000
-gathered for a second, MaximumConcurrency 2; demo/event_queue.py), and ECS behind bench/throttle_proxy.py with ECS's
-buckets per member account (bench/burst.py's rates, `--scale` times faster).
+gathered for a second, MaximumConcurrency 2; emulators/event_queue.py), and ECS behind emulators/throttle_proxy.py
+with ECS's buckets per member account (bench/burst.py's rates, `--scale` times faster).
 
   idle: each member but the first registers one privileged revision, one after another with the hub otherwise idle;
   burst: the first member registers `--burst` privileged revisions at once while each other member registers one,
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.burst import REGION, SHARED, Context, _worker_setup, emulator_process, limits
-from bench.throttle_proxy import ThrottleProxy
+from emulators.throttle_proxy import ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ROLE = "ecs-remediate-member"
@@ -52,7 +52,7 @@ def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: A
     handler = _worker_setup(env, scale)
     import boto3
 
-    from demo.event_queue import EventQueue
+    from emulators.event_queue import EventQueue
 
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=env["AWS_ENDPOINT_URL"])
     events = EventQueue(sqs, **queue)
@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
     from moto.iam.models import get_account_id_from
 
-    from demo.event_queue import EventQueue
     from demo.org_sandbox import Organization
     from demo.sandbox import Sandbox
+    from emulators.event_queue import EventQueue
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     emulator = emulator_process()

@@ -4,7 +4,7 @@
 
 A moto server (this process) holds an organization whose members are reached through moto's STS; account i has
 `smallest + step * i` ACTIVE revisions in us-east-1 (every 10th privileged), seeded straight into moto. The scan
-runs as an operator would run it (a CLI process of its own, through the member role) against bench/throttle_proxy
+runs as an operator would run it (a CLI process of its own, through the member role) against emulators/throttle_proxy.py
 keyed per (account, Region): each account has its own per-operation token buckets, as ECS keeps them.
 
 Measured in the same run: the slowest account swept alone (the baseline), then every account at once. Printed:
@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.org_sandbox import Organization
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.iam.models import get_account_id_from
 
     from bench.sweep import free_port
-    from demo.emulator_server import EmulatorServer  # moto + the ECS daemon API the sweep also lists
+    from emulators.server import EmulatorServer  # moto + the ECS daemon API the sweep also lists
 
     server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()

@@ -4,11 +4,11 @@ its own, at several MaxConcurrency settings.
   python -m bench.org_sweep [--accounts 100] [--regions 4] [--concurrency 25,50,100] [--smallest 8] [--spread 8]
                             [--rate 2] [--burst 4]
 
-A moto server in this process, with the ECS daemon API emulated (demo/emulator_server.py: each item lists its daemon
+A moto server in this process, with the ECS daemon API emulated (emulators/server.py: each item lists its daemon
 task definitions once and finds none), holds an organization (members reached through moto's STS) and executes the
 hub's synthesized state machine (synthesized once per concurrency setting, with `orgSweepConcurrency`); its Lambda tasks
 call the real handlers in this process (demo/org_sweep_machine.py). The handlers' AWS calls go through
-bench/throttle_proxy.py keyed per (account, Region): each account-Region has its own per-operation token buckets, as
+emulators/throttle_proxy.py keyed per (account, Region): each account-Region has its own per-operation token buckets, as
 ECS keeps them. Account-Region k has `smallest + k % spread` ACTIVE revisions (every 5th privileged), report mode.
 
 Printed per setting: the execution's wall time, the slowest item's floor (the shortest time its emulated buckets
@@ -32,7 +32,6 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.org_sandbox import Organization
 from demo.org_sweep_machine import (
     CONTROL_FUNCTION,
@@ -44,6 +43,7 @@ from demo.org_sweep_machine import (
     run,
 )
 from demo.sandbox import ACCOUNT, REGION, LambdaContext, Sandbox
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "sa-east-1", "eu-central-1", "ap-northeast-1"]
 BUCKET = "ecs-remediate-org-sweep-bench"
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.iam.models import get_account_id_from
 
     from bench.sweep import free_port
-    from demo.emulator_server import EmulatorServer  # moto + the ECS daemon API the item also lists
+    from emulators.server import EmulatorServer  # moto + the ECS daemon API the item also lists
 
     machines = {c: SynthesizedSweep.build({"regions": ",".join(regions), "orgSweepConcurrency": c}) for c in settings}
     server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)

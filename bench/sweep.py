@@ -5,7 +5,7 @@ emulator: a moto server behind `throttle_proxy` (per-operation token buckets, 10
                   [--config-limit 2/5] [--daemon-api emulated|absent] [--prowler] [--custodian] [--json FILE]
 
 Seeds N ACTIVE revisions in F families straight into moto (not through the proxy), every 10th revision
-privileged, with AWS Config recording them (its advanced query answered by demo/config_queries.py), then for each
+privileged, with AWS Config recording them (its advanced query answered by emulators/config_queries.py), then for each
 size runs each tool with full buckets and prints, per run: wall time, the floor the emulated rates set for the
 describes the describe path needs, the ratio, calls and throttles per operation, ERROR rows, and verdicts present /
 expected / wrong. `--inventories config` adds the active-scope scan with `--inventory config` (ratio to the same
@@ -37,7 +37,7 @@ from typing import Any
 
 import boto3
 
-from bench.throttle_proxy import DEFAULT_LIMITS, BucketRate, Injector, ThrottleProxy
+from emulators.throttle_proxy import DEFAULT_LIMITS, BucketRate, Injector, ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -347,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(FAKE_ENV)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from demo import moto_fidelity
-    from demo.config_queries import start_recorder
-    from demo.daemon_emulator import DaemonEmulator
-    from demo.emulator_server import EmulatorServer
+    from emulators import moto_fidelity
+    from emulators.config_queries import start_recorder
+    from emulators.daemon_emulator import DaemonEmulator
+    from emulators.server import EmulatorServer
 
     moto_fidelity.apply()
     limits = dict(DEFAULT_LIMITS)

@@ -1,7 +1,7 @@
 """`make emulator` (`python -m demo.emulator`): the project's emulator on a free loopback port until Ctrl-C, to try the
 CLI against (README, "Try the CLI").
 
-moto with the ECS daemon API emulator and AWS Config's queries in front (demo/emulator_server.py, as the demo and the
+moto with the ECS daemon API emulator and AWS Config's queries in front (emulators/server.py, as the demo and the
 tests use it), the stack's resources (idempotency table, exemption registry, SNS topic with an SQS inbox) and two
 privileged revisions to find: the task definition demo/samples/web-app.json and the daemon task definition
 demo/samples/node-monitor.json, beside a compliant one. It prints the shell lines that point the AWS SDKs, and so
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from demo.environment import REGION, STOP_SIGNALS, isolate_from_aws, moto_server, raise_interrupt
+from demo.environment import REGION, STOP_SIGNALS, isolate_from_aws, raise_interrupt
 from demo.sandbox import Sandbox
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -63,8 +63,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     isolate_from_aws()  # this process seeds with fake credentials; nothing here can reach AWS
     for signum in STOP_SIGNALS:
         signal.signal(signum, raise_interrupt)
+    from emulators.server import local_emulator  # moto, imported once the environment is isolated
+
     try:
-        with moto_server(port=args.port) as endpoint:
+        with local_emulator(port=args.port) as endpoint:
             sandbox = Sandbox(endpoint_url=endpoint).create()
             seeded = [] if args.empty else seed(sandbox)
             lines = [

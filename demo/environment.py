@@ -1,15 +1,13 @@
-"""The demo's surroundings: no real AWS credentials or configuration reach it, the emulator on a free loopback port
-(stopped on every exit), quiet jsii banners, and signals that unwind through the clean-up."""
+"""The demo's surroundings: no real AWS credentials or configuration reach it, the project's Node.js, quiet jsii
+banners, and signals that unwind through the clean-up. The emulator itself is emulators/server.py's
+`local_emulator`."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -57,27 +55,6 @@ def isolate_from_aws() -> None:
     # (POWERTOOLS_LOG_LEVEL=INFO make demo shows everything).
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-
-
-@contextlib.contextmanager
-def moto_server(port: int = 0) -> Iterator[str]:
-    """A moto server on 127.0.0.1 (`port`, or one the OS chooses), with the ECS daemon operations answered by the daemon
-    emulator; stopped and its socket closed on every exit."""
-    from demo import moto_fidelity
-    from demo.emulator_server import EmulatorServer
-
-    moto_fidelity.apply()  # registeredBy/registeredAt on task definitions, as ECS records them
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        # stop() ends the serving thread but leaves the listening socket open until the process exits.
-        if server._server is not None:
-            server._server.server_close()
 
 
 def use_project_node() -> None:

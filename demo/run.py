@@ -26,15 +26,14 @@ from demo.environment import (
     REGION,
     STOP_SIGNALS,
     isolate_from_aws,
-    moto_server,
     quiet_jsii_node_warnings,
     raise_interrupt,
 )
-from demo.event_queue import EventQueue
 from demo.printing import Printer, Style
 from demo.scenarios import SCENARIOS
 from demo.stage import Demo
 from demo.verify_scene import run_verify_scene
+from emulators.event_queue import EventQueue
 
 # ---------------------------------------------------------------------------------------------------------
 # The run
@@ -57,8 +56,8 @@ def main() -> int:
 
 def _organization_and_verify(p: Printer, endpoint: str, sandbox: Any) -> list[str]:
     """The last two scenes: an organization's hub, then `ecs-remediate verify` against the stack as deployed."""
-    from demo.eventbridge import matches
     from demo.org_scene import run_org_scene
+    from emulators.eventbridge import matches
 
     p.line()
     p.line(p.s.bold("[org] An organization: a hub fixes a member's registration in that member, and nowhere else"))
@@ -75,12 +74,15 @@ def run(p: Printer) -> int:
     p.step(1, total, "Synthesizing the CDK app in-process (asset bundling skipped)")
     p.line(s.dim(f"  {quiet_jsii_node_warnings()}"))
     t0 = time.monotonic()
-    from demo.eventbridge import matches, synthesized_daemon_rule_pattern, synthesized_rule_pattern
+    from demo.synthesized import synthesized_daemon_rule_pattern, synthesized_rule_pattern
+    from emulators.eventbridge import matches
 
     pattern = synthesized_rule_pattern()
     p.line(f"  the remediation rule's EventPattern, from the template ({time.monotonic() - t0:.1f} s):")
     p.wrapped(json.dumps(pattern), indent=4)
-    with moto_server() as endpoint:
+    from emulators.server import local_emulator
+
+    with local_emulator() as endpoint:
         p.step(2, total, f"Started a moto server on {endpoint}")
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         from demo.sandbox import Sandbox

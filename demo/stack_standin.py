@@ -8,14 +8,14 @@ named by the literal a deployed stack would give it: the Lambda functions (their
 the log group, the alarms, the KMS key and the policies. The function's environment is the template's, resolved
 against what moto created, so the real handler runs with the configuration the stack would give it.
 
-`start` is the stack's delivery: a thread that takes each registration from the CloudTrail stand-in (demo/trail.py),
-builds the event CloudTrail would deliver, reads each of the stack's rules from EventBridge as it is now (its state
-and pattern: a disabled rule delivers nothing), matches with LocalStack's rule engine (demo/eventbridge.py) and hands
-a matched event to the real handler, as the rule's target: the function itself (`lambda_handler`), or an SQS queue
-drained as Lambda's event source mapping would (`queue_handler`). Where it differs from AWS: CloudTrail's minutes are
-`delay` seconds here; Lambda's retries and the dead-letter queue are not played (an exception is kept in
-`failures`); in an organization the members' forwarding rules (the StackSet's) are not deployed: a member's call is
-put on the hub's bus as a forwarding rule with the same pattern would put it.
+`start` is the stack's delivery: a thread that takes each registration from the CloudTrail stand-in
+(emulators/trail.py), builds the event CloudTrail would deliver, reads each of the stack's rules from EventBridge as it
+is now (its state and pattern: a disabled rule delivers nothing), matches with LocalStack's rule engine
+(emulators/eventbridge.py) and hands a matched event to the real handler, as the rule's target: the function itself
+(`lambda_handler`), or an SQS queue drained as Lambda's event source mapping would (`queue_handler`). Where it differs
+from AWS: CloudTrail's minutes are `delay` seconds here; Lambda's retries and the dead-letter queue are not played (an
+exception is kept in `failures`); in an organization the members' forwarding rules (the StackSet's) are not deployed: a
+member's call is put on the hub's bus as a forwarding rule with the same pattern would put it.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any
 
 import boto3
 
-from demo.eventbridge import matches
 from demo.sandbox import ACCOUNT, REGION, LambdaContext, Sandbox
-from demo.trail import Call, Trail
+from emulators.eventbridge import matches
+from emulators.trail import Call, Trail
 
 # Properties moto's CloudFormation is given, per kept resource type (encryption, policies and PITR left out).
 KEPT: dict[str, tuple[str, ...]] = {
@@ -247,7 +247,9 @@ class StandIn:
                 raise AssertionError(f"a rule target the stand-in does not deliver to: {arn}")
 
     def _through_queue(self, handler: ModuleType, arn: str, event: dict[str, Any]) -> None:
-        from demo.event_queue import EventQueue  # the delivery queue's event source mapping (issue 20's burst work)
+        from emulators.event_queue import (
+            EventQueue,  # the delivery queue's event source mapping (issue 20's burst work)
+        )
 
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]

@@ -25,7 +25,7 @@ class Demo:
     sandbox: Any  # demo.sandbox.Sandbox
     handler: ModuleType
     matches: Callable[[dict[str, Any], dict[str, Any]], bool]
-    queue: Any  # demo.event_queue.EventQueue: the stack's event queue, drained as its event source mapping would
+    queue: Any  # emulators.event_queue.EventQueue: the stack's event queue, drained as its event source mapping would
     failures: list[str] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # RegisterTaskDefinition calls the function made
     emails: dict[str, str] = field(default_factory=dict)  # subject -> the email text the function published
@@ -50,7 +50,7 @@ class Demo:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """As the stack delivers it: EventBridge puts the event on the event queue, and the event source mapping hands
-        the batch to `queue_handler` (demo/event_queue.py); the record's outcome is read from the batch."""
+        the batch to `queue_handler` (emulators/event_queue.py); the record's outcome is read from the batch."""
         from demo.sandbox import LambdaContext
 
         captured = io.StringIO()

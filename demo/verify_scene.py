@@ -16,8 +16,8 @@ import os
 import time
 from typing import Any
 
-from demo.eventbridge import synthesized_template
 from demo.stack_standin import StandIn
+from demo.synthesized import synthesized_template
 
 DELAY = 0.2  # seconds: CloudTrail's minutes, shortened
 

@@ -38,8 +38,8 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_
     os.environ.pop(_name, None)
 
 # moto records no registeredBy/registeredAt on task definitions; ECS does, and the stack relies on both.
-from demo import moto_fidelity  # noqa: E402
 from demo.environment import use_project_node  # noqa: E402
+from emulators import moto_fidelity  # noqa: E402
 
 moto_fidelity.apply()
 use_project_node()  # jsii (every in-process synth) and the app.py subprocesses run on the pinned Node.js 22
@@ -78,8 +78,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port for the whole session, with the ECS daemon operations answered by the
-    daemon emulator (demo/emulator_server.py); always stopped."""
-    from demo.emulator_server import EmulatorServer
+    daemon emulator (emulators/server.py); always stopped."""
+    from emulators.server import EmulatorServer
 
     server = EmulatorServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
@@ -153,7 +153,7 @@ def handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture(scope="session")
 def stack_template() -> dict[str, Any]:
-    from demo.eventbridge import synthesized_template
+    from demo.synthesized import synthesized_template
 
     return synthesized_template()
 

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from botocore.validate import ParamValidator
 
-from demo.daemon_api import beyond_param_validator, service_model, target_prefix
+from emulators.daemon_api import beyond_param_validator, service_model, target_prefix
 
 ROLE = "arn:aws:iam::{account}:role/{name}"
 

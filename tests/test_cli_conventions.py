@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from conftest import free_port
 from demo.sandbox import Sandbox
 from ecs_remediate import __version__
 from ecs_remediate.adapters import aws
 from ecs_remediate.cli.main import main
 from ecs_remediate.sweep import run as sweep
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from conftest import free_port
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.sweep import run as sweep
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 SCRIPT = Path(sys.executable).parent / "ecs-remediate"
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}

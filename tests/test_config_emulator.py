@@ -1,4 +1,4 @@
-"""The emulated AWS Config advanced query (demo/config_queries.py) answers as AWS documents it: requests checked
+"""The emulated AWS Config advanced query (emulators/config_queries.py) answers as AWS documents it: requests checked
 against botocore's model, Results as JSON strings of the selected fields, QueryInfo, NextToken paging at the
 documented page size from one snapshot, records only where a recorder records task definitions (or an aggregator
 covers the account and Region), the documented errors, and the test hooks."""
@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from demo.config_queries import CONFIGURATION_PROPERTIES, start_recorder, validate_request
-from demo.daemon_api import ApiError
 from ecs_remediate.sweep.config_queries import ConfigSource, inventory_query, privileged_query
+from emulators.config_queries import CONFIGURATION_PROPERTIES, start_recorder, validate_request
+from emulators.daemon_api import ApiError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

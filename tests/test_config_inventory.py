@@ -13,7 +13,6 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import SKIP_BUNDLING, build_app, stack_of
-from demo.config_queries import to_config_shape
 from ecs_remediate.cli import inventory as cli_inventory
 from ecs_remediate.core.policy import host_equivalent_texts
 from ecs_remediate.core.taskdef import (
@@ -33,6 +32,7 @@ from ecs_remediate.sweep.config_queries import (
 )
 from ecs_remediate.sweep.inventory import InventoryOutcome
 from ecs_remediate.sweep.notice import build_sweep_summary
+from emulators.config_queries import to_config_shape
 from infra.settings import ContextError
 from infra.sweep_schedule import SweepSettings
 from tests.conftest import load_json, local_taskdefs, shared_taskdefs

@@ -1,4 +1,4 @@
-"""The daemon emulator (demo/daemon_emulator.py) behind the session's moto server: requests validated against
+"""The daemon emulator (emulators/daemon_emulator.py) behind the session's moto server: requests validated against
 botocore's model, responses valid per the output model, paging, per-account state through moto's STS, delete
 semantics, daemon deployments and the rollback hook. State is read back through the API, never from mocks."""
 
@@ -21,8 +21,8 @@ from daemon_support import (
 )
 
 from conftest import SHARED_FIXTURES, load_json
-from demo.daemon_api import page_size
-from demo.daemon_emulator import DaemonEmulator
+from emulators.daemon_api import page_size
+from emulators.daemon_emulator import DaemonEmulator
 
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"
 

@@ -16,9 +16,10 @@ from test_event_pattern import TRUNCATIONS, truncate
 
 from conftest import SHARED_FIXTURES, load_json
 from demo.daemon_sandbox import call_event, deployment_event
-from demo.eventbridge import matches, synthesized_daemon_rule_patterns, synthesized_rule_pattern
 from demo.sandbox import Sandbox
+from demo.synthesized import synthesized_daemon_rule_patterns, synthesized_rule_pattern
 from ecs_remediate.core.taskdef import Document, build_fixed_copy, default_daemon_register_model, privileged_containers
+from emulators.eventbridge import matches
 
 SENSOR = load_json(SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json")
 LOG_ROUTER = load_json(SHARED_FIXTURES / "daemons" / "crafted__log-router_compliant_describe-response.json")

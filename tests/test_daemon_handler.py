@@ -19,10 +19,11 @@ from test_handler import invoke
 
 from conftest import SHARED_FIXTURES, load_handler, load_json
 from demo.daemon_sandbox import call_event, cluster_with_provider
-from demo.eventbridge import matches, synthesized_daemon_rule_patterns
 from demo.sandbox import Sandbox
+from demo.synthesized import synthesized_daemon_rule_patterns
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.taskdef import default_daemon_register_model, privileged_containers
+from emulators.eventbridge import matches
 
 MARKER = "ecs-remediate:source-revision"
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"

@@ -17,10 +17,10 @@ from botocore.retries.standard import ExponentialBackoff
 from test_handler import throttle_first
 
 from conftest import load_handler
-from demo.event_queue import EventQueue
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.functions import delivery
+from emulators.event_queue import EventQueue
 
 ATTEMPTS = 4  # botocore's total attempts of one call with retries max_attempts=3 (fast_retries)
 PRIVILEGED = {"family": "web", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64, "privileged": True}]}

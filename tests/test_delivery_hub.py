@@ -14,10 +14,10 @@ import pytest
 from moto import mock_aws
 from org_support import leave_hub, load_hub, privileged
 
-from demo.event_queue import EventQueue
 from demo.org_sandbox import Organization
 from demo.sandbox import REGION, LambdaContext, Sandbox
 from ecs_remediate.functions import delivery
+from emulators.event_queue import EventQueue
 
 MARKER = "ecs-remediate:source-revision"
 

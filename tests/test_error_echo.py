@@ -28,7 +28,6 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ParamValidationError
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
-from securityhub_emulator import documented_security_hub
 from test_handler import invoke
 
 from conftest import load_handler
@@ -38,6 +37,7 @@ from ecs_remediate.adapters import aws
 from ecs_remediate.adapters.aws_errors import safe_error, scrub
 from ecs_remediate.cli.main import main
 from ecs_remediate.remediation.remediator import RemediationFailed
+from emulators.securityhub import documented_security_hub
 
 FAST = "describe=1000/1000,list=1000/1000,register=1000/1000"
 REQUEST_ID = "echo-request-0001"

@@ -1,6 +1,6 @@
 """The remediation rule's event pattern, as synthesized, run through an EventBridge-faithful engine.
 
-The pattern is read from the synthesized template (demo.eventbridge.synthesized_rule_pattern), never
+The pattern is read from the synthesized template (demo.synthesized.synthesized_rule_pattern), never
 copied; matching uses LocalStack's rule engine, which implements EventBridge's array semantics.
 Goal: the function is invoked for every successful registration with a privileged container (whoever made
 it, CloudFormation included) and for registrations whose event carries no request parameters, and for
@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from demo.eventbridge import matches, synthesized_rule_pattern
+from demo.synthesized import synthesized_rule_pattern
 from ecs_remediate.core.taskdef import build_fixed_copy, default_register_model, parse_document, privileged_containers
+from emulators.eventbridge import matches
 
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "events"
 SHARED_TASKDEFS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "taskdefs"

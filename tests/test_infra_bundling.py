@@ -55,6 +55,8 @@ def test_asset_holds_the_package_and_its_pinned_dependencies(tmp_path: Path) -> 
     assert sources - cli_only == {p.relative_to(asset) for p in (asset / PACKAGE).rglob("*.py")}
     assert not list(asset.rglob("__pycache__"))
     assert not (asset / "bin").exists() and not (asset / ".complete").exists()
+    # Nothing of the project beside the package: the emulators, the demo, the benchmarks and the tests stay home.
+    assert not {"emulators", "demo", "bench", "tests", "infra"} & {p.name for p in asset.iterdir()}
 
     # Its own pinned boto3 (not the runtime's), and the other runtime dependencies, for the right platform.
     assert (asset / "boto3" / "__init__.py").is_file()

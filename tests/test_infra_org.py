@@ -20,7 +20,7 @@ from synth_cache import synthesized_app
 from test_event_pattern import BASE, container, registration
 
 from app import SKIP_BUNDLING, build_app, hub_of, stack_of
-from demo.eventbridge import matches
+from emulators.eventbridge import matches
 from infra import event_pattern
 from infra.daemon_iam import DAEMON_SIDS
 from infra.hub_stack import OPERATION_PREFERENCES

@@ -14,8 +14,9 @@ import pytest
 from test_infra_org import MEMBER, ORG_CONTEXT, of_type, only, remediation_function, stack_set, synth
 
 from demo.daemon_sandbox import call_event, deployment_event
-from demo.eventbridge import matches, synthesized_daemon_rule_patterns
 from demo.sandbox import Sandbox
+from demo.synthesized import synthesized_daemon_rule_patterns
+from emulators.eventbridge import matches
 
 ROLLOUT = {**ORG_CONTEXT, "daemonRollout": "true"}
 FORWARD_DAEMONS = "ForwardPrivilegedDaemonRule"

@@ -1,5 +1,5 @@
 """A member's forwarding failure, end to end: the synthesized member StackSet deployed by moto's CloudFormation into an
-emulated organization, a member's privileged registration forwarded by its rules as deployed (demo/forwarding.py:
+emulated organization, a member's privileged registration forwarded by its rules as deployed (emulators/forwarding.py:
 LocalStack's rule engine on the rules moto holds; the hub's bus policy judged, the failed event put in the target's
 dead-letter queue as EventBridge does, since moto does neither), then the next organization sweep (the hub's
 synthesized state machine executed by moto, its tasks our handlers) through the member roles.
@@ -25,11 +25,11 @@ from test_infra_org import stack_set
 from test_member_role_region import pinned_region
 from test_org_sweep_sfn import REGIONS, World, revisions, summary_notes
 
-from demo.forwarding import NO_PERMISSIONS, NO_RESOURCE, forward
 from demo.org_sandbox import Organization
 from demo.sandbox import ACCOUNT
 from ecs_remediate.adapters import aws
 from ecs_remediate.organization.member_accounts import MemberAccounts
+from emulators.forwarding import NO_PERMISSIONS, NO_RESOURCE, forward
 
 # The organization sweep's emulated hub and organization (tests/test_org_sweep_sfn.py), as fixtures here too.
 synthesized = sweep_sfn.synthesized

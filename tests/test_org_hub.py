@@ -22,7 +22,6 @@ from moto import mock_aws
 from org_support import HUB, MEMBER_ROLE, Clock, RequestLog, compliant, leave_hub, load_hub, privileged
 
 from conftest import load_handler
-from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.core.events import Registration
@@ -30,6 +29,7 @@ from ecs_remediate.organization.account_names import AccountNames
 from ecs_remediate.organization.hub import HubRuntime
 from ecs_remediate.organization.member_accounts import MemberAccounts, regional_sts_client
 from ecs_remediate.remediation.provenance import is_trusted_principal
+from emulators.eventbridge import matches
 from infra import event_pattern
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

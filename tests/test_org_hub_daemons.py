@@ -24,11 +24,11 @@ from test_infra_org import ORG_CONTEXT, of_type, stack_set
 
 from app import hub_of
 from demo.daemon_sandbox import call_event, deployment_event, next_deployment
-from demo.eventbridge import matches
 from demo.org_sandbox import Organization
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.organization import hub_daemons
 from ecs_remediate.remediation.provenance import is_trusted_principal
+from emulators.eventbridge import matches
 
 REGIONS = ["us-east-1", "eu-west-1"]
 

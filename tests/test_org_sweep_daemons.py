@@ -1,5 +1,5 @@
 """The organization sweep's item judges a member's daemon task definitions as it judges its task definitions: against
-the project's emulator (moto + the ECS daemon API, demo/emulator_server.py), through the member role, the rows read
+the project's emulator (moto + the ECS daemon API, emulators/server.py), through the member role, the rows read
 back from the report bucket. Rows naming another account or Region stay ERROR rows, for either kind."""
 
 from __future__ import annotations

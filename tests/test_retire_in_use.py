@@ -3,10 +3,10 @@ definition: in a deployment that still has tasks (a rolling deployment under way
 failed deployment rolls back onto) or in a task set (CODE_DEPLOY and EXTERNAL deployment controllers). Nor delete a
 daemon task definition while a daemon deployment still runs it.
 
-The policed developer drives their own services (UpdateService, CreateTaskSet, UpdateDaemon) into those states;
-the real handler and the real sweep then run with retire on. moto 5.2.5 keeps a service's deployments frozen on its
-first task definition; demo/moto_fidelity.py makes UpdateService start deployments as ECS does (at once, unless a test
-holds them in progress). Task sets are moto's own (it lets a test create one on a CODE_DEPLOY service, where AWS has
+The policed developer drives their own services (UpdateService, CreateTaskSet, UpdateDaemon) into those states; the real
+handler and the real sweep then run with retire on. moto 5.2.5 keeps a service's deployments frozen on its first task
+definition; emulators/moto_fidelity.py makes UpdateService start deployments as ECS does (at once, unless a test holds
+them in progress). Task sets are moto's own (it lets a test create one on a CODE_DEPLOY service, where AWS has
 CodeDeploy create them). Daemon deployments are the daemon emulator's (held in progress with its hook).
 """
 
@@ -21,10 +21,10 @@ import pytest
 from test_handler import invoke
 
 from conftest import load_handler
-from demo import moto_fidelity
 from demo.daemon_sandbox import call_event, cluster_with_provider, next_deployment
 from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.cli.main import main
+from emulators import moto_fidelity
 
 ATTACKER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]

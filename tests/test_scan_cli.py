@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.cli.main import ProgressBar, main
 from ecs_remediate.sweep import run as sweep
+from emulators.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVILEGED = {"name": "app", "image": "nginx", "memory": 64, "privileged": True}

@@ -1,5 +1,5 @@
 """Security Hub import against moto's Security Hub (in-process), completed where moto departs from AWS's
-documented behaviour (tests/securityhub_emulator.py): one finding per verdict, reruns update instead of
+documented behaviour (emulators/securityhub.py): one finding per verdict, reruns update instead of
 adding, remediated / retired / compliant revisions RESOLVED, exemptions SUPPRESSED with reason and expiry
 and reopened when they run out, findings a complete sweep no longer sees archived, refused findings and
 throttling retried, every request valid against botocore's model."""
@@ -17,7 +17,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.validate import ParamValidator
 from moto import mock_aws
-from securityhub_emulator import documented_security_hub
 
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
@@ -29,6 +28,7 @@ from ecs_remediate.reports import securityhub
 from ecs_remediate.reports.rows import Row
 from ecs_remediate.reports.securityhub import SecurityHubExporter, SecurityHubImportFailed, import_result, import_sweep
 from ecs_remediate.sweep import run as sweep
+from emulators.securityhub import documented_security_hub
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 PRODUCT = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"

@@ -1,5 +1,5 @@
 """Issue 14's Security Hub through the real handlers (SECURITY_HUB=true) and `ecs-remediate scan --security-hub`,
-against moto's Security Hub in-process (completed where moto departs from AWS: tests/securityhub_emulator.py): a
+against moto's Security Hub in-process (completed where moto departs from AWS: emulators/securityhub.py): a
 scheduled sweep imports one finding per verdict and a second sweep updates them, a remediation resolves its finding,
 an exemption from the registry suppresses it, every request validates against botocore's BatchImportFindings shape;
 an import that fails never hides the verdict (the notice is sent, the failure counted and raised for the retry)."""
@@ -19,12 +19,12 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 from moto import mock_aws
-from securityhub_emulator import documented_security_hub
 
 from conftest import load_handler
 from demo.sandbox import ACCOUNT, REGION, LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.cli.main import main
+from emulators.securityhub import documented_security_hub
 
 BATCH_IMPORT = (
     botocore.session.get_session().get_service_model("securityhub").operation_model("BatchImportFindings").input_shape

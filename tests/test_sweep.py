@@ -17,7 +17,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.config import Config
@@ -26,6 +25,7 @@ from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
 from ecs_remediate.remediation.remediator import Remediator
 from ecs_remediate.sweep import run as sweep
 from ecs_remediate.sweep.run import Rate, RateLimiter, SweepEcs, TokenBucket, parse_rates
+from emulators.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 
 REGION = "us-east-1"
 FAST = {op: Rate(10_000.0, 10_000) for op in sweep.DEFAULT_RATES}  # the proxy paces these tests, not us

@@ -15,13 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
-from demo.config_queries import start_recorder
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.config import Config
 from ecs_remediate.core.policy import ERROR, EXEMPT, FAIL, PASS
 from ecs_remediate.sweep import run as sweep
 from ecs_remediate.sweep.config_queries import ConfigSource
+from emulators.config_queries import start_recorder
+from emulators.throttle_proxy import BucketRate, ThrottleProxy, persistent_throttle
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

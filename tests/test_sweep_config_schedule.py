@@ -7,13 +7,13 @@ import importlib
 
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
-from demo.config_queries import start_recorder
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.config import Config, ConfigError
 from ecs_remediate.core.policy import PASS
 from ecs_remediate.sweep import run as sweep
+from emulators.config_queries import start_recorder
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 from tests.test_sweep_config import FAST, PLAIN, PRIVILEGED, REGION, fail_config, post
 
 

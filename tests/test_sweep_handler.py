@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.config import ConfigError
 from ecs_remediate.sweep import run as sweep
 from ecs_remediate.sweep.notice import SUMMARY_ROWS, build_sweep_summary
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 PRIVILEGED = {
     "name": "app",

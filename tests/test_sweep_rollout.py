@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from bench.throttle_proxy import BucketRate, ThrottleProxy
 from demo.sandbox import LambdaContext, Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.adapters.aws import ClientError
 from ecs_remediate.cli.main import main
 from ecs_remediate.sweep import run as sweep
+from emulators.throttle_proxy import BucketRate, ThrottleProxy
 
 FAST = ["--rate", "describe=1000/1000,list=1000/1000,register=1000/1000", "--max-attempts", "2", "-q"]
 OUTPUT_ONLY = {

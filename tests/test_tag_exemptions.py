@@ -13,9 +13,10 @@ import pytest
 from test_handler import invoke
 
 from conftest import load_handler
-from demo.eventbridge import matches, resolve_pseudo_parameters
 from demo.sandbox import ACCOUNT, Sandbox
+from demo.synthesized import resolve_pseudo_parameters
 from ecs_remediate.cli.main import main
+from emulators.eventbridge import matches
 
 APPROVER_ROLE = "SecurityApprover"
 APPROVERS = f"arn:aws:iam::{ACCOUNT}:role/{APPROVER_ROLE}"

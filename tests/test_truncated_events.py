@@ -20,11 +20,12 @@ from test_handler import invoke
 
 from conftest import SHARED_FIXTURES, load_json
 from demo.daemon_sandbox import call_event
-from demo.eventbridge import matches, synthesized_daemon_rule_patterns, synthesized_rule_pattern
 from demo.sandbox import Sandbox
+from demo.synthesized import synthesized_daemon_rule_patterns, synthesized_rule_pattern
 from ecs_remediate.adapters import aws
 from ecs_remediate.core.events import Registration, Unidentified, parse_registration_event
 from ecs_remediate.core.taskdef import privileged_containers
+from emulators.eventbridge import matches
 
 SENSOR = SHARED_FIXTURES / "daemons" / "crafted__security-sensor_privileged_register-input.json"
 

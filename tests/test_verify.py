@@ -2,10 +2,10 @@
 
 The stand-in is the synthesized template made into a moto CloudFormation stack (tables, topic, queues, the rules with
 their synthesized patterns and states, the template's own outputs) plus the stack's delivery: every registration the
-emulator answers becomes the CloudTrail event (demo/trail.py), each of the stack's rules is read from EventBridge as it
-is now and matched by LocalStack's engine, and a matched event runs the real handler with the template's environment.
-Everything asserted is read back from the emulator: revisions left in the canary family, the notice from an SQS queue
-subscribed to the stack's topic, the stack's ledger.
+emulator answers becomes the CloudTrail event (emulators/trail.py), each of the stack's rules is read from EventBridge
+as it is now and matched by LocalStack's engine, and a matched event runs the real handler with the template's
+environment. Everything asserted is read back from the emulator: revisions left in the canary family, the notice from an
+SQS queue subscribed to the stack's topic, the stack's ledger.
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ def test_boto3_is_pointed_at_the_emulator(moto_endpoint: str) -> None:
 def test_a_second_run_passes_on_new_revisions(
     stack_template: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, handler_reloaded: None
 ) -> None:
-    """ECS never reuses a deleted revision's number (demo/moto_fidelity.py makes moto agree): the second canary is :3,
-    and the ledger's record of the first (:1 -> :2) is not taken for its copy."""
+    """ECS never reuses a deleted revision's number (emulators/moto_fidelity.py makes moto agree): the second canary is
+    :3, and the ledger's record of the first (:1 -> :2) is not taken for its copy."""
     with deploy(stack_template, moto_endpoint, monkeypatch) as stand_in:
         first = json.loads(verify("--timeout", "30", "-o", "json")[1])[0]
         second = json.loads(verify("--timeout", "30", "-o", "json")[1])[0]

@@ -17,7 +17,20 @@ moto 5.2.5 has no query engine (its SelectResourceConfig returns canned results,
   SelectAggregateResourceConfig); no recorder means no records, not an error.
 
 Test hooks (`fail`, `forget`, `reset`, here and over HTTP under /moto-api/config-queries/) make Config fail or miss
-revisions. Where this may differ from AWS: docs/sweep-config.md#emulator.
+revisions.
+
+Where it may differ from AWS (the full list: docs/sweep-config.md#emulator):
+- only the two query forms are answered; any other expression, which AWS would answer, is InvalidExpressionException;
+- 25 results a page without Limit or MaxResults is documented for SelectAggregateResourceConfig and assumed for
+  SelectResourceConfig; results come in registration order (AWS states none); tokens are kept for the last 64
+  queries and never expire by time;
+- recording is immediate and complete (AWS records within minutes: `forget` plays the lag); a deleted revision
+  disappears (AWS keeps a ResourceDeleted item); there is no ResourceNotRecorded item and no aggregation delay;
+- `configuration` holds moto's defaults as given and only the schema's top-level properties; a real record may hold
+  more or fewer, or render empty values otherwise; `tags` is a list of {"key", "value"}, inferred from an example
+  that shows only `"tags":[]`;
+- IAM is not enforced (AccessDeniedException only from the `fail` hook) and the emulator never throttles
+  (throttle_proxy.py does); the validation messages are botocore's, not AWS's.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ from typing import Any
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from demo.daemon_api import ApiError, Caller
+from emulators.daemon_api import ApiError, Caller
 
 JSON = dict[str, Any]
 RESOURCE_TYPE = "AWS::ECS::TaskDefinition"

@@ -5,7 +5,7 @@ instead), so this module plays that part on moto's state. Used by tests/test_org
 
 `forward(org, account, region, event)` reads the member's rules on its default bus and their targets from moto
 (list_rules, list_targets_by_rule: what the StackSet deployed), matches the event with LocalStack's rule engine
-(demo/eventbridge.py), and for each event-bus target:
+(emulators/eventbridge.py), and for each event-bus target:
   * the bus does not exist in its account and Region: ERROR_CODE NO_RESOURCE;
   * its policy does not admit the sender: ERROR_CODE NO_PERMISSIONS. Admitted means an Allow of events:PutEvents
     whose principal is `*` with an `aws:PrincipalOrgID` StringEquals naming the sender's organization, or whose
@@ -15,25 +15,38 @@ A refused event goes, at once (EventBridge does not retry missing permissions or
 target's DeadLetterConfig names, in the member's account and Region: the event as the body, EventBridge's attributes
 RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, RETRY_ATTEMPTS (0). Without a DeadLetterConfig it is dropped.
 
-Where this differs from AWS: the bus policy is judged by the rules above, not by IAM's evaluation; which ERROR_CODE
-AWS gives a refused cross-account delivery is not documented (its list has NO_PERMISSIONS, NO_RESOURCE and
-CROSS_ACCOUNT_INGESTION_FAILED); retried failures (throttling, an outage) and EXHAUSTED_RETRY_CONDITION are not
-played; the dead-letter queue's own policy is not checked (moto does not enforce it).
+Where it may differ from AWS:
+- the bus policy is judged by the rules above, not by IAM's evaluation: a statement's Resource and every condition
+  but `aws:PrincipalOrgID` StringEquals are not read;
+- which ERROR_CODE AWS gives a refused cross-account delivery is not documented (its list has NO_PERMISSIONS,
+  NO_RESOURCE and CROSS_ACCOUNT_INGESTION_FAILED);
+- retried failures (throttling, an outage) and EXHAUSTED_RETRY_CONDITION are not played; the dead-letter queue's own
+  policy is not checked (moto does not enforce it);
+- a delivered event is put again by moto's PutEvents in the bus's account (source, detail-type and detail kept),
+  so its `id`, `time`, `resources` and `account` are the new put's, where EventBridge hands the hub the member's
+  event as it was; every target is taken for an event bus.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from demo.eventbridge import matches
-from demo.org_sandbox import Organization
+from emulators.eventbridge import matches
 
 NO_RESOURCE = "NO_RESOURCE"
 NO_PERMISSIONS = "NO_PERMISSIONS"
+
+
+class Organization(Protocol):
+    """Clients in the organization's accounts (demo/org_sandbox.py's `Organization` is one)."""
+
+    def hub_client(self, service: str, region: str | None = None) -> Any: ...
+
+    def client(self, service: str, account: str, region: str) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,6 @@
-"""EventBridge pattern matching as EventBridge does it, and the pattern the stack actually deploys.
-
-`matches` uses LocalStack's rule engine (`localstack.services.events.event_rule_engine`, no server), which
-implements EventBridge's array semantics: a pattern field inside an array of objects matches when any
-element matches (moto's matcher does not). `synthesized_rule_pattern` synthesizes the CDK app in-process
-(asset bundling skipped) and returns the remediation rule's EventPattern from the template, so callers
-test what would be deployed, not a copy of it.
-"""
+"""The stack as synthesized: its template and the event patterns of its rules, read from the CDK app in-process
+(asset bundling skipped) and resolved as CloudFormation would resolve them when deployed, so callers test what would
+be deployed, not a copy of it. Matching an event against a pattern is emulators/eventbridge.py."""
 
 from __future__ import annotations
 
@@ -21,20 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The demo's inbox is an SQS queue on the topic; an address in the synthesized stack only keeps synth's "nobody will
 # be notified" warning out of the demo's output.
 SYNTH_RECIPIENT = {"notificationEmails": "secops@example.com"}
-
-
-def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    """True when EventBridge would deliver `event` to a rule with `pattern` (which must be valid)."""
-    compiler, engine = _engine()
-    compiled = compiler.compile_event_pattern(pattern)  # raises on an invalid pattern, as PutRule would
-    return bool(engine.evaluate_pattern_on_event(compiled, event))
-
-
-@cache
-def _engine() -> tuple[Any, Any]:
-    from localstack.services.events.event_rule_engine import EventPatternCompiler, EventRuleEngine
-
-    return EventPatternCompiler(), EventRuleEngine()
 
 
 def synthesized_template() -> dict[str, Any]:

@@ -8,8 +8,20 @@ records in Lambda's SQS event shape, then DeleteMessage for every record not nam
 named are left in flight and come back after the visibility timeout (an invocation that raises leaves them all).
 With a batching window (the hub's mapping), records are gathered with further ReceiveMessage calls, POLLERS at once
 (Lambda starts five pollers for a standard queue), until the batch is full or the window has passed, as Lambda
-does. Where it may differ from AWS: the real mapping long-polls continuously; here one poll is made when the caller
-asks, and gathering is as fast as the emulator answers (moto's ReceiveMessage scans the whole queue).
+does. The queue's name, its maxReceiveCount and the function's QUEUE_URL / MAX_RECEIVES (`env()`) are the stack's
+(infra/remediator.py), written here, not imported.
+
+Where it may differ from AWS:
+- the real mapping long-polls continuously and scales its pollers and concurrent invocations with the backlog (up
+  to MaximumConcurrency); here one batch is taken when the caller asks (`poll`, `drain`) and invocations run one at
+  a time, so ordering and concurrency under load are not Lambda's;
+- gathering within the window is as fast as moto answers (moto's ReceiveMessage scans the whole queue), and at most
+  five ReceiveMessage calls of 10 run at once;
+- the invocation is a call in this process: no 6 MB payload limit, no timeout, no throttled or retried invocation;
+  an exception leaves the whole batch in flight, as Lambda does; a message attribute's binary value is dropped
+  (`stringValue` only);
+- SQS itself is moto's: its counts are exact where SQS's are approximate, and its ordering, visibility and delay
+  timing are moto's.
 """
 
 from __future__ import annotations

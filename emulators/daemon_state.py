@@ -1,5 +1,16 @@
 """The daemon emulator's state: one `RegionState` per account and Region, plain records, no behaviour beyond
-rendering each record as the API's output shape."""
+rendering each record as the API's output shape.
+
+Where it may differ from AWS:
+- a daemon task definition is described with the members it was registered with, as sent: no defaults are filled
+  in (ECS fills some in a task definition, a container's `essential` or empty lists; which it fills in a daemon task
+  definition is unverified);
+- there are no instances: every running, without-daemon and draining count is 0, and a deployment's circuit
+  breaker shows a threshold of 3 with no failures (docs/daemons-emulator.md, item 8);
+- `registeredBy` is the caller as moto's STS resolves it, an assumed-role ARN or else the account root, never an IAM
+  user (item 11);
+- the state lives in this process only and is gone on `/moto-api/reset`.
+"""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 - ECS records who registered a task definition and when (`registeredBy`, `registeredAt` in every describe);
   moto records neither. The stack proves its own copies partly by `registeredBy` (remediation/provenance.py) and finds
   the revision of an event without `responseElements` by `registeredAt`, so both are set here: `registeredBy` is the
-  calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM
-  user, or the account root), `registeredAt` the registration time.
+  calling principal as moto's own STS resolves it from the access key (an assumed-role session ARN, an IAM user, or
+  moto's placeholder `arn:aws:sts::<account>:user/moto` for a key it did not issue), `registeredAt` the registration
+  time.
 
 - ECS's RegisterTaskDefinition response carries the tags it applied (`tags`, beside `taskDefinition`: the API
   reference's response elements); moto's carries none. The function reads its fresh copy back from that response
@@ -25,6 +26,19 @@
   by revision ARN, so the highest revision ever registered is remembered per family here.
 
 `apply()` patches moto in this process (in-process `mock_aws` and ThreadedMotoServer alike); it is idempotent.
+
+Where it may differ from AWS:
+- `registeredAt` is when moto stored the revision; `registeredBy` is what moto's STS makes of the access key, so a
+  key moto did not issue (the tests' `testing`) registers as `arn:aws:sts::<account>:user/moto`, a principal AWS
+  never reports; the response's `tags` are the request's, as sent;
+- UpdateService starts a deployment only when it names another task definition and the controller is ECS
+  (`forceNewDeployment` alone is moto's: the current deployment gets a new id, nothing is replaced); the deployment
+  completes within the call, with moto's task counts, and what it replaced is dropped at once, unless the service is
+  held; no task is started or stopped, and circuit breakers and alarms are not modelled;
+- the highest revision ever registered is remembered per family in this process (reset forgets it with moto's
+  state);
+- only these four behaviours are patched: anywhere else moto's ECS is moto's (the listing pages are
+  throttle_proxy.py's; what moto 5.2.5 gets wrong beyond them is not listed here).
 """
 
 from __future__ import annotations

@@ -4,8 +4,19 @@
 (daemon_api.validate_request), carried out on the state of the caller's account and Region (daemon_state), and the
 answer is checked against the output shape. The daemon task definition operations, tags and Managed Instances
 capacity providers (which moto cannot create) are here; daemons, revisions and deployments are in
-daemon_deployments.py. emulator_server.py puts it in front of moto's server. docs/daemons-emulator.md lists where
-it may differ from AWS.
+daemon_deployments.py. server.py puts it in front of moto's server.
+
+Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1, 4-6 and 10):
+- a missing revision is `ClientException: Unable to describe daemon task definition.`, modelled on the task
+  definition's message (AWS's code and text for daemons are not documented);
+- `ListTagsForResource` answers for daemon task definitions, which the Service Authorization Reference does not list
+  for that action: AWS may refuse it;
+- a deleted revision stays DELETE_IN_PROGRESS while a daemon's current revision runs it and is DELETED from the next
+  request after that (AWS gives no timing); DELETED revisions stay describable and listed with `status=ALL`;
+- `revision=LAST_REGISTERED` is the newest revision of each family among those matching `status` (how AWS combines
+  the two filters is not documented);
+- Managed Instances capacity providers are created here (moto cannot) and stored in moto as Auto Scaling group
+  providers, so moto's DescribeCapacityProviders shows no `managedInstancesProvider`; `cluster` is required.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from demo.daemon_api import (
+from emulators.daemon_api import (
     DAEMON_ARN_RE,
     DAEMON_TASK_DEFINITION_ARN_RE,
     FAMILY_RE,
@@ -32,8 +43,8 @@ from demo.daemon_api import (
     validate_request,
     validate_response,
 )
-from demo.daemon_deployments import DaemonOperations, moto_ecs
-from demo.daemon_state import (
+from emulators.daemon_deployments import DaemonOperations, moto_ecs
+from emulators.daemon_state import (
     ACTIVE,
     DELETE_IN_PROGRESS,
     DELETED,

@@ -1,10 +1,21 @@
 """What the daemon emulator knows about the API: botocore's ECS model, request and response checks, errors, ARNs
-and page tokens. Nothing here holds state (that is daemon_emulator.py) or speaks HTTP (emulator_server.py).
+and page tokens. Nothing here holds state (that is daemon_emulator.py) or speaks HTTP (server.py).
 
 Every request is checked against the operation's input shape with botocore's ParamValidator, and then for what
 ParamValidator leaves out (enum values, number ranges, list maxima), so a malformed request is refused as ECS would
 refuse it: HTTP 400 with an error code from the operation's model. Every response is checked against the output
 shape before it leaves, so an emulator bug shows as a 500, never as a silently wrong answer.
+
+Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1-3 and 7):
+- the error codes are chosen here (InvalidParameterException for a bad parameter, ClientException for an unknown or
+  unusable identifier, SerializationException for a body that is not a JSON object): AWS does not document its
+  codes for daemon requests, and the messages are this module's wording;
+- every member the model does not have is refused, where AWS may ignore some;
+- names (family, container, daemon: letters, digits, `_`, `-`, up to 255) and tags (50 per resource, unique keys, no
+  `aws:` prefix, the Tag shape's lengths and characters) are checked as the API reference states them; IAM, quotas,
+  the task definition's size, `cpu`/`memory` values and throttling are not checked at all;
+- page sizes are read from the model's `maxResults` documentation; page tokens are this emulator's own (opaque,
+  bound to the request's filters, never expiring), not ECS's.
 """
 
 from __future__ import annotations

@@ -9,7 +9,21 @@ documents three more things the adapter relies on, added here:
   `VerificationState` or `Workflow` (moto overwrites them); a new finding without `Workflow` starts NEW.
 - GetFindings applies `EQUALS` string filters (the ones the adapter sends).
 
-Everything else is moto's own: the stored findings the tests read back are moto's state.
+Everything else is moto's own: the stored findings the tests read back are moto's state. Used by the tests through
+`documented_security_hub(monkeypatch)`, in process only (the emulator's server does not route Security Hub here).
+
+Where it may differ from AWS:
+- BatchUpdateFindings sets only `Workflow.Status` and `Note` (its `UpdatedAt` now); Severity, Confidence,
+  Criticality, Types, UserDefinedFields, VerificationState and RelatedFindings are accepted and ignored, and an
+  unknown finding is ErrorCode FindingNotFound with this emulator's message; the finding's own `UpdatedAt` is not
+  touched and no history is kept;
+- GetFindings filters on 8 fields (Id, ProductArn, GeneratorId, AwsAccountId, Region, RecordState, WorkflowStatus,
+  ComplianceStatus) with EQUALS only: another filter name raises NotImplementedError, another comparison matches
+  nothing; the order is moto's storage order (no SortCriteria), 100 a page by default and NextToken an offset;
+- a re-import keeps the four customer fields and replaces everything else (FindingProviderFields and the rules
+  that tie it to Severity, Confidence, Criticality, Types and RelatedFindings are not modelled);
+- requests are not checked against botocore's model beyond what moto does (no 100-finding limit per call, no ASFF
+  validation); IAM, the product subscription and Security Hub's eventual consistency are not modelled.
 """
 
 from __future__ import annotations
@@ -18,12 +32,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from moto.securityhub import urls
 from moto.securityhub.models import SecurityHubBackend
 from moto.securityhub.responses import SecurityHubResponse
+
+if TYPE_CHECKING:
+    import pytest
 
 CUSTOMER_FIELDS = ("Note", "UserDefinedFields", "VerificationState", "Workflow")
 FILTER_FIELDS = {

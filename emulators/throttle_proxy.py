@@ -12,6 +12,18 @@
 
 Other services (DynamoDB, SNS, ...) pass through untouched. Loopback only; use it as a context manager
 so it always stops.
+
+Where it may differ from AWS:
+- the rates are assumptions (DEFAULT_LIMITS; docs/performance.md), not measured against ECS: describe and the lists
+  20 a second with a burst of 50, register 1 a second with a burst of 1; ECS publishes no rate for the daemon
+  actions and Config none for its queries, so theirs are guesses; which actions share a bucket is the caller's
+  `shared`, and without `account_of` every account and Region shares one set of buckets;
+- a bucket starts full, spends a token before moto answers (a throttled call never reaches it) and refills
+  continuously; the answer is HTTP 400 ThrottlingException "Rate exceeded"; no other service is ever throttled;
+- a listing's pages are slices of one snapshot taken at its first page, where ECS pages a live listing (whether a
+  revision registered between pages shows up is unverified); tokens are `<snapshot>:<offset>`, readable, never
+  expiring and not bound to the request's filters; a bad one is InvalidParameterException "Invalid nextToken",
+  AWS's message may differ.
 """
 
 from __future__ import annotations

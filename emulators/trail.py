@@ -4,10 +4,18 @@ moto has no CloudTrail that records API calls. Here moto's ECS response handler 
 ThreadedMotoServer or the demo's emulator answers requests from any process, `ecs-remediate verify` run as a
 subprocess included): each successful registration is kept with its request parameters, its response, the calling
 principal (as moto's STS resolves the access key, an assumed-role session ARN in a member account), the account and
-the Region. `Trail.subscribe()` hands them to one reader from then on. Where it differs from CloudTrail: delivery is
-immediate and never lost or truncated (CloudTrail's is best effort, usually within minutes), and failed calls are not
-recorded (the stack's rule drops them: `errorCode` exists); `responseElements` holds the request's members with the ARN,
-revision and status ECS adds, not every output-only member.
+the Region. `Trail.subscribe()` hands them to one reader from then on. The EventBridge event built from a call is
+the caller's (demo/sandbox.py's `event_for`), not this module's.
+
+Where it may differ from AWS:
+- delivery is immediate, in order, and never lost, duplicated or truncated (CloudTrail's is best effort, usually
+  within minutes, and it cuts a field over its maximum size, 100 KB for `requestParameters`, marking it
+  `omitted: true`: docs/reliability.md);
+- only successful RegisterTaskDefinition calls are recorded: failed calls (which the stack's rule drops, `errorCode`
+  exists), daemon task definitions, TagResource and every other action are not;
+- `responseElements` holds the request's members with the ARN, revision and status ECS adds, not every output-only
+  member; `principal` is moto's reading of the access key (a key moto did not issue is moto's placeholder user), with
+  no session context, MFA or source identity.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ class Call:
 
 
 def apply() -> None:
-    """Wrap moto's RegisterTaskDefinition response (once per process; after demo.moto_fidelity.apply)."""
+    """Wrap moto's RegisterTaskDefinition response (once per process; after emulators.moto_fidelity.apply)."""
     global _applied  # noqa: PLW0603 - patch once per process
     if _applied:
         return

@@ -10,15 +10,27 @@ resets both. Test hooks, over HTTP so that a server in another thread or process
     POST /moto-api/ecs-daemons/finish-delete     {"daemonArn": ...}
 
 AWS Config's advanced query (X-Amz-Target StarlingDoveService.Select*ResourceConfig) is answered by `ConfigQueries`
-from the same moto state (demo/config_queries.py); its hooks are under /moto-api/config-queries/.
+from the same moto state (emulators/config_queries.py); its hooks are under /moto-api/config-queries/.
+`local_emulator()` starts one on a loopback port with moto_fidelity.py applied: what the demo and `make emulator` run.
+
+Where it may differ from AWS:
+- one endpoint answers every service, account and Region; no signature is verified and no IAM is evaluated: the
+  account is moto's reading of the request (MOTO_ACCOUNT_ID, then x-moto-account-id, then the access key), the
+  Region the one the request is signed for;
+- a request body past 1 MiB is cut there (the daemon and Config requests are far smaller; AWS's own limits are not
+  modelled), so a larger one fails as a SerializationException;
+- errors of the emulated operations are sent in the JSON protocol's form (`__type`, `message`, x-amzn-ErrorType),
+  an emulator bug as HTTP 500 ServerException; everything else is moto's answer, with moto's own gaps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -26,10 +38,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
 
-from demo import config_queries
-from demo.config_queries import ConfigQueries
-from demo.daemon_api import ApiError, Caller, target_prefix
-from demo.daemon_emulator import DaemonEmulator
+from emulators import config_queries, moto_fidelity
+from emulators.config_queries import ConfigQueries
+from emulators.daemon_api import ApiError, Caller, target_prefix
+from emulators.daemon_emulator import DaemonEmulator
 
 HOOK_PREFIX = "/moto-api/ecs-daemons/"
 _MAX_BODY = 1 << 20  # 1 MiB: far above any daemon request (a task definition is at most 64 KiB)
@@ -191,3 +203,19 @@ class EmulatorServer(ThreadedMotoServer):
         super().stop()
         if self._server is not None:
             self._server.server_close()
+
+
+@contextlib.contextmanager
+def local_emulator(port: int = 0) -> Iterator[str]:
+    """The emulator on 127.0.0.1 (`port`, or one the OS chooses): moto made faithful where the stack depends on it
+    (moto_fidelity), with the daemon API and Config's queries in front; yields its endpoint URL, and stops it and
+    closes its socket on every exit."""
+    moto_fidelity.apply()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
+    server = EmulatorServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        host, bound = server.get_host_and_port()
+        yield f"http://{host}:{bound}"
+    finally:
+        server.stop()

@@ -3,6 +3,18 @@
 Clusters and capacity providers are read from moto's ECS state (the same server holds both), so a daemon can only
 be created in a cluster moto knows, on Managed Instances capacity providers of that cluster. A deployment completes
 at once (SUCCESSFUL) unless a test asked otherwise (`DaemonEmulator.set_next_deployment_outcome`).
+
+Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 5 and 7-10):
+- a deployment finishes within the request that starts it, SUCCESSFUL unless a hook says ROLLBACK_SUCCESSFUL or
+  IN_PROGRESS; nothing drains, bake time and alarms are not evaluated, a newer deployment stops one under way, and
+  no `ECS Daemon Deployment State Change` event or CloudTrail record is made;
+- a deleted daemon stays DELETE_IN_PROGRESS, listed and running its revisions, until the `finish-delete` hook;
+- image digests are the SHA-256 of the image name, not of a pulled image;
+- `UpdateDaemon` members left out keep their previous values (AWS does not say whether it keeps or resets them);
+- a capacity provider that is not a Managed Instances one of the daemon's cluster is InvalidParameterException,
+  a missing cluster ClusterNotFoundException, an inactive daemon DaemonNotActiveException: the cases are the API
+  reference's, the codes for the first are this emulator's choice;
+- daemons are listed oldest first and deployments newest first (the API reference gives no order).
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from demo.daemon_api import (
+from emulators.daemon_api import (
     DAEMON_ARN_RE,
     FAMILY_RE,
     JSON,
@@ -25,7 +37,7 @@ from demo.daemon_api import (
     invalid,
     paginate,
 )
-from demo.daemon_state import (
+from emulators.daemon_state import (
     ACTIVE,
     DELETE_IN_PROGRESS,
     DaemonRecord,
@@ -36,7 +48,7 @@ from demo.daemon_state import (
 )
 
 if TYPE_CHECKING:
-    from demo.daemon_emulator import DaemonEmulator
+    from emulators.daemon_emulator import DaemonEmulator
 
 SETTINGS_DEFAULTS: JSON = {
     "propagateTags": "NONE",
