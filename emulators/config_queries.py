@@ -19,7 +19,7 @@ moto 5.2.5 has no query engine (its SelectResourceConfig returns canned results,
 Test hooks (`fail`, `forget`, `reset`, here and over HTTP under /moto-api/config-queries/) make Config fail or miss
 revisions.
 
-Where it may differ from AWS (the full list: docs/sweep-config.md#emulator):
+Where it may differ from AWS:
 - only the two query forms are answered; any other expression, which AWS would answer, is InvalidExpressionException;
 - 25 results a page without Limit or MaxResults is documented for SelectAggregateResourceConfig and assumed for
   SelectResourceConfig; results come in registration order (AWS states none); tokens are kept for the last 64
@@ -30,7 +30,8 @@ Where it may differ from AWS (the full list: docs/sweep-config.md#emulator):
   more or fewer, or render empty values otherwise; `tags` is a list of {"key", "value"}, inferred from an example
   that shows only `"tags":[]`;
 - IAM is not enforced (AccessDeniedException only from the `fail` hook) and the emulator never throttles
-  (throttle_proxy.py does); the validation messages are botocore's, not AWS's.
+  (throttle_proxy.py does); the validation messages are botocore's, not AWS's;
+- the full list, with the reasons: docs/sweep-config.md#emulator.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ ParamValidator leaves out (enum values, number ranges, list maxima), so a malfor
 refuse it: HTTP 400 with an error code from the operation's model. Every response is checked against the output
 shape before it leaves, so an emulator bug shows as a 500, never as a silently wrong answer.
 
-Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1-3 and 7):
+Where it may differ from AWS:
 - the error codes are chosen here (InvalidParameterException for a bad parameter, ClientException for an unknown or
   unusable identifier, SerializationException for a body that is not a JSON object): AWS does not document its
   codes for daemon requests, and the messages are this module's wording;
@@ -15,7 +15,8 @@ Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1-3
   `aws:` prefix, the Tag shape's lengths and characters) are checked as the API reference states them; IAM, quotas,
   the task definition's size, `cpu`/`memory` values and throttling are not checked at all;
 - page sizes are read from the model's `maxResults` documentation; page tokens are this emulator's own (opaque,
-  bound to the request's filters, never expiring), not ECS's.
+  bound to the request's filters, never expiring), not ECS's;
+- the full list, with the reasons: docs/daemons-emulator.md, items 1-3 and 7.
 """
 
 from __future__ import annotations

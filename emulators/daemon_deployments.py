@@ -4,7 +4,7 @@ Clusters and capacity providers are read from moto's ECS state (the same server 
 be created in a cluster moto knows, on Managed Instances capacity providers of that cluster. A deployment completes
 at once (SUCCESSFUL) unless a test asked otherwise (`DaemonEmulator.set_next_deployment_outcome`).
 
-Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 5 and 7-10):
+Where it may differ from AWS:
 - a deployment finishes within the request that starts it, SUCCESSFUL unless a hook says ROLLBACK_SUCCESSFUL or
   IN_PROGRESS; nothing drains, bake time and alarms are not evaluated, a newer deployment stops one under way, and
   no `ECS Daemon Deployment State Change` event or CloudTrail record is made;
@@ -14,7 +14,8 @@ Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 5 a
 - a capacity provider that is not a Managed Instances one of the daemon's cluster is InvalidParameterException,
   a missing cluster ClusterNotFoundException, an inactive daemon DaemonNotActiveException: the cases are the API
   reference's, the codes for the first are this emulator's choice;
-- daemons are listed oldest first and deployments newest first (the API reference gives no order).
+- daemons are listed oldest first and deployments newest first (the API reference gives no order);
+- the full list, with the reasons: docs/daemons-emulator.md, items 5 and 7-10.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ answer is checked against the output shape. The daemon task definition operation
 capacity providers (which moto cannot create) are here; daemons, revisions and deployments are in
 daemon_deployments.py. server.py puts it in front of moto's server.
 
-Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1, 4-6 and 10):
+Where it may differ from AWS:
 - a missing revision is `ClientException: Unable to describe daemon task definition.`, modelled on the task
   definition's message (AWS's code and text for daemons are not documented);
 - `ListTagsForResource` answers for daemon task definitions, which the Service Authorization Reference does not list
@@ -16,7 +16,8 @@ Where it may differ from AWS (the full list: docs/daemons-emulator.md, items 1, 
 - `revision=LAST_REGISTERED` is the newest revision of each family among those matching `status` (how AWS combines
   the two filters is not documented);
 - Managed Instances capacity providers are created here (moto cannot) and stored in moto as Auto Scaling group
-  providers, so moto's DescribeCapacityProviders shows no `managedInstancesProvider`; `cluster` is required.
+  providers, so moto's DescribeCapacityProviders shows no `managedInstancesProvider`; `cluster` is required;
+- the full list, with the reasons: docs/daemons-emulator.md, items 1, 4-6 and 10.
 """
 
 from __future__ import annotations
