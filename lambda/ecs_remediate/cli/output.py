@@ -11,20 +11,10 @@ from typing import TextIO
 from ..reports import render as reports
 from ..reports.csv_rows import write_rows
 from ..sweep import run as sweep
+from ..sweep.report import VERDICT_COLUMNS
 
 OUTPUTS = ("table", "json", "csv", *reports.FORMATS)
-_COLUMNS = (
-    "taskDefinitionArn",
-    "status",
-    "privilegedContainers",
-    "action",
-    "newTaskDefinitionArn",
-    "error",
-    "hostEquivalents",
-    "hostAccess",
-    "forged",
-    "source",
-)
+_COLUMNS = (*VERDICT_COLUMNS, "forged", "source")
 _DAEMON_COLUMNS = ("resourceType", "daemons")  # only when daemon task definitions were swept (sweep/daemons.py)
 
 

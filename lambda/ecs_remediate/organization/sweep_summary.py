@@ -24,23 +24,12 @@ from ..adapters.aws import BotoCoreError, ClientError, error_code, safe_error
 from ..core.message import Message
 from ..core.policy import ERROR, EXEMPT, FAIL, PASS
 from ..reports.csv_rows import write_rows
-from ..sweep.report import STATUSES, too_broad_text
+from ..sweep.report import STATUSES, VERDICT_COLUMNS, too_broad_text
 from .forwarding_queue import MISSING, OK, UNREADABLE
 from .sweep_item import counts_of
 from .sweep_items import BadItem, Item, check_run, items_key, notice_key, parse_item, report_keys
 
-CSV_COLUMNS = (
-    "account",
-    "region",
-    "taskDefinitionArn",
-    "status",
-    "privilegedContainers",
-    "action",
-    "newTaskDefinitionArn",
-    "error",
-    "hostEquivalents",
-    "hostAccess",
-)
+CSV_COLUMNS = ("account", "region", *VERDICT_COLUMNS)
 READERS = 16  # GetObject calls in flight: 17,000 items read in about a minute
 NOTICE_ACCOUNT_LINES = 200  # the e-mail lists this many accounts (those with FAIL or ERROR first); the report has all
 NOTICE_QUEUE_LINES = 50  # the e-mail lists this many account-Regions whose forwarding queue needs a look

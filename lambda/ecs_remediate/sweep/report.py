@@ -96,6 +96,19 @@ class Finding:
         }
 
 
+# A row's verdict columns, in the order the CSV outputs give them (the CLI's, the organization sweep's).
+VERDICT_COLUMNS = (
+    "taskDefinitionArn",
+    "status",
+    "privilegedContainers",
+    "action",
+    "newTaskDefinitionArn",
+    "error",
+    "hostEquivalents",
+    "hostAccess",
+)
+
+
 @dataclass
 class SweepReport:
     scope: str
