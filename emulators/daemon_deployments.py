@@ -24,7 +24,7 @@ import copy
 import hashlib
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulators.daemon_api import (
     DAEMON_ARN_RE,
@@ -48,9 +48,6 @@ from emulators.daemon_state import (
     TaskDefinitionRecord,
 )
 
-if TYPE_CHECKING:
-    from emulators.daemon_emulator import DaemonEmulator
-
 SETTINGS_DEFAULTS: JSON = {
     "propagateTags": "NONE",
     "enableECSManagedTags": False,
@@ -66,11 +63,20 @@ def moto_ecs(caller: Caller) -> Any:
 
 
 class DaemonOperations:
-    """The daemon half of `DaemonEmulator` (a mixin: it uses the emulator's clock and task definition lookup)."""
+    """The daemon half of `DaemonEmulator` (a mixin: it uses the emulator's clock and task definition lookup, declared
+    here and given by the emulator, so that this module does not import it)."""
+
+    def now(self) -> float:
+        raise NotImplementedError  # DaemonEmulator.now
+
+    def find_task_definition(
+        self, state: RegionState, caller: Caller, identifier: str, *, family_alone: bool
+    ) -> TaskDefinitionRecord:
+        raise NotImplementedError  # DaemonEmulator.find_task_definition
 
     # --- daemons ------------------------------------------------------------------------------------------------
 
-    def _create_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _create_daemon(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         token = params.pop("clientToken", None)
         digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         if token is not None and token in state.client_tokens:
@@ -105,7 +111,7 @@ class DaemonOperations:
             state.client_tokens[token] = (digest, arn)
         return self._daemon_response(daemon, with_updated=False)
 
-    def _update_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _update_daemon(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         daemon = self.daemon(state, caller, params["daemonArn"])
         if daemon.status != ACTIVE:
             raise ApiError("DaemonNotActiveException", "The daemon is not ACTIVE.")
@@ -119,7 +125,7 @@ class DaemonOperations:
         self.deploy(state, caller, daemon, task_definition, providers)
         return self._daemon_response(daemon, with_updated=True)
 
-    def _delete_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _delete_daemon(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         """DELETE_IN_PROGRESS, still listed and still running its revisions, until `finish_delete` (a test hook)
         stands for the instances being drained."""
         daemon = self.daemon(state, caller, params["daemonArn"])
@@ -132,7 +138,7 @@ class DaemonOperations:
                 deployment.status_reason = "the daemon is being deleted"
         return self._daemon_response(daemon, with_updated=True)
 
-    def _describe_daemon(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _describe_daemon(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         daemon = self.daemon(state, caller, params["daemonArn"])
         return {
             "daemon": {
@@ -146,7 +152,7 @@ class DaemonOperations:
             }
         }
 
-    def _list_daemons(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _list_daemons(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         cluster = self.cluster(caller, params.get("clusterArn"))
         wanted = set(params.get("capacityProviderArns", []))
         daemons = sorted(
@@ -173,21 +179,21 @@ class DaemonOperations:
             body["nextToken"] = token
         return body
 
-    def _describe_daemon_revisions(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _describe_daemon_revisions(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         arns = _batch(params["daemonRevisionArns"], "DescribeDaemonRevisions", "daemonRevisionArns")
         return {
             "daemonRevisions": [state.revisions[arn].describe() for arn in arns if arn in state.revisions],
             "failures": [{"arn": arn, "reason": "MISSING"} for arn in arns if arn not in state.revisions],
         }
 
-    def _describe_daemon_deployments(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _describe_daemon_deployments(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         arns = _batch(params["daemonDeploymentArns"], "DescribeDaemonDeployments", "daemonDeploymentArns")
         return {
             "daemonDeployments": [_deployment(state, state.deployments[a]) for a in arns if a in state.deployments],
             "failures": [{"arn": arn, "reason": "MISSING"} for arn in arns if arn not in state.deployments],
         }
 
-    def _list_daemon_deployments(self: DaemonEmulator, state: RegionState, params: JSON, caller: Caller) -> JSON:
+    def _list_daemon_deployments(self, state: RegionState, params: JSON, caller: Caller) -> JSON:
         if params["daemonArn"] not in state.daemons:
             raise client_error("The specified daemon wasn't found.")
         statuses = set(params.get("status", []))
@@ -216,7 +222,7 @@ class DaemonOperations:
     # --- shared by the operations and the test hooks ------------------------------------------------------------
 
     def deploy(
-        self: DaemonEmulator,
+        self,
         state: RegionState,
         caller: Caller,
         daemon: DaemonRecord,
@@ -267,7 +273,7 @@ class DaemonOperations:
         if outcome != "IN_PROGRESS":
             self.finish(state, daemon, outcome)
 
-    def finish(self: DaemonEmulator, state: RegionState, daemon: DaemonRecord, outcome: str) -> None:
+    def finish(self, state: RegionState, daemon: DaemonRecord, outcome: str) -> None:
         deployment = state.deployments[daemon.deployment_arn]
         if deployment.status != "IN_PROGRESS":
             raise ValueError(f"deployment {deployment.arn} is {deployment.status}, not IN_PROGRESS")
@@ -289,7 +295,7 @@ class DaemonOperations:
             outcome = "SUCCESSFUL"
         deployment.status, deployment.finished_at = outcome, now
 
-    def cluster(self: DaemonEmulator, caller: Caller, identifier: str | None) -> Any:
+    def cluster(self, caller: Caller, identifier: str | None) -> Any:
         """The moto cluster named (name or ARN; `default` when none is given), or ClusterNotFoundException."""
         identifier = identifier or "default"
         if identifier.startswith("arn:") and not identifier.startswith(f"{caller.arn_prefix()}:cluster/"):
@@ -299,7 +305,7 @@ class DaemonOperations:
             raise ApiError("ClusterNotFoundException", "Cluster not found.")
         return found
 
-    def providers(self: DaemonEmulator, state: RegionState, caller: Caller, arns: list[str], cluster: str) -> list[str]:
+    def providers(self, state: RegionState, caller: Caller, arns: list[str], cluster: str) -> list[str]:
         """Capacity provider ARNs that exist in moto, are Managed Instances ones and belong to the cluster."""
         if not arns or len(set(arns)) != len(arns):
             raise invalid("capacityProviderArns: one or more distinct capacity provider ARNs are required")
@@ -315,20 +321,20 @@ class DaemonOperations:
                 raise invalid(f"{name}: the capacity provider does not belong to the daemon's cluster.")
         return list(arns)
 
-    def active_task_definition(self: DaemonEmulator, state: RegionState, caller: Caller, arn: str) -> Any:
+    def active_task_definition(self, state: RegionState, caller: Caller, arn: str) -> Any:
         record = self.find_task_definition(state, caller, arn, family_alone=False)
         if record.status != ACTIVE:
             raise client_error(f"The daemon task definition {record.arn} is not ACTIVE.")
         return record
 
-    def daemon(self: DaemonEmulator, state: RegionState, caller: Caller, arn: str) -> DaemonRecord:
+    def daemon(self, state: RegionState, caller: Caller, arn: str) -> DaemonRecord:
         if not DAEMON_ARN_RE.match(arn):
             raise invalid("daemonArn is not a daemon ARN")
         if arn not in state.daemons:
             raise ApiError("DaemonNotFoundException", "The specified daemon wasn't found.")
         return state.daemons[arn]
 
-    def _daemon_response(self: DaemonEmulator, daemon: DaemonRecord, *, with_updated: bool) -> JSON:
+    def _daemon_response(self, daemon: DaemonRecord, *, with_updated: bool) -> JSON:
         body: JSON = {
             "daemonArn": daemon.arn,
             "status": daemon.status,
