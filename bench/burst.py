@@ -65,6 +65,24 @@ ASYNC_MAX_AGE = 3600.0
 FUNCTION_TIMEOUT = 60.0
 
 
+def worker_env(stack_env: dict[str, str], moto: str, ecs_url: str) -> dict[str, str]:
+    """A worker process's environment: the stack's variables, every AWS call to the emulator (ECS through the
+    throttling proxy), Powertools quiet."""
+    return {
+        **stack_env,
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL_ECS": ecs_url,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
+        "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+
+
 def limits(scale: float) -> dict[str, BucketRate]:
     return {
         "RegisterTaskDefinition": BucketRate(REGISTER.per_second * scale, REGISTER.burst),
@@ -259,17 +277,7 @@ def run_design(design: str, args: argparse.Namespace, moto: str) -> Run:
     context = multiprocessing.get_context("spawn")
     with ThrottleProxy(moto, limits(scale), shared=SHARED) as proxy:
         env = {
-            **{k: v for k, v in sandbox.env().items()},
-            "AWS_ENDPOINT_URL": moto,
-            "AWS_ENDPOINT_URL_ECS": proxy.url,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
-            "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **worker_env(sandbox.env(), moto, proxy.url),
             "TRUSTED_PRINCIPALS": f"arn:aws:iam::{ACCOUNT}:role/ecs-remediate-function",
             "BENCH_RETRY_MODE": args.retry_mode or "",
         }

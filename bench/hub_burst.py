@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.burst import REGION, SHARED, Context, _worker_setup, emulator_process, limits
+from bench.burst import REGION, SHARED, Context, _worker_setup, emulator_process, limits, worker_env
 from emulators.throttle_proxy import ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,20 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         queue = EventQueue(boto3.client("sqs", region_name=REGION, endpoint_url=moto)).create()
         context = multiprocessing.get_context("spawn")
         with ThrottleProxy(moto, limits(scale), shared=SHARED, account_of=get_account_id_from) as proxy:
-            env = {
-                **sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE),
-                **queue.env(),
-                "AWS_ENDPOINT_URL": moto,
-                "AWS_ENDPOINT_URL_ECS": proxy.url,
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "POWERTOOLS_SERVICE_NAME": "ecs-remediate",
-                "POWERTOOLS_METRICS_NAMESPACE": "EcsRemediate",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": "ERROR",
-            }
+            env = worker_env({**sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE), **queue.env()}, moto, proxy.url)
             stop = context.Event()
             spec = {"queue_url": queue.queue_url, "queue_arn": queue.queue_arn, "dlq_url": queue.dlq_url}
             workers = [

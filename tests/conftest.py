@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -52,6 +53,26 @@ botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+SYNTHETIC_EVENT = load_json(
+    SHARED_FIXTURES / "events" / "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json"
+)
+
+
+def event_variant(**changes: Any) -> dict[str, Any]:
+    """The synthetic privileged registration event with `a__b=value` set (KeyError: deleted) along each path."""
+    event = copy.deepcopy(SYNTHETIC_EVENT)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = event
+        for key in parents:
+            target = target[key]
+        if value is KeyError:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return event
 
 
 def shared_taskdefs() -> list[Path]:

@@ -162,3 +162,26 @@ def compliant(family: str = "api") -> dict[str, Any]:
 
 
 __all__ = ["HUB", "HUB_KEYS", "MEMBER_ROLE", "Clock", "RequestLog", "leave_hub", "load_hub", "privileged"]
+
+
+def deny_member_role(monkeypatch: pytest.MonkeyPatch, cli_module: ModuleType, account: str) -> None:
+    """STS answers AccessDenied to AssumeRole into `account`'s member role, for the STS clients `cli_module` makes
+    (its `regional_sts_client`): the role is not there, or its trust refuses the caller."""
+    from strategies import error_response
+
+    from ecs_remediate.organization.member_accounts import regional_sts_client
+
+    def sts(region: str | None = None) -> Any:
+        client = regional_sts_client(region)
+
+        def refuse(request: Any, **_: Any) -> Any:
+            if f"%3A{account}%3Arole" in str(request.body):
+                return error_response(
+                    request, 403, "AccessDenied", "not authorized to perform: sts:AssumeRole", protocol="query"
+                )
+            return None
+
+        client.meta.events.register_first("before-send.sts.AssumeRole", refuse)
+        return client
+
+    monkeypatch.setattr(cli_module, "regional_sts_client", sts)

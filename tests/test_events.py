@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
-from conftest import SHARED_FIXTURES, load_json
+from conftest import SYNTHETIC_EVENT as SYNTHETIC
+from conftest import event_variant as variant
 from ecs_remediate.core.events import Registration, Skip, Unidentified, parse_registration_event
-
-SYNTHETIC = load_json(SHARED_FIXTURES / "events" / "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json")
 
 
 def test_registration_is_read_from_the_cloudtrail_event() -> None:
@@ -24,20 +22,6 @@ def test_registration_is_read_from_the_cloudtrail_event() -> None:
         source_ip="203.0.113.10",
         user_agent="aws-cli/2.15.0",
     )
-
-
-def variant(**changes: Any) -> dict[str, Any]:
-    event = copy.deepcopy(SYNTHETIC)
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        target = event
-        for key in parents:
-            target = target[key]
-        if value is KeyError:
-            del target[leaf]
-        else:
-            target[leaf] = value
-    return event
 
 
 @pytest.mark.parametrize(

@@ -14,15 +14,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from org_support import HUB, MEMBER_ROLE, RequestLog, compliant, privileged
-from strategies import error_response
+from org_support import HUB, MEMBER_ROLE, RequestLog, compliant, deny_member_role, privileged
 
 from demo.org_sandbox import Organization
 from demo.sandbox import Sandbox
 from ecs_remediate.adapters import aws
 from ecs_remediate.cli import accounts as cli_accounts
 from ecs_remediate.cli.main import main
-from ecs_remediate.organization import member_accounts as accounts
 from ecs_remediate.organization.account_names import AccountListingFailed, active_accounts
 
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -59,21 +57,7 @@ def scan(*args: str) -> tuple[int, str, str]:
 
 def deny(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
     """STS answers AccessDenied for `account`'s member role (no role there, or its trust refuses the caller)."""
-
-    def sts(region: str | None = None) -> Any:
-        client = accounts.regional_sts_client(region)
-
-        def refuse(request: Any, **_: Any) -> Any:
-            if f"%3A{account}%3Arole" in str(request.body):
-                return error_response(
-                    request, 403, "AccessDenied", "not authorized to perform: sts:AssumeRole", protocol="query"
-                )
-            return None
-
-        client.meta.events.register_first("before-send.sts.AssumeRole", refuse)
-        return client
-
-    monkeypatch.setattr(cli_accounts, "regional_sts_client", sts)
+    deny_member_role(monkeypatch, cli_accounts, account)
 
 
 def test_json_rows_name_account_and_region_and_unreachable_accounts_are_errors(

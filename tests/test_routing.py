@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from conftest import SHARED_FIXTURES, load_json
+from conftest import SYNTHETIC_EVENT as SYNTHETIC
+from conftest import event_variant as variant
 from ecs_remediate.core.events import Skip, Unidentified, parse_registration_event
 from ecs_remediate.core.routing import (
     DAEMON,
@@ -27,7 +28,6 @@ from ecs_remediate.core.routing import (
     route,
 )
 
-SYNTHETIC = load_json(SHARED_FIXTURES / "events" / "SYNTHETIC__eventbridge_RegisterTaskDefinition_privileged.json")
 ACCOUNT, OTHER, REGION = "123456789012", "210987654321", "us-east-1"
 TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/priv-app:1"
 DTD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:daemon-task-definition/agent:3"
@@ -110,20 +110,6 @@ def test_the_hub_routes_the_same_kinds_in_the_sending_account_but_records_no_exe
             assert routed.reason == "not a RegisterTaskDefinition call ('ecs.amazonaws.com' 'TagResource')"
         else:
             assert (routed.kind, routed.arn) == (kind, arn)
-
-
-def variant(**changes: Any) -> dict[str, Any]:
-    event = copy.deepcopy(SYNTHETIC)
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        target = event
-        for key in parents:
-            target = target[key]
-        if value is KeyError:
-            del target[leaf]
-        else:
-            target[leaf] = value
-    return event
 
 
 MALFORMED = [

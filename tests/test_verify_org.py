@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from org_support import MEMBER_ROLE
-from strategies import error_response
+from org_support import MEMBER_ROLE, deny_member_role
 from synth_cache import synthesized_app
 
 from app import hub_of
@@ -27,7 +26,6 @@ from ecs_remediate.adapters import aws
 from ecs_remediate.cli import verify as cli_verify
 from ecs_remediate.cli.main import main
 from ecs_remediate.cli.verify_canary import CANARY_FAMILY
-from ecs_remediate.organization import member_accounts as accounts
 
 VERIFY_ROLE = f"{MEMBER_ROLE}-verify"
 ORG_CONTEXT = {
@@ -69,21 +67,7 @@ def hub(
 
 def deny(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
     """STS refuses verify's AssumeRole into `account` (the role is not there, or does not trust the caller)."""
-
-    def sts(region: str | None = None) -> Any:
-        client = accounts.regional_sts_client(region)
-
-        def refuse(request: Any, **_: Any) -> Any:
-            if f"%3A{account}%3Arole" in str(request.body):
-                return error_response(
-                    request, 403, "AccessDenied", "not authorized to perform: sts:AssumeRole", protocol="query"
-                )
-            return None
-
-        client.meta.events.register_first("before-send.sts.AssumeRole", refuse)
-        return client
-
-    monkeypatch.setattr(cli_verify, "regional_sts_client", sts)
+    deny_member_role(monkeypatch, cli_verify, account)
 
 
 def verify(*args: str) -> tuple[int, str, str]:
