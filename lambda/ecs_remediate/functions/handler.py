@@ -56,6 +56,7 @@ def remediator() -> Remediator:
         persistence,
         registry=exemption_registry(CONFIG),
         references=reference_finder(CONFIG),
+        fix_latest_on_sight=True,
     )
 
 

@@ -162,6 +162,7 @@ class HubRuntime:
                 self.persistence(),
                 registry=self.registry,
                 references=self._references(account, region),
+                fix_latest_on_sight=True,
             ),
         )
 

@@ -37,7 +37,7 @@ from ..core.notice import build_message
 from ..core.outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, SUPERSEDED, UNRESOLVED, Result
 from ..core.policy import EXEMPT as VERDICT_EXEMPT
 from ..core.policy import Judge, today_utc
-from ..core.taskdef import TaskDefinitionError, build_fixed_copy, family_and_revision
+from ..core.taskdef import TaskDefinitionError, build_fixed_copy, family_and_revision, privileged_containers
 from . import once, repeats, rollout
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .identify import registered_revision
@@ -72,6 +72,7 @@ class Remediator:
         registry: ExemptionSource | None = None,
         references: rollout.ReferenceFinder | None = None,
         recorded_by: str = "function",
+        fix_latest_on_sight: bool = False,
     ) -> None:
         self.config = config
         self.ecs = ecs
@@ -95,6 +96,10 @@ class Remediator:
         # of what it stored: the read-back needs no describe) and the described source (the count needs none).
         self._in_hand: dict[tuple[str, str], Described] = {}
         self.restorer = Restorer(ecs, config, self.judge, self.ledger, self.register_restore)
+        # The function's path fixes a privileged latest seen from an older revision's event (`_fix_latest`); the
+        # sweep goes over every revision anyway.
+        self.fix_latest_on_sight = fix_latest_on_sight
+        self._on_sight = threading.local()  # .active: this thread is inside `_fix_latest` (it goes one level deep)
 
     def _guard(
         self, persistence: BasePersistenceLayer, function: Callable[..., dict[str, Any]], key: str, prefix: str
@@ -211,8 +216,8 @@ class Remediator:
             if latest.revision == source.revision:
                 return self._make_copy(result, source)
             found = self._find_copy(result, source, latest)
-            if found is None:
-                return self._superseded(result, source, latest)
+        if found is None:  # outside the lock: fixing the latest on sight takes it again
+            return self._superseded(result, source, latest)
         result.reason = "the fixed copy was registered by an earlier attempt"
         self._complete(result, source, found)
         return self._notify_found(result, source)
@@ -359,11 +364,46 @@ class Remediator:
             f"superseded: the latest ACTIVE revision is :{latest.revision}; copying an older revision would roll the "
             "family back, so no copy was made"
         )
+        if self.fix_latest_on_sight:
+            result.reason += self._fix_latest(latest, result.registration)
         if self.config.retire or self.config.rollout:
             followup = rollout.retire_unused(self.ecs, self.config, source.arn, self.references)
             for name, value in vars(followup).items():
                 setattr(result, name, value)
         return self._notify(result)
+
+    def _fix_latest(self, latest: Described, seen: Registration | None) -> str:
+        """Fixes a privileged latest on sight, from an older revision's event (the function's path): in a burst the
+        family is fixed by the first of its events handled after its latest registration, not when the queue reaches
+        the latest's own event (which then finds the copy and sends no second notice). The latest is judged and
+        copied as its own event would have it (exemptions, its own notice, naming the registrant ECS records), one
+        level deep; not for daemons (their path describes by revision). What became of it, for
+        this revision's reason ("" when nothing was tried); a failure to fix it never fails this revision's event."""
+        if (
+            getattr(self._on_sight, "active", False)
+            or self.ecs.model.is_daemon
+            or not privileged_containers(latest.task_definition)
+        ):
+            return ""
+        where = " (left to its own event: {})"
+        self._on_sight.active = True
+        try:
+            registration = Registration(latest.arn, account=seen.account if seen else "", region=self.ecs.region)
+            fixed = self.process(registration)
+        except IdempotencyAlreadyInProgressError:
+            return where.format("another invocation is fixing it")
+        except RemediationFailed as failure:
+            return where.format(f"it failed, {failure.result.error_code}, notified")
+        except Exception as error:  # throttled or unavailable now: its own event is tried again and deferred
+            if not is_transient(error):
+                raise
+            return where.format(error_code(error))
+        finally:
+            self._on_sight.active = False
+        if fixed.outcome == REMEDIATED and fixed.new_task_definition_arn:
+            copy_revision = self._family_and_revision(fixed.new_task_definition_arn)[1]
+            return f"; the latest :{latest.revision} is privileged too: fixed now by its copy :{copy_revision}"
+        return f"; the latest :{latest.revision} is privileged too: {fixed.outcome}"
 
     def _follow_up(self, result: Result) -> Result:
         """Rollout, retire, and the count of privileged revisions left (remediation/rollout.py); onto verified copies
