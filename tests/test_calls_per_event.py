@@ -459,3 +459,38 @@ def test_a_revision_right_above_the_source_claiming_to_be_its_copy_is_not_taken_
     else:
         [finding] = note.payload["forgedCopies"]
         assert finding["arn"] == forged and finding["registeredBy"] == ATTACKER
+
+
+@pytest.mark.parametrize("retagged", [False, True])
+def test_a_burst_of_one_family_describes_each_revision_once_per_execution_environment(
+    sandbox: Sandbox, calls: Calls, monkeypatch: pytest.MonkeyPatch, retagged: bool
+) -> None:
+    """Five privileged revisions registered before any event, the events handled oldest first in one execution
+    environment: the first fixes :5 on sight; a revision's content never changes, so what one event described is not
+    described again by the next (the search for a copy between the source and the latest, the count of what is left).
+    The policed retagging :3 as the stack's copy of :2 before :2's event changes nothing: its content is privileged,
+    so it is nobody's copy (and, seen already, it is not described again to find that out)."""
+    handler = instance(sandbox, monkeypatch)
+    attacker = sandbox.as_principal()
+    events, arns = [], []
+    for n in range(5):
+        params = {
+            **PRIVILEGED,
+            "containerDefinitions": [{**PRIVILEGED["containerDefinitions"][0], "image": f"nginx:{n}"}],
+        }
+        response = attacker.register(params)
+        events.append(sandbox.event_for(params, response))
+        arns.append(arn_of(response))
+    seen = []
+    for n, event in enumerate(events):
+        if retagged and n == 1:
+            attacker.client("ecs").tag_resource(resourceArn=arns[2], tags=[{"key": MARKER, "value": "web:2"}])
+        result, made = calls.during(lambda event=event: invoke(handler, event))
+        seen.append((result["outcome"], made.count(DESCRIBE)))
+
+    assert seen == [("superseded", 5), ("superseded", 2), ("superseded", 2), ("superseded", 2), ("remediated", 2)]
+    [*_, copy] = sandbox.active_revisions("web")
+    assert sandbox.active_revisions("web") == [*arns, copy]
+    assert {"key": MARKER, "value": "web:5"} in sandbox.describe(copy)["tags"]
+    outcomes = {n.payload["taskDefinitionArn"]: n.payload["outcome"] for n in sandbox.inbox()}
+    assert outcomes == {**dict.fromkeys(arns[:4], "superseded"), arns[4]: "remediated"}

@@ -21,7 +21,7 @@ from .. import __version__
 from ..core.described import Described
 from ..core.message import Message
 from ..core.services import Service, holders, running
-from ..core.taskdef import TASK_DEFINITION_ARN_RE, RegisterModel
+from ..core.taskdef import TASK_DEFINITION_ARN_RE, RegisterModel, privileged_containers
 from .aws_errors import error_code, is_transient, safe_detail, safe_error, withhold_messages
 
 # Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
@@ -111,6 +111,10 @@ def reset_clients() -> None:
         _session = None
 
 
+# How many revisions' "has a privileged container" an Ecs adapter remembers before it forgets them all.
+KNOWN_CONTENT_LIMIT = 20_000
+
+
 class Ecs:
     """ECS calls the remediator makes."""
 
@@ -118,6 +122,10 @@ class Ecs:
 
     def __init__(self, ecs_client: Any) -> None:
         self._client = ecs_client
+        # Whether a revision has a privileged container, by ARN, from what this adapter described or registered: a
+        # revision's content never changes and ECS never reuses a revision number, so it stays true. Tags and status
+        # do change and are never answered from here (`known_privileged`).
+        self._privileged: dict[str, bool] = {}
         self.model = RegisterModel.from_service_model(ecs_client.meta.service_model)
         # botocore's parser drops members its model does not know; look at the raw body first so a
         # newer API field is noticed instead of silently lost from the copy.
@@ -166,11 +174,25 @@ class Ecs:
             ) and "nable to describe" in str(error):
                 raise RevisionNotFound(task_definition) from error
             raise
-        return Described(
-            task_definition=response["taskDefinition"],
-            tags=list(response.get("tags") or []),
-            unknown_members=list(response.get(self._UNKNOWN_KEY) or []),
+        return self._remember(
+            Described(
+                task_definition=response["taskDefinition"],
+                tags=list(response.get("tags") or []),
+                unknown_members=list(response.get(self._UNKNOWN_KEY) or []),
+            )
         )
+
+    def _remember(self, described: Described) -> Described:
+        if len(self._privileged) >= KNOWN_CONTENT_LIMIT:
+            self._privileged.clear()
+        if described.arn:
+            self._privileged[described.arn] = bool(privileged_containers(described.task_definition))
+        return described
+
+    def known_privileged(self, arn: str) -> bool | None:
+        """Whether revision `arn` has a privileged container, as this adapter saw it (None: not seen). Content only:
+        the revision may have been deregistered or retagged since."""
+        return self._privileged.get(arn)
 
     def latest_active(self, family: str) -> Described | None:
         """The newest ACTIVE revision of `family`, described with tags; None when it has none.
@@ -224,7 +246,9 @@ class Ecs:
                     raise ambiguous.error from None
                 time.sleep(random.uniform(0, 0.1 * 2**attempt))  # noqa: S311 - jitter, not cryptography
                 continue
-            return Described(task_definition=response["taskDefinition"], tags=list(response.get("tags") or []))
+            return self._remember(
+                Described(task_definition=response["taskDefinition"], tags=list(response.get("tags") or []))
+            )
         raise AssertionError("unreachable")
 
     def families(self) -> Iterator[str]:

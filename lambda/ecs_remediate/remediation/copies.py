@@ -50,7 +50,8 @@ def find_verified_copy(
     newer = [r for r in ecs.family_revisions(source.family) if source.revision < r < latest.revision] if between else []
     prefix = source.arn.rsplit(":", 1)[0]
     for revision in reversed(newer[-MAX_NEWER_DESCRIBED:]):
-        if recorded != f"{prefix}:{revision}":
+        # a revision seen privileged is nobody's fixed copy (content never changes): not described again
+        if recorded != f"{prefix}:{revision}" and not ecs.known_privileged(f"{prefix}:{revision}"):
             with contextlib.suppress(RevisionNotFound):
                 candidates.append(ecs.describe(f"{prefix}:{revision}"))
     trusted = list(trusted_principals)

@@ -121,13 +121,14 @@ class Remediator:
     # ---------------------------------------------------------------------------------------------------------
     # Judge
 
-    def process(self, registration: Registration) -> Result:
-        """Check one revision and act on it. Raises RemediationFailed (after notifying) on permanent failures and
-        the AWS error itself on transient ones, so the caller retries."""
+    def process(self, registration: Registration, latest: Described | None = None) -> Result:
+        """Check one revision and act on it (`latest`: the family's latest, described by the caller just now).
+        Raises RemediationFailed (after notifying) on permanent failures and the AWS error itself on transient ones,
+        so the caller retries."""
         arn = registration.task_definition_arn
         family, revision = self._family_and_revision(arn)
         result = self.result_type(SKIPPED, arn, family, revision, registration=registration)
-        latest = self._latest_first(result, family)
+        latest = latest or self._latest_first(result, family)
         try:
             source = latest if latest is not None and latest.arn == arn else self._describe(result, arn)
         except RevisionNotFound:
@@ -389,7 +390,7 @@ class Remediator:
         self._on_sight.active = True
         try:
             registration = Registration(latest.arn, account=seen.account if seen else "", region=self.ecs.region)
-            fixed = self.process(registration)
+            fixed = self.process(registration, latest)
         except IdempotencyAlreadyInProgressError:
             return where.format("another invocation is fixing it")
         except RemediationFailed as failure:

@@ -201,7 +201,9 @@ def count_privileged_active(
     """ACTIVE revisions of the family of `any_arn` that still have a privileged container (`known`: described by the
     caller already, not described again). Not listed when `known` holds every revision below `any_arn` (the family's
     first revision and its copy right above it): revision numbers are never reused, so there is nothing else up to
-    `any_arn`; what is registered later gets an event of its own."""
+    `any_arn`; what is registered later gets an event of its own. A listed revision whose content the adapter has
+    seen is not described again (`Ecs.known_privileged`: content never changes; one deregistered between the listing
+    and the count may be counted)."""
     match = TASK_DEFINITION_ARN_RE.match(any_arn)
     family = match["family"] if match else ""
     top = int(match["revision"]) if match else 0
@@ -211,6 +213,9 @@ def count_privileged_active(
     already = {d.arn: d for d in known}
     count = 0
     for arn in arns[-MAX_REVISIONS_COUNTED:]:
+        if arn not in already and (seen := ecs.known_privileged(arn)) is not None:
+            count += seen  # content never changes; listed ACTIVE just now
+            continue
         try:
             described = already.get(arn) or ecs.describe(arn)
         except RevisionNotFound:
