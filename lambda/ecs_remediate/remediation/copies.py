@@ -45,10 +45,12 @@ def find_verified_copy(
     if recorded and recorded != latest.arn:
         with contextlib.suppress(RevisionNotFound):  # deleted since: the marker search below still runs
             candidates.insert(0, ecs.describe(recorded))
-    # Nothing lies between a latest right above the source: no listing needed.
-    between = latest.revision > source.revision + 1
-    newer = [r for r in ecs.family_revisions(source.family) if source.revision < r < latest.revision] if between else []
     prefix = source.arn.rsplit(":", 1)[0]
+    # Nothing lies between a latest right above the source, and no revision seen privileged is anybody's copy: no
+    # listing needed when every number in between (up to the newest MAX_NEWER_DESCRIBED) was seen privileged.
+    window = range(max(source.revision + 1, latest.revision - MAX_NEWER_DESCRIBED), latest.revision)
+    between = any(not ecs.known_privileged(f"{prefix}:{n}") for n in window)
+    newer = [r for r in ecs.family_revisions(source.family) if source.revision < r < latest.revision] if between else []
     for revision in reversed(newer[-MAX_NEWER_DESCRIBED:]):
         # a revision seen privileged is nobody's fixed copy (content never changes): not described again
         if recorded != f"{prefix}:{revision}" and not ecs.known_privileged(f"{prefix}:{revision}"):
