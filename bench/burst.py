@@ -139,6 +139,7 @@ def _worker_setup(env: dict[str, str], scale: float) -> Any:
     delivery.DEFER_MAX_SECONDS = max(1, int(delivery.DEFER_MAX_SECONDS / scale))
     delivery.DEADLINE_MARGIN_SECONDS = delivery.DEADLINE_MARGIN_SECONDS / scale
     delivery.SATURATED_SECONDS = delivery.SATURATED_SECONDS / scale
+    delivery.ACCOUNT_RATE = delivery.ACCOUNT_RATE * scale
     handler.remediator()
     return handler
 

@@ -19,11 +19,14 @@ ones back to the mapping as batchItemFailures):
 
 Fair across accounts (the organization hub, where `group_of` names each event's member account): a batch is handled
 in round-robin order of its accounts, fewest records first (every account's first record, then every account's
-second, ...), so one member's burst in the same batch does not delay another member's registration. An account's
-records past ACCOUNT_TRIES_PER_BATCH in a batch, or within SATURATED_SECONDS of a throttled call in that account, are
-deferred untried, spread at ACCOUNT_RATE a second, with the account as their MessageGroupId (in a standard queue that
-makes SQS order them as a fair queue: one member's backlog does not raise the others' dwell time). A record reached
-when the invocation has less than DEADLINE_MARGIN_SECONDS left is deferred too, rather than cut off by the timeout.
+second, ...), so one member's burst in the same batch does not delay another member's registration. Each execution
+environment tries an account's records at ACCOUNT_RATE a second, ACCOUNT_BURST at once (a token bucket per account
+that outlives the batch); the others, and those within SATURATED_SECONDS of a throttled call in that account, are
+deferred untried, spread at that rate after the ones already deferred, with the account as their MessageGroupId (in
+a standard queue that makes SQS order them as a fair queue: one member's backlog does not raise the others' dwell
+time). A member's burst then costs an invocation one try and the SendMessageBatch calls of its deferrals (sent ten
+at once), not a second of work per record, so the others' registrations wait for little. A record reached when the
+invocation has less than DEADLINE_MARGIN_SECONDS left is deferred too, rather than cut off by the timeout.
 
 Copies are idempotent per source revision (remediation/remediator.py), so a redelivery, a deferral that raced its
 original, or the mapping's at-least-once delivery make no second copy.
@@ -53,10 +56,14 @@ DEFER_FOR_SECONDS = 24 * 3600
 # After a throttled call in an account, how long its other records are deferred without trying (about two refills of
 # ECS's register bucket, which refills one token a second).
 SATURATED_SECONDS = 2.0
-# In the hub, an account's records handled per batch; the rest are deferred, spread at ACCOUNT_RATE a second (ECS's
-# register refill per account), so a member's burst waits for its own account's rate without holding a batch.
-ACCOUNT_TRIES_PER_BATCH = 2
-ACCOUNT_RATE = 1.0
+# In the hub, how fast one execution environment tries an account's records: ACCOUNT_BURST at once, then ACCOUNT_RATE a
+# second; the rest are deferred, spread at that rate. With the hub's MaximumConcurrency of 2 an account's records are
+# tried about once a second together, ECS's register refill per account, so a member's burst waits for its own
+# account's rate without holding a batch.
+ACCOUNT_BURST = 2
+ACCOUNT_RATE = 0.5
+# SendMessageBatch calls of a batch's deferrals at once (a batch of 1,000 defers up to 100 of them).
+DEFERRAL_SENDERS = 10
 # A record reached with less than this left of the invocation is deferred unhandled (a remediation takes well under).
 DEADLINE_MARGIN_SECONDS = 10.0
 ATTR_DEFERRALS = "ecsRemediateDeferrals"  # how many times this event was deferred
@@ -95,8 +102,8 @@ class Delivery:
         self.group_of = group_of
         self.now = now
         self.saturated: dict[str, float] = {}  # account -> until when (self.now()) its records are deferred untried
-        self._tried: dict[str, int] = {}  # this batch: account -> records handled
-        self._spread: dict[str, int] = {}  # this batch: account -> records deferred untried
+        self._tokens: dict[str, tuple[float, float]] = {}  # account -> (tries left, when counted): its bucket
+        self._spread_until: dict[str, float] = {}  # account -> when its latest deferral untried comes back
         self._pending: list[tuple[str, dict[str, Any]]] = []  # this batch's deferrals: (messageId, entry)
         self.deferred = 0  # this process's deferrals (the bench reads it)
         self.last_batch: dict[str, Any] = {}  # messageId -> what handling it returned, for the latest batch (the demo)
@@ -111,7 +118,7 @@ class Delivery:
             process_partial_response,
         )
 
-        self.last_batch, self._tried, self._spread, self._pending = {}, {}, {}, []
+        self.last_batch, self._pending = {}, []
         deadline = _deadline(context, self.now)
 
         def record_handler(record: Any) -> None:
@@ -131,21 +138,31 @@ class Delivery:
     def flush(self) -> list[dict[str, str]]:
         """Send this batch's deferrals (SendMessageBatch, 10 a call); the records whose deferral failed, as
         batchItemFailures."""
-        failed: list[dict[str, str]] = []
         pending, self._pending = self._pending, []
         if self.sqs is None:
             return [{"itemIdentifier": message_id} for message_id, _ in pending]
-        for start in range(0, len(pending), 10):
-            chunk = pending[start : start + 10]
-            entries = [{**entry, "Id": str(n)} for n, (_, entry) in enumerate(chunk)]
-            try:
-                answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-                refused = {int(f["Id"]) for f in answer.get("Failed") or []}
-            except Exception:  # noqa: BLE001 - whatever failed, those records are retried by SQS
-                refused = set(range(len(chunk)))
-            failed += [{"itemIdentifier": chunk[n][0]} for n in sorted(refused)]
-            self.deferred += len(chunk) - len(refused)
+        chunks = [pending[start : start + 10] for start in range(0, len(pending), 10)]
+        if len(chunks) > 1:  # DEFERRAL_SENDERS calls at once (boto3 clients are thread-safe)
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a hub burst's batches only
+
+            with ThreadPoolExecutor(min(DEFERRAL_SENDERS, len(chunks))) as senders:
+                answers = list(senders.map(self._send, chunks))
+        else:
+            answers = [self._send(chunk) for chunk in chunks]
+        failed = [item for answer in answers for item in answer]
+        self.deferred += len(pending) - len(failed)
         return failed
+
+    def _send(self, chunk: list[tuple[str, dict[str, Any]]]) -> list[dict[str, str]]:
+        """One SendMessageBatch of up to 10 deferrals; the records it did not take, as batchItemFailures."""
+        assert self.sqs is not None
+        entries = [{**entry, "Id": str(n)} for n, (_, entry) in enumerate(chunk)]
+        try:
+            answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            refused = {int(f["Id"]) for f in answer.get("Failed") or []}
+        except Exception:  # noqa: BLE001 - whatever failed, those records are retried by SQS
+            refused = set(range(len(chunk)))
+        return [{"itemIdentifier": chunk[n][0]} for n in sorted(refused)]
 
     def fair_order(self, records: list[Any]) -> list[Any]:
         """Round-robin over the records' accounts, the accounts with the fewest records first (ties in order of first
@@ -184,16 +201,13 @@ class Delivery:
                 notify(None, f"the queued message is not an event ({error.__class__.__name__}){_WHERE}")
             raise
         group = self.group_of(body) if self.group_of is not None else None
-        if group is not None and (
-            self.saturated.get(group, 0.0) > self.now() or self._tried.get(group, 0) >= ACCOUNT_TRIES_PER_BATCH
-        ):
-            self._spread[group] = self._spread.get(group, 0) + 1
-            if self.defer(record, body, delay=self._spread[group] / ACCOUNT_RATE):
+        if group is not None and (self.saturated.get(group, 0.0) > self.now() or not self._take(group)):
+            now = self.now()
+            self._spread_until[group] = max(now, self._spread_until.get(group, now)) + 1 / ACCOUNT_RATE
+            if self.defer(record, body, delay=self._spread_until[group] - now):
                 return None
         if deadline is not None and self.now() > deadline and self.defer(record, body, delay=0):
             return None
-        if group is not None:
-            self._tried[group] = self._tried.get(group, 0) + 1
         try:
             return handle(body)
         except Exception as error:
@@ -204,6 +218,15 @@ class Delivery:
             if last and not _notified(error):
                 notify(body, _why(error, self.max_receives))
             raise
+
+    def _take(self, group: str) -> bool:
+        """One try of `group`'s records from its bucket (ACCOUNT_BURST, refilled at ACCOUNT_RATE); False when empty."""
+        now = self.now()
+        left, counted = self._tokens.get(group, (float(ACCOUNT_BURST), now))
+        left = min(float(ACCOUNT_BURST), left + (now - counted) * ACCOUNT_RATE)
+        taken = left >= 1.0
+        self._tokens[group] = (left - 1.0 if taken else left, now)
+        return taken
 
     def defer(self, record: Mapping[str, Any], body: dict[str, Any], delay: float | None = None) -> bool:
         """Send the event again (at the end of the batch) with `delay` seconds, by default the backoff of its deferral
