@@ -4,7 +4,7 @@
 
 An organization in moto (demo/org_sandbox.py: 20 member accounts reached through moto's STS), the hub's function in
 hub mode (MEMBER_ROLE_NAME) fed by the hub's event queue as the hub stack sets its mapping (batches of up to 1,000
-gathered for a second, MaximumConcurrency 2; emulators/event_queue.py), and ECS behind emulators/throttle_proxy.py
+gathered for a second, MaximumConcurrency 4; emulators/event_queue.py), and ECS behind emulators/throttle_proxy.py
 with ECS's buckets per member account (bench/burst.py's rates, `--scale` times faster).
 
   idle: each member but the first registers one privileged revision, one after another with the hub otherwise idle;
@@ -35,7 +35,8 @@ from emulators.throttle_proxy import ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMBER_ROLE = "ecs-remediate-member"
-HUB_BATCH_SIZE, HUB_WINDOW = 1000, 1.0  # infra/settings.py: HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS
+# infra/settings.py: HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS, HUB_DEFAULT_QUEUE_CONCURRENCY
+HUB_BATCH_SIZE, HUB_WINDOW, HUB_CONCURRENCY = 1000, 1.0, 4
 
 
 def privileged(family: str) -> dict[str, Any]:
@@ -66,6 +67,8 @@ def copy_latency(org: Any, account: str, family: str) -> float | None:
     """Seconds from the family's first revision to its fixed copy (the revision carrying the marker), or None."""
     ecs = org.client("ecs", account, REGION)
     arns = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")["taskDefinitionArns"]
+    if len(arns) < 2:  # no copy yet: the observer describes nothing (its load on the emulator stays small)
+        return None
     described = [ecs.describe_task_definition(taskDefinition=a, include=["TAGS"]) for a in arns]
     source = min(described, key=lambda d: d["taskDefinition"]["revision"])["taskDefinition"]
     for item in described:
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=HUB_CONCURRENCY, help="the mapping's MaximumConcurrency")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--limit", type=float, default=900.0)
     args = parser.parse_args(argv)
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             throttles = dict(proxy.throttles)
     finally:
         emulator.__exit__(None, None, None)
+    if busy:
+        print("the others' latencies during the burst, s:", " ".join(f"{v * scale:.2f}" for v in sorted(busy.values())))
     baseline = statistics.median(idle.values()) if idle else 0.0
     ratios = {a: busy[a] / baseline for a in busy} if baseline else {}
     worst = max(ratios.values()) if ratios else float("inf")

@@ -57,7 +57,12 @@ from .org_settings import OrgSettings
 from .org_sweep import OrgSweep
 from .outputs import verify_outputs
 from .remediator import RUNTIME, Remediator
-from .settings import HUB_QUEUE_BATCH_SIZE, HUB_QUEUE_BATCHING_WINDOW_SECONDS, StackSettings
+from .settings import (
+    HUB_DEFAULT_QUEUE_CONCURRENCY,
+    HUB_QUEUE_BATCH_SIZE,
+    HUB_QUEUE_BATCHING_WINDOW_SECONDS,
+    StackSettings,
+)
 
 # StackSets operation preferences, for speed with a stated failure tolerance (they apply to create and update
 # operations; auto-deployment to an account that joins a target OU runs on its own):
@@ -110,6 +115,7 @@ class HubStack(Stack):
             # back another member's registration (ecs_remediate/delivery.py, docs/performance.md#burst).
             batch_size=HUB_QUEUE_BATCH_SIZE,
             batching_window=Duration.seconds(HUB_QUEUE_BATCHING_WINDOW_SECONDS),
+            default_concurrency=HUB_DEFAULT_QUEUE_CONCURRENCY,
         )
         self.remediator.function.add_environment(ENV_MEMBER_ROLE_NAME, org.member_role_name)
         # The daemon rules on the hub's bus: what the members' daemon forwarding rules put there

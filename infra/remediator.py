@@ -40,6 +40,7 @@ from .runtime_iam import RuntimeArns, runtime_nag, runtime_statements
 from .settings import (
     ASYNC_MAX_EVENT_AGE_SECONDS,
     ASYNC_RETRY_ATTEMPTS,
+    DEFAULT_QUEUE_CONCURRENCY,
     FUNCTION_MEMORY_MB,
     FUNCTION_TIMEOUT_SECONDS,
     QUEUE_AGE_ALARM_SECONDS,
@@ -90,6 +91,7 @@ class Remediator(Construct):
         runtime_permissions: bool = True,
         batch_size: int = QUEUE_BATCH_SIZE,
         batching_window: Duration | None = None,
+        default_concurrency: int = DEFAULT_QUEUE_CONCURRENCY,
     ) -> None:
         """`event_bus`: where the rule listens (default: the account's default bus, where CloudTrail delivers).
         `runtime_permissions=False`: the function gets the table and topic but no ECS/PassRole statement (a hub
@@ -188,7 +190,7 @@ class Remediator(Construct):
             batch_size=batch_size,
             max_batching_window=batching_window,
             report_batch_item_failures=True,
-            max_concurrency=settings.queue_concurrency,
+            max_concurrency=settings.queue_concurrency or default_concurrency,
         )
         self.function.add_event_source(self.event_source_mapping)
         self.queue.grant_send_messages(self.role)

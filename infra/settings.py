@@ -58,6 +58,10 @@ DEFAULT_QUEUE_CONCURRENCY, QUEUE_CONCURRENCY_RANGE = 2, (2, 1000)
 # (ecs_remediate/delivery.py). About 3 MB of typical events, within Lambda's 6 MB batch payload.
 HUB_QUEUE_BATCH_SIZE = 1000
 HUB_QUEUE_BATCHING_WINDOW_SECONDS = 1
+# The hub's MaximumConcurrency unless `queueConcurrency` is set: each member has its own ECS rates, and the function
+# paces each member's records (delivery.ACCOUNT_RATE, a quarter a second per execution environment: the register
+# bucket's refill across 4), so a member's burst leaves batches free for the others' registrations.
+HUB_DEFAULT_QUEUE_CONCURRENCY = 4
 # The backlog alarm: the oldest event waiting longer than this (the burst is not draining).
 QUEUE_AGE_ALARM_SECONDS = 3600
 
@@ -240,7 +244,8 @@ class StackSettings:
     escalate_window_hours: int = DEFAULT_ESCALATE_WINDOW_HOURS
     rollout_managed: bool = False  # rollout moves CloudFormation-managed services too (the stack then has drift)
     daemon_rollout: bool = False  # move daemons onto fixed daemon task definitions (infra/daemons.py)
-    queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY  # batches handled at once (the mapping's MaximumConcurrency)
+    # batches handled at once (the mapping's MaximumConcurrency); None: the stack's default (2, the hub's 4)
+    queue_concurrency: int | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -320,8 +325,8 @@ class StackSettings:
             raise ContextError(
                 f"{CTX_ROLLOUT_MANAGED}: moves stack-managed services during rollout; needs -c rollout=true"
             )
-        concurrency = _integer(values, CTX_QUEUE_CONCURRENCY, DEFAULT_QUEUE_CONCURRENCY)
-        if not QUEUE_CONCURRENCY_RANGE[0] <= concurrency <= QUEUE_CONCURRENCY_RANGE[1]:
+        concurrency = _integer(values, CTX_QUEUE_CONCURRENCY, 0) if CTX_QUEUE_CONCURRENCY in values else None
+        if concurrency is not None and not QUEUE_CONCURRENCY_RANGE[0] <= concurrency <= QUEUE_CONCURRENCY_RANGE[1]:
             low, high = QUEUE_CONCURRENCY_RANGE
             raise ContextError(
                 f"{CTX_QUEUE_CONCURRENCY}: expected {low} to {high} batches at once (Lambda's MaximumConcurrency), "

@@ -118,6 +118,10 @@ def test_the_function_listens_on_the_hub_bus_with_the_same_pattern(hub: tuple[An
     assert "DeadLetterConfig" in props["Targets"][0]
     [mapping] = of_type(template, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionName"] == {"Ref": function_id}
+    # large batches for a second, and 4 at once: each member has its own ECS rates (docs/performance.md#hub-fairness)
+    assert mapping["Properties"]["BatchSize"] == 1000
+    assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == 1
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 4}
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["MEMBER_ROLE_NAME"] == "ecs-remediate-member"
     assert variables["MODE"] == "remediate"

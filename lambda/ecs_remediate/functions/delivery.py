@@ -57,11 +57,12 @@ DEFER_FOR_SECONDS = 24 * 3600
 # ECS's register bucket, which refills one token a second).
 SATURATED_SECONDS = 2.0
 # In the hub, how fast one execution environment tries an account's records: ACCOUNT_BURST at once, then ACCOUNT_RATE a
-# second; the rest are deferred, spread at that rate. With the hub's MaximumConcurrency of 2 an account's records are
-# tried about once a second together, ECS's register refill per account, so a member's burst waits for its own
-# account's rate without holding a batch.
+# second; the rest are deferred, spread at that rate. With the hub's default MaximumConcurrency of 4
+# (infra/settings.py) an account's records are tried about once a second together, ECS's register refill per account,
+# so a member's burst waits for its own account's rate without holding a batch; a larger `queueConcurrency` tries
+# them faster by as much.
 ACCOUNT_BURST = 2
-ACCOUNT_RATE = 0.5
+ACCOUNT_RATE = 0.25
 # SendMessageBatch calls of a batch's deferrals at once (a batch of 1,000 defers up to 100 of them).
 DEFERRAL_SENDERS = 10
 # A record reached with less than this left of the invocation is deferred unhandled (a remediation takes well under).

@@ -16,7 +16,7 @@ be a copy and is not is reported as forged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Any, NoReturn
@@ -32,8 +32,6 @@ from ..core.config import Config
 from ..core.described import Described
 from ..core.events import Registration, Unidentified
 from ..core.exemptions.evaluate import ExemptionSource, RegistryUnavailable
-from ..core.message import Message
-from ..core.notice import build_message
 from ..core.outcomes import COMPLIANT, EXEMPT, FAILED, REMEDIATED, REPORTED, SKIPPED, SUPERSEDED, UNRESOLVED, Result
 from ..core.policy import EXEMPT as VERDICT_EXEMPT
 from ..core.policy import Judge, today_utc
@@ -41,9 +39,10 @@ from ..core.taskdef import TaskDefinitionError, build_fixed_copy, family_and_rev
 from . import once, repeats, rollout
 from .copies import find_verified_copy, holds_exact_copy, read_back
 from .identify import registered_revision
+from .notices import Notices, notice_key
 from .provenance import described_document
 from .restore import RegisterFailed, Restorer
-from .rollout import marker_value, short_ref
+from .rollout import marker_value
 
 
 class RemediationFailed(Exception):
@@ -54,7 +53,7 @@ class RemediationFailed(Exception):
         self.result = result
 
 
-class Remediator:
+class Remediator(Notices):
     # The adapter seam (daemons.remediator.DaemonRemediator overrides these, on a daemon `ecs`): the result type, the
     # Describe call named in failures, how an ARN names its family and revision, and the notice's text and key.
     result_type: type[Result] = Result
@@ -264,26 +263,6 @@ class Remediator:
         repeats.note_remediation(self.ledger, self.config, result)  # escalates a family fixed again and again
         self._follow_up(result)
 
-    def _notify_made(self, result: Result) -> str:
-        """The notice of the invocation that registered the copy, sent inside the copy's guard (no notice record of
-        its own: the copy's record stores its key once SNS took it). Returns that key ("" when none is sent)."""
-        if self.topic is None or result.outcome not in self.config.notify_on:
-            return ""
-        self._publish(request={"key": self._notice_key(result)}, result=result)
-        return self._notice_key(result)
-
-    def _notify_found(self, result: Result, source: Described) -> Result:
-        """The notice of a copy found made: not while the copy's guard is held (that invocation notifies; this event
-        is tried again later), and not when the copy's record says its invocation sent this very notice."""
-        if self.topic is None or result.outcome not in self.config.notify_on or self._copy_records is None:
-            return self._notify(result)
-        record = self._copy_records.get(source.arn)
-        if once.in_progress(record):
-            raise IdempotencyAlreadyInProgressError(f"{short_ref(source.arn)}: being remediated by another invocation")
-        if once.notified(record, self._notice_key(result)):
-            return result
-        return self._notify(result)
-
     def _register_copy(
         self,
         request: dict[str, Any],
@@ -446,40 +425,9 @@ class Remediator:
         self._notify(result)
         raise RemediationFailed(result)
 
-    def _notify(self, result: Result) -> Result:
-        if self.topic is None or result.outcome not in self.config.notify_on:
-            return result
-        self._publish_once(request={"key": self._notice_key(result)}, result=result)
-        return result
-
-    def _notice_key(self, result: Result) -> str:
-        event = result.registration.event_id if result.registration else ""
-        return notice_key(
-            result.outcome,
-            result.task_definition_arn or f"{result.family}@{event}",
-            result.new_task_definition_arn,
-            result.exemption,
-            [f["arn"] for f in result.forged_copies],
-        )
-
-    def _publish(self, request: dict[str, Any], result: Result) -> dict[str, Any]:
-        assert self.topic is not None
-        return {"messageId": self.topic.publish(self._message(result))}
-
-    def _message(self, result: Result) -> Message:
-        return build_message(result, region=self.ecs.region)
-
     @staticmethod
     def _family_and_revision(arn: str) -> tuple[str, int]:
         return family_and_revision(arn)
-
-
-def notice_key(
-    outcome: str, arn: str, new_arn: str | None = None, exemption: str | None = None, forged: Sequence[str] = ()
-) -> str:
-    """What a notice is deduplicated on in the idempotency table (remediation/once.py): one notice per revision,
-    outcome, copy, exemption and forged copies. `ecs-remediate verify` reads the stack's record of a notice by it."""
-    return f"{outcome}|{arn}|{new_arn}|{exemption}|{','.join(forged)}"
 
 
 class _CopyFailed(RegisterFailed):
