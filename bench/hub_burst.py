@@ -9,7 +9,7 @@ with ECS's buckets per member account (bench/burst.py's rates, `--scale` times f
 
   idle: each member but the first registers one privileged revision, one after another with the hub otherwise idle;
   burst: the first member registers `--burst` privileged revisions at once while each other member registers one,
-      spread over the burst's registrations.
+      spread over the burst's registrations (in a process of their own, apart from the hub's workers and the proxy).
 
 Each member's latency: from its registration (ECS's registeredAt) to its fixed copy's registeredAt, read back from
 the member account. Reported: every other member's latency in the burst as a ratio to the idle hub's median; the
@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import statistics
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -61,6 +60,32 @@ def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: A
         events.poll(
             handler.queue_handler, Context(60.0 / scale), batch_size=HUB_BATCH_SIZE, wait=1, window=HUB_WINDOW / scale
         )
+
+
+def feed_burst(moto: str, members: dict[str, str], queue_url: str, noisy: str, quiet: list[str], burst: int) -> None:
+    """The members' registrations during the burst, each event put on the hub's queue as EventBridge would: the noisy
+    member's `burst`, the quiet members' one each spread among them. In a process of its own: the members' pipelines
+    are not the hub's, and in the bench's process they would share the throttling proxy's interpreter lock."""
+    import boto3
+
+    from demo.org_sandbox import Organization
+    from emulators.event_queue import EventQueue
+
+    org = Organization(endpoint_url=moto, members=members)
+    queue = EventQueue(boto3.client("sqs", region_name=REGION, endpoint_url=moto), queue_url=queue_url)
+    spacing = max(1, burst // (len(quiet) + 1))
+    quiet_left = list(quiet)
+
+    def register(account: str, family: str) -> None:
+        response = org.register(account, REGION, privileged(family))
+        queue.put(org.event_for(account, REGION, privileged(family), response))
+
+    for n in range(burst):
+        register(noisy, f"burst-{n % 200:03d}")
+        if n % spacing == spacing // 2 and quiet_left:
+            register(quiet_left.pop(0), "busy")
+    for account in quiet_left:
+        register(account, "busy")
 
 
 def copy_latency(org: Any, account: str, family: str) -> float | None:
@@ -132,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     for account in accounts:
                         if account not in found and (latency := copy_latency(org, account, family)) is not None:
                             found[account] = latency
-                    time.sleep(0.5)
+                    time.sleep(1.0)  # latencies come from registeredAt: polling less often loads the emulator less
                 return found
 
             # Idle: one registration at a time.
@@ -141,20 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                 register(account, "idle")
                 idle.update(wait_for([account], "idle"))
             # Burst: the noisy member's registrations, the quiet members' spread among them.
-            spacing = max(1, args.burst // (len(quiet) + 1))
-            quiet_left = list(quiet)
-
-            def burst() -> None:
-                for n in range(args.burst):
-                    register(noisy, f"burst-{n % 200:03d}")
-                    if n % spacing == spacing // 2 and quiet_left:
-                        register(quiet_left.pop(0), "busy")
-
-            feeder = threading.Thread(target=burst)
+            feeder = context.Process(
+                target=feed_burst, args=(moto, dict(org.members), queue.queue_url, noisy, quiet, args.burst)
+            )
             feeder.start()
             feeder.join()
-            for account in quiet_left:
-                register(account, "busy")
             busy = wait_for(quiet, "busy")
             backlog = queue.depth()
             stop.set()
