@@ -4,19 +4,22 @@ In a burst the queue reaches a family's older revisions long before its latest o
 after the latest registration copies the latest (judged as its own event would judge it), and the latest's own event
 later finds the copy and sends no second notice. Each test drives the real handler on moto and reads back the family
 and the notices; the policed developer's variants: a latest that is exempt, one deregistered before it is reached, one
-whose register is throttled past every retry, the latest's own event at the same moment; report mode.
+whose register is throttled past every retry, the idempotency table failing during the fix, the latest's own event
+at the same moment; report mode.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config as BotoConfig
-from test_handler import invoke, throttle_first
+from test_handler import _Raw, invoke, throttle_first
 
 from conftest import load_handler
 from demo.sandbox import Sandbox
@@ -122,7 +125,7 @@ def test_a_throttled_register_never_fails_the_older_event_and_the_latest_is_fixe
 ) -> None:
     (_, first), (_, second) = burst(sandbox, 2)
     # two attempts a call, not the function's eight with their backoff: what is under test is what follows them
-    retries = BotoConfig(retries={"mode": "standard", "max_attempts": 2})
+    retries = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})
     monkeypatch.setattr(aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(retries))
     handler = load_handler(sandbox, monkeypatch)
     throttled = throttle_first(aws.client("ecs"), "RegisterTaskDefinition", 1000)  # every attempt, until released
@@ -173,3 +176,30 @@ def test_report_mode_fixes_nothing_on_sight(sandbox: Sandbox, monkeypatch: pytes
 
     assert result["outcome"] == "reported" and "privileged too" not in result["reason"]
     assert copies_of(sandbox) == {} and outcomes(sandbox) == {"web:1": ["reported"]}
+
+
+def test_the_idempotency_table_failing_during_the_fix_leaves_the_latest_to_its_own_event(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (_, first), (_, second) = burst(sandbox, 2)
+    retries = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})
+    monkeypatch.setattr(aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(retries))
+    handler = load_handler(sandbox, monkeypatch)
+    failed: list[int] = []
+
+    def unavailable(request: Any, **_: Any) -> AWSResponse | None:
+        if len(failed) >= 2:  # both attempts of the first PutItem: the latest's copy record
+            return None
+        failed.append(1)
+        body = json.dumps({"__type": "InternalServerError", "message": "unavailable"}).encode()
+        return AWSResponse(request.url, 500, {"x-amzn-errortype": "InternalServerError"}, _Raw(body))
+
+    aws.client("dynamodb").meta.events.register_first("before-send.dynamodb.PutItem", unavailable)
+
+    result = invoke(handler, first)
+
+    assert len(failed) == 2 and result["outcome"] == "superseded"
+    assert result["reason"].endswith("(left to its own event: the idempotency table is unavailable)")
+    assert copies_of(sandbox) == {} and outcomes(sandbox) == {"web:1": ["superseded"]}
+    assert invoke(handler, second)["outcome"] == "remediated"
+    assert list(copies_of(sandbox)) == ["web:2"]

@@ -22,7 +22,10 @@ from datetime import date
 from typing import Any, NoReturn
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from ..adapters.aws import ClientError, Ecs, RevisionNotFound, Topic, error_code, is_transient, safe_detail
@@ -127,7 +130,7 @@ class Remediator(Notices):
         arn = registration.task_definition_arn
         family, revision = self._family_and_revision(arn)
         result = self.result_type(SKIPPED, arn, family, revision, registration=registration)
-        latest = latest or self._latest_first(result, family)
+        latest = latest if latest is not None else self._latest_first(result, family)
         try:
             source = latest if latest is not None and latest.arn == arn else self._describe(result, arn)
         except RevisionNotFound:
@@ -357,8 +360,9 @@ class Remediator(Notices):
         family is fixed by the first of its events handled after its latest registration, not when the queue reaches
         the latest's own event (which then finds the copy and sends no second notice). The latest is judged and
         copied as its own event would have it (exemptions, its own notice, naming the registrant ECS records), one
-        level deep; not for daemons (their path describes by revision). What became of it, for
-        this revision's reason ("" when nothing was tried); a failure to fix it never fails this revision's event."""
+        level deep; not for daemons (their path describes by revision). Returns what became of it, for this
+        revision's reason ("" when nothing was tried). A refused or transient failure to fix it never fails this
+        revision's event; an error nobody expected does (delivered again, then the dead-letter queue with a notice)."""
         if (
             getattr(self._on_sight, "active", False)
             or self.ecs.model.is_daemon
@@ -372,6 +376,8 @@ class Remediator(Notices):
             fixed = self.process(registration, latest)
         except IdempotencyAlreadyInProgressError:
             return where.format("another invocation is fixing it")
+        except IdempotencyPersistenceLayerError:
+            return where.format("the idempotency table is unavailable")
         except RemediationFailed as failure:
             return where.format(f"it failed, {failure.result.error_code}, notified")
         except Exception as error:  # throttled or unavailable now: its own event is tried again and deferred
