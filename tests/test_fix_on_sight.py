@@ -3,9 +3,9 @@
 In a burst the queue reaches a family's older revisions long before its latest one's event; the first of them handled
 after the latest registration copies the latest (judged as its own event would judge it), and the latest's own event
 later finds the copy and sends no second notice. Each test drives the real handler on moto and reads back the family
-and the notices; the policed developer's variants: a latest that is exempt, one deregistered before it is reached, one
-whose register is throttled past every retry, the idempotency table failing during the fix, the latest's own event
-at the same moment; report mode.
+and the notices; the policed developer's variants: a latest that is exempt, one tagged on create to look exempt or
+fixed, one deregistered before it is reached, one whose register is throttled past every retry, the idempotency table
+failing during the fix, the latest's own event at the same moment; report mode.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from botocore.config import Config as BotoConfig
 from test_handler import _Raw, invoke, throttle_first
 
 from conftest import load_handler
-from demo.sandbox import Sandbox
+from demo.sandbox import ACCOUNT, Sandbox
 from ecs_remediate.adapters import aws
 
 MARKER = "ecs-remediate:source-revision"
+POLICED = f"arn:aws:sts::{ACCOUNT}:assumed-role/Dev/mallory"  # Sandbox.as_principal()
 
 
 def privileged(image: str = "nginx:1.27") -> dict[str, Any]:
@@ -46,12 +47,13 @@ def burst(sandbox: Sandbox, count: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 def copies_of(sandbox: Sandbox) -> dict[str, str]:
-    """The family's fixed copies: marker value -> copy ARN (each checked non-privileged)."""
+    """The family's fixed copies: marker value -> copy ARN, each checked non-privileged. A revision the policed
+    registered (ECS's registeredBy) is never one, whatever marker it carries."""
     found = {}
     for arn in sandbox.active_revisions("web"):
         described = sandbox.describe(arn)
         marker = next((t["value"] for t in described.get("tags", []) if t["key"] == MARKER), None)
-        if marker:
+        if marker and described["taskDefinition"].get("registeredBy") != POLICED:
             assert not any(c.get("privileged") for c in described["taskDefinition"]["containerDefinitions"])
             found[marker] = arn
     return found
@@ -73,6 +75,14 @@ def outcomes(sandbox: Sandbox) -> dict[str, list[str]]:
 
 @pytest.fixture
 def handler(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return load_handler(sandbox, monkeypatch)
+
+
+def two_attempts_a_call(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The function with two attempts a call, not its eight with their backoff: what is under test is what follows
+    a call that failed every attempt."""
+    retries = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})
+    monkeypatch.setattr(aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(retries))
     return load_handler(sandbox, monkeypatch)
 
 
@@ -107,6 +117,35 @@ def test_an_exempt_latest_is_not_copied(sandbox: Sandbox, handler: ModuleType) -
     assert outcomes(sandbox) == {"web:2": ["exempt"], "web:1": ["superseded"]}
 
 
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [
+            {"key": "ecs-remediate:exempt-reason", "value": "vendor agent"},
+            {"key": "ecs-remediate:exempt-until", "value": "2099-01-01"},
+        ],
+        [{"key": MARKER, "value": "web:1"}],  # claims to be the stack's copy of :1
+        [{"key": "ecs-remediate:source-revision", "value": "web:2"}],  # claims to be its own copy
+    ],
+    ids=["exempt tags", "marker of the older", "marker of itself"],
+)
+def test_a_latest_tagged_on_create_to_look_exempt_or_fixed_is_fixed_on_sight(
+    sandbox: Sandbox, handler: ModuleType, tags: list[dict[str, str]]
+) -> None:
+    """The policed registers :1, then :2 with tags given at registration that claim an exemption or claim :2 is the
+    stack's copy: tags never exempt (the default configuration) and a privileged revision is nobody's copy, so the
+    older revision's event fixes :2 as :2's own event would."""
+    (_, first), *_ = burst(sandbox, 1)
+    params = {**privileged("nginx:2"), "tags": tags}
+    sandbox.as_principal().register(params)
+
+    result = invoke(handler, first)
+
+    assert result["outcome"] == "superseded" and result["reason"].endswith("fixed now by its copy :3")
+    assert list(copies_of(sandbox)) == ["web:2"]
+    assert outcomes(sandbox) == {"web:2": ["remediated"], "web:1": ["superseded"]}
+
+
 def test_a_latest_deregistered_before_the_older_event_is_handled_leaves_the_new_latest_to_be_fixed(
     sandbox: Sandbox, handler: ModuleType
 ) -> None:
@@ -124,10 +163,7 @@ def test_a_throttled_register_never_fails_the_older_event_and_the_latest_is_fixe
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (_, first), (_, second) = burst(sandbox, 2)
-    # two attempts a call, not the function's eight with their backoff: what is under test is what follows them
-    retries = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})
-    monkeypatch.setattr(aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(retries))
-    handler = load_handler(sandbox, monkeypatch)
+    handler = two_attempts_a_call(sandbox, monkeypatch)
     throttled = throttle_first(aws.client("ecs"), "RegisterTaskDefinition", 1000)  # every attempt, until released
 
     result = invoke(handler, first)
@@ -182,9 +218,7 @@ def test_the_idempotency_table_failing_during_the_fix_leaves_the_latest_to_its_o
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (_, first), (_, second) = burst(sandbox, 2)
-    retries = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})
-    monkeypatch.setattr(aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(retries))
-    handler = load_handler(sandbox, monkeypatch)
+    handler = two_attempts_a_call(sandbox, monkeypatch)
     failed: list[int] = []
 
     def unavailable(request: Any, **_: Any) -> AWSResponse | None:
