@@ -19,7 +19,7 @@ Designs, side by side:
   async: the design before it: EventBridge invokes the function asynchronously per event; Lambda retries a failed
     invocation twice (about 1 and 2 minutes later), drops events older than an hour and a timed-out invocation
     (60 s) counts as failed; failures go to the dead-letter queue. Lambda would run up to 1,000 at once; here
-    `--async-concurrency` processes (16), each with its own clients (its own adaptive token bucket), as Lambda's
+    `--async-concurrency` processes (16), each with its own clients (its own retry quota), as Lambda's
     execution environments have: fewer than AWS would run, so fewer throttles than AWS would give.
 
 Read back at the end from the emulator: every source revision's notice (from the queue subscribed to the topic), each

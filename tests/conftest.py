@@ -127,15 +127,13 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @pytest.fixture
 def short_sdk_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's retry decisions kept (its attempts, its adaptive rate limiter), its waits shortened: a throttled
+    """botocore's retry decisions kept (its attempts, its retry quota), its waits shortened: a throttled
     call is retried as in production without the test sitting out up to 20 s between attempts. Clients made after
     this fixture get it (load_handler makes the function's)."""
-    from botocore.retries.bucket import TokenBucket
     from botocore.retries.standard import ExponentialBackoff
 
     scales = {**ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale": 0.05}
     monkeypatch.setattr(ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG", scales)
-    monkeypatch.setattr(TokenBucket.__init__, "__defaults__", (50.0,))  # min_rate
 
 
 def load_handler(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from botocore.config import Config as BotoConfig
-from botocore.retries.bucket import TokenBucket
 from botocore.retries.standard import ExponentialBackoff
 from test_handler import throttle_first
 
@@ -39,9 +38,10 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     deferrals of about a second."""
     scales = {**ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale": 0.05}
     monkeypatch.setattr(ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG", scales)
-    monkeypatch.setattr(TokenBucket.__init__, "__defaults__", (50.0,))
     monkeypatch.setattr(
-        aws, "BOTO_CONFIG", aws.BOTO_CONFIG.merge(BotoConfig(retries={"mode": "adaptive", "max_attempts": 3}))
+        aws,
+        "BOTO_CONFIG",
+        aws.BOTO_CONFIG.merge(BotoConfig(retries={"mode": aws.BOTO_CONFIG.retries["mode"], "max_attempts": 3})),
     )
     monkeypatch.setattr(delivery, "DEFER_BASE_SECONDS", 2.0)
 

@@ -6,10 +6,9 @@ retries the event, or failed with a notice), then what a retry of the same event
 (Lambda's async retry), counting the copies read back from the emulator and the notices from the inbox. The
 invariant across the table: never two copies, and no copy lost once a retry completes.
 
-Bursts run with the function's own botocore Config (adaptive retries, 8 attempts). Persistent faults run with
+Bursts run with the function's own botocore Config (standard retries, 8 attempts). Persistent faults run with
 3 attempts (the Config is patched in those cases only). Only the sleeps are shortened, never the decisions:
-botocore's throttling backoff base goes from 1 s to 50 ms and the adaptive client's minimum send rate from 0.5
-to 50 per second, so that the table does not spend minutes asleep.
+botocore's throttling backoff base goes from 1 s to 50 ms, so that the table does not spend minutes asleep.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from botocore.config import Config as BotoConfig
-from botocore.retries.bucket import TokenBucket
 from botocore.retries.standard import ExponentialBackoff
 from strategies import Fault, record
 
@@ -135,9 +133,10 @@ def outcome(call: Any) -> str:
 def test_fault(case: Case, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     scales = {**ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale": 0.05}
     monkeypatch.setattr(ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG", scales)
-    monkeypatch.setattr(TokenBucket.__init__, "__defaults__", (50.0,))  # min_rate
     if case.times is None:
-        config = aws.BOTO_CONFIG.merge(BotoConfig(retries={"mode": "adaptive", "max_attempts": case.attempts}))
+        config = aws.BOTO_CONFIG.merge(
+            BotoConfig(retries={"mode": aws.BOTO_CONFIG.retries["mode"], "max_attempts": case.attempts})
+        )
         monkeypatch.setattr(aws, "BOTO_CONFIG", config)
     sandbox = Sandbox(endpoint_url=moto_endpoint).create()
     handler = load_handler(sandbox, monkeypatch)

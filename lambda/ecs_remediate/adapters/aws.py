@@ -24,10 +24,13 @@ from ..core.services import Service, holders, running
 from ..core.taskdef import TASK_DEFINITION_ARN_RE, RegisterModel, privileged_containers
 from .aws_errors import error_code, is_transient, safe_detail, safe_error, withhold_messages
 
-# Adaptive retries: exponential backoff with jitter plus a client-side token bucket that slows down
-# when ECS answers ThrottlingException, so a long sweep settles at the account's rate.
+# Standard retries: exponential backoff with jitter (up to 20 s) and the SDK's retry quota, 8 retries. Not adaptive:
+# its client-side rate limiter is per client, so each Lambda execution environment slows down on its own when the
+# account's bucket is shared by many (the AWS SDKs call adaptive mode advanced, for a client of one resource); in a
+# burst the environments idled while ECS's bucket refilled unused (bench/burst.py: 1.31x the register floor against
+# 1.08x). The event path is paced by the queue (functions/delivery.py), the sweep by its own buckets (sweep/rates.py).
 BOTO_CONFIG = BotoConfig(
-    retries={"mode": "adaptive", "max_attempts": 8},
+    retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra=f"ecs-remediate/{__version__}",
