@@ -144,8 +144,9 @@ def _worker_setup(env: dict[str, str], scale: float) -> Any:
     return handler
 
 
-def queue_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any) -> None:
-    """One concurrent invocation slot of the event source mapping: poll, invoke `queue_handler`, delete."""
+def queue_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any, deferrals: Any) -> None:
+    """One concurrent invocation slot of the event source mapping: poll, invoke `queue_handler`, delete; at the end
+    its deferrals go to `deferrals`."""
     handler = _worker_setup(env, scale)
     import boto3
 
@@ -155,6 +156,7 @@ def queue_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop:
     events = EventQueue(sqs, **queue)
     while not stop.is_set():
         events.poll(handler.queue_handler, Context(FUNCTION_TIMEOUT / scale), wait=1)
+    deferrals.put(handler.delivery().deferred)
 
 
 def async_worker(env: dict[str, str], scale: float, tasks: Any, results: Any) -> None:
@@ -191,6 +193,7 @@ class Run:
     throttles: dict[str, int] = field(default_factory=dict)
     invocations: int = 0
     deferrals: int = 0
+    copy_times: list[float] = field(default_factory=list)  # each copy's registeredAt, from the first registration
 
     @property
     def ratio(self) -> float:
@@ -240,6 +243,7 @@ def read_back(run: Run, sandbox: Any, sources: list[str], started_wall: float, s
                 registered = item["taskDefinition"].get("registeredAt")
                 if registered is not None:
                     last = max(last, registered.timestamp())
+                    run.copy_times.append(registered.timestamp() - started_wall)
                 assert not any(c.get("privileged") for c in item["taskDefinition"]["containerDefinitions"])
         latest = max(described, key=lambda d: d["taskDefinition"]["revision"])
         if not any(c.get("privileged") for c in latest["taskDefinition"]["containerDefinitions"]):
@@ -285,10 +289,11 @@ def run_design(design: str, args: argparse.Namespace, moto: str) -> Run:
         pipelines = Pipelines(sandbox, args.revisions, args.families, 60.0 / scale)
         if design == "queue":
             env.update(queue.env())
-            stop = context.Event()
+            stop, deferrals = context.Event(), context.Queue()
             spec = {"queue_url": queue.queue_url, "queue_arn": queue.queue_arn, "dlq_url": queue.dlq_url}
             workers = [
-                context.Process(target=queue_worker, args=(env, scale, spec, stop)) for _ in range(args.concurrency)
+                context.Process(target=queue_worker, args=(env, scale, spec, stop, deferrals))
+                for _ in range(args.concurrency)
             ]
             for worker in workers:
                 worker.start()
@@ -299,6 +304,7 @@ def run_design(design: str, args: argparse.Namespace, moto: str) -> Run:
             while queue.depth() and time.time() - started_wall < args.limit and any(w.is_alive() for w in workers):
                 time.sleep(0.5)
             stop.set()
+            run.deferrals = sum(deferrals.get(timeout=60) for _ in workers)
             for worker in workers:
                 worker.join(timeout=60)
         else:
@@ -455,7 +461,18 @@ def report(run: Run, args: argparse.Namespace) -> str:
         f"time ({run.seconds_to_last_copy:.1f} s here), floor {run.floor * args.scale:.0f} s for {run.copies} copies:"
         f" {run.ratio:.2f}x; families whose latest is fixed {run.families_fixed}/{args.families}; notices: "
         f"{outcomes}; silent {run.silent}, doubled {run.doubled}, dead-letter queue {run.dead_letters}; ECS calls "
-        f"(throttled): {calls}"
+        f"(throttled): {calls}; deferrals {run.deferrals}; {_copies_by(run, args.scale)}"
+    )
+
+
+def _copies_by(run: Run, scale: float) -> str:
+    """When a share of the copies existed (s of AWS time): a tail after the 99th shows records waiting out a delay."""
+    times = sorted(run.copy_times)
+    if not times:
+        return "no copies"
+    shares = ((0.5, "half"), (0.9, "90%"), (0.99, "99%"), (1.0, "all"))
+    return "copies made by: " + ", ".join(
+        f"{name} {times[max(0, round(share * len(times)) - 1)] * scale:.0f} s" for share, name in shares
     )
 
 

@@ -20,6 +20,7 @@ other member's copy exists (what is left of the backlog is counted, not waited f
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import statistics
@@ -47,8 +48,9 @@ def privileged(family: str) -> dict[str, Any]:
     }
 
 
-def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any) -> None:
-    """One concurrent invocation slot of the hub's mapping."""
+def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any, trace: Any, noisy: str) -> None:
+    """One concurrent invocation slot of the hub's mapping. For each other member's record it hands over, `trace` gets
+    (account, when SQS took the message, when it was first received, when its invocation began, the batch's size)."""
     handler = _worker_setup(env, scale)
     import boto3
 
@@ -56,10 +58,21 @@ def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: A
 
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=env["AWS_ENDPOINT_URL"])
     events = EventQueue(sqs, **queue)
+
+    def traced(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        began = time.time()
+        for record in event["Records"]:
+            account = json.loads(record["body"]).get("account")
+            if account != noisy:
+                attributes = record["attributes"]
+                sent, received = (
+                    int(attributes[name]) / 1000 for name in ("SentTimestamp", "ApproximateFirstReceiveTimestamp")
+                )
+                trace.put((account, sent, received, began, len(event["Records"])))
+        return dict(handler.queue_handler(event, context))
+
     while not stop.is_set():
-        events.poll(
-            handler.queue_handler, Context(60.0 / scale), batch_size=HUB_BATCH_SIZE, wait=1, window=HUB_WINDOW / scale
-        )
+        events.poll(traced, Context(60.0 / scale), batch_size=HUB_BATCH_SIZE, wait=1, window=HUB_WINDOW / scale)
 
 
 def feed_burst(moto: str, members: dict[str, str], queue_url: str, noisy: str, quiet: list[str], burst: int) -> None:
@@ -102,6 +115,32 @@ def copy_latency(org: Any, account: str, family: str) -> float | None:
     return None
 
 
+def _drain(trace: Any) -> dict[str, tuple[float, float, float, int]]:
+    """The workers' trace: each other member's first delivery during the burst (the idle phase's come first)."""
+    import queue as queues
+
+    seen: dict[str, tuple[float, float, float, int]] = {}
+    while True:
+        try:
+            account, sent, received, began, size = trace.get(timeout=1)
+        except queues.Empty:
+            return seen
+        seen[account] = (sent, received, began, size)  # later entries (the burst's) replace the idle phase's
+
+
+def print_breakdown(busy: dict[str, float], seen: dict[str, tuple[float, float, float, int]], scale: float) -> None:
+    """Where each other member's latency went: in the queue until a poller took it, from then until its batch's
+    invocation began (the batching window, and waiting for a free invocation), and from then to its copy."""
+    print("member: latency = queued + gathered + handled (s), batch size")
+    for account, latency in sorted(busy.items(), key=lambda item: item[1]):
+        if account in seen:
+            sent, received, began, size = seen[account]
+            queued, gathered = max(0.0, received - sent), max(0.0, began - received)
+            handled = latency - queued - gathered
+            parts = " + ".join(f"{part * scale:.2f}" for part in (queued, gathered, handled))
+            print(f"  {account}: {latency * scale:.2f} = {parts}, {size}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hub_burst", description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=20)
@@ -137,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         context = multiprocessing.get_context("spawn")
         with ThrottleProxy(moto, limits(scale), shared=SHARED, account_of=get_account_id_from) as proxy:
             env = worker_env({**sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE), **queue.env()}, moto, proxy.url)
-            stop = context.Event()
+            stop, trace = context.Event(), context.Queue()
             spec = {"queue_url": queue.queue_url, "queue_arn": queue.queue_arn, "dlq_url": queue.dlq_url}
             workers = [
-                context.Process(target=hub_worker, args=(env, scale, spec, stop)) for _ in range(args.concurrency)
+                context.Process(target=hub_worker, args=(env, scale, spec, stop, trace, noisy))
+                for _ in range(args.concurrency)
             ]
             for worker in workers:
                 worker.start()
@@ -173,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             feeder.join()
             busy = wait_for(quiet, "busy")
             backlog = queue.depth()
+            seen = _drain(trace)
             stop.set()
             for worker in workers:
                 worker.join(timeout=60)
@@ -181,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         emulator.__exit__(None, None, None)
     if busy:
         print("the others' latencies during the burst, s:", " ".join(f"{v * scale:.2f}" for v in sorted(busy.values())))
+        print_breakdown(busy, seen, scale)
     baseline = statistics.median(idle.values()) if idle else 0.0
     ratios = {a: busy[a] / baseline for a in busy} if baseline else {}
     worst = max(ratios.values()) if ratios else float("inf")

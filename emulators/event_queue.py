@@ -15,8 +15,10 @@ Where it may differ from AWS:
 - the real mapping long-polls continuously and scales its pollers and concurrent invocations with the backlog (up
   to MaximumConcurrency); here one batch is taken when the caller asks (`poll`, `drain`) and invocations run one at
   a time, so ordering and concurrency under load are not Lambda's;
-- gathering within the window is as fast as moto answers (moto's ReceiveMessage scans the whole queue), and at most
-  five ReceiveMessage calls of 10 run at once;
+- gathering within the window is as fast as moto answers (moto's ReceiveMessage scans the whole queue), at most five
+  ReceiveMessage calls of 10 at once; once a round finds nothing, one call each IDLE_POLL_SECONDS (Lambda long-polls,
+  which moto's whole-second WaitTimeSeconds cannot do within a window of a second), so a message that arrives then
+  waits up to that long to join the batch;
 - the invocation is a call in this process: no 6 MB payload limit, no timeout, no throttled or retried invocation;
   an exception leaves the whole batch in flight, as Lambda does; a message attribute's binary value is dropped
   (`stringValue` only);
@@ -37,6 +39,10 @@ from typing import Any
 MAX_RECEIVES = 5
 BATCH_SIZE = 10
 POLLERS = 5  # ReceiveMessage calls at once while a batch is gathered
+# Within the window, once a round of ReceiveMessage finds nothing: how long until the next (one call). Not 0.05 s with
+# five calls: moto's ReceiveMessage walks every message of the queue, and four invocation slots asking 100 times a
+# second took about a core of a two-core machine from every other call to the emulator (bench/hub_burst.py).
+IDLE_POLL_SECONDS = 0.2
 
 Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -87,12 +93,16 @@ class EventQueue:
         ends = time.monotonic() + window
         if window > 0 and len(messages) < batch_size:
             with ThreadPoolExecutor(POLLERS) as pollers:
+                pollers_now = POLLERS
                 while len(messages) < batch_size and time.monotonic() < ends:
                     wanted = batch_size - len(messages)
-                    counts = [min(10, wanted - 10 * n) for n in range(POLLERS) if wanted - 10 * n > 0]
+                    counts = [min(10, wanted - 10 * n) for n in range(pollers_now) if wanted - 10 * n > 0]
                     more = [m for got in pollers.map(lambda c: self._receive(c, 0), counts) for m in got]
+                    # Lambda's pollers long-poll; SQS's WaitTimeSeconds is whole seconds, longer than what is left of
+                    # the window, so an empty round is followed by one ReceiveMessage each IDLE_POLL_SECONDS instead.
+                    pollers_now = POLLERS if more else 1
                     if not more:
-                        time.sleep(0.05)
+                        time.sleep(max(0.0, min(IDLE_POLL_SECONDS, ends - time.monotonic())))
                     messages += more
         event = {"Records": [self._record(m) for m in messages]}
         self.invocations += 1

@@ -29,7 +29,10 @@ where its SQS is slower than a queue can be (the burst benchmarks' queues hold t
 - moto's SQS ReceiveMessage checks each message it hands out against the queue's retention period by computing every
   attribute of the queue, several of them a pass over all its messages: a receive on a queue of n messages costs
   about n x n checks (2,000 messages: seconds of CPU a call, which made the hub's burst benchmark measure moto). The
-  retention period is read from the queue directly here, with the same answer; nothing else of moto's SQS changes.
+  retention period is read from the queue directly here, with the same answer. Two more passes of moto's are made
+  cheaper, with the same answers: the queue's visible messages (asked by every ReceiveMessage and every long poll's
+  wake-up) read the clock once, not twice a message; DeleteMessage walks the messages once, not twice, and compares
+  receipt handles without building a list per message. Nothing else of moto's SQS changes.
 
 `apply()` patches moto in this process (in-process `mock_aws` and ThreadedMotoServer alike); it is idempotent.
 
@@ -143,6 +146,36 @@ def _retention_read_once() -> None:
         return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
     SQSBackend.is_message_valid_based_on_retention_period = retained
+    _queue_walks_once()
+
+
+def _queue_walks_once() -> None:
+    """moto's Queue.messages and Queue.delete_message, each one pass over the messages (see the module docstring)."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+    from moto.sqs.models import Queue
+
+    def messages(self: Any) -> list[Any]:
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # deleted already: moto (and SQS) accept it again
+        kept, found = [], False
+        for message in self._messages:
+            if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles:
+                found = True
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)
+                continue
+            kept.append(message)
+        if not found:
+            raise ReceiptHandleIsInvalid()
+        self._messages = kept
+
+    Queue.messages = property(messages)  # type: ignore[method-assign,assignment]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
 def _deploying(update_service: Any) -> Any:

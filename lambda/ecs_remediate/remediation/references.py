@@ -147,7 +147,7 @@ class References:
 
     @classmethod
     def for_region(cls, region: str | None = None) -> References:
-        """With the adapters' shared clients (BOTO_CONFIG: adaptive retries of throttling and 5xx)."""
+        """With the adapters' shared clients (BOTO_CONFIG: standard retries of throttling and 5xx)."""
         return cls(aws.client("events", region), aws.client("scheduler", region))
 
     def find(self, task_definition_arn: str) -> list[Reference]:

@@ -12,7 +12,7 @@ What Security Hub does with an import (AWS's documentation, checked here):
 - Findings of revisions a complete sweep no longer sees (deleted, deregistered, or no longer a family's latest
   in latest scope) are archived (RecordState ARCHIVED), as Prowler does with findings its run did not produce.
 
-Throttling and refused findings are transient: botocore's adaptive retries handle the former per call, and
+Throttling and refused findings are transient: botocore's standard retries handle the former per call, and
 refused findings are sent again with backoff; whatever is still refused after the last attempt raises
 SecurityHubImportFailed (never a silent partial import).
 
@@ -255,7 +255,7 @@ class SecurityHubExporter:
                     self._backoff(attempt)
 
     def _call(self, operation: str, summary: ImportSummary, **request: Any) -> dict[str, Any]:
-        """One API call at the documented rate; botocore retries throttling and 5xx (adaptive mode)."""
+        """One API call at the documented rate; botocore retries throttling and 5xx (standard mode)."""
         self._pacer.wait(operation)
         summary.calls[operation] = summary.calls.get(operation, 0) + 1
         response: dict[str, Any] = getattr(self.client, xform_name(operation))(**request)

@@ -10,8 +10,8 @@ Shared by `ecs-remediate scan` and the scheduled function. Three rules:
   page (ECS pages at 100 items).
 - At the API's rate, not over it. ECS throttles per account and Region with a token bucket per action.
   A client-side token bucket per operation (same shape: burst, then a sustained rate) gates every HTTP
-  attempt, a bounded thread pool keeps enough calls in flight to use it, and botocore's adaptive retries
-  back off further if someone else in the account is spending the same bucket.
+  attempt, a bounded thread pool keeps enough calls in flight to use it, and the bucket's rate drops if
+  someone else in the account is spending the same bucket (sweep/rates.py; botocore's standard retries below it).
 
 Judging uses `policy.assess` (the function's verdict); fixing goes through `Remediator.process`, so
 exemptions, idempotency (shared with the function through IDEMPOTENCY_TABLE), the marker tag, the
