@@ -50,7 +50,8 @@ def privileged(family: str) -> dict[str, Any]:
 
 def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: Any, trace: Any, noisy: str) -> None:
     """One concurrent invocation slot of the hub's mapping. For each other member's record it hands over, `trace` gets
-    (account, when SQS took the message, when it was first received, when its invocation began, the batch's size)."""
+    (account, when SQS took the message, when it was first received, when its invocation began, the batch's size, why
+    it was deferred or ""); for each invocation ("invocation <pid>", began, ended, began, size, "")."""
     handler = _worker_setup(env, scale)
     import boto3
 
@@ -60,16 +61,20 @@ def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: A
     events = EventQueue(sqs, **queue)
 
     def traced(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        began = time.time()
-        for record in event["Records"]:
-            account = json.loads(record["body"]).get("account")
-            if account != noisy:
+        began, size = time.time(), len(event["Records"])
+        others = [r for r in event["Records"] if json.loads(r["body"]).get("account") != noisy]
+        try:
+            return dict(handler.queue_handler(event, context))
+        finally:
+            why = handler.delivery().deferred_why
+            for record in others:
                 attributes = record["attributes"]
                 sent, received = (
                     int(attributes[name]) / 1000 for name in ("SentTimestamp", "ApproximateFirstReceiveTimestamp")
                 )
-                trace.put((account, sent, received, began, len(event["Records"])))
-        return dict(handler.queue_handler(event, context))
+                account = json.loads(record["body"]).get("account")
+                trace.put((account, sent, received, began, size, why.get(record["messageId"], "")))
+            trace.put((f"invocation {os.getpid()}", began, time.time(), began, size, ""))
 
     while not stop.is_set():
         events.poll(traced, Context(60.0 / scale), batch_size=HUB_BATCH_SIZE, wait=1, window=HUB_WINDOW / scale)
@@ -115,30 +120,54 @@ def copy_latency(org: Any, account: str, family: str) -> float | None:
     return None
 
 
-def _drain(trace: Any) -> dict[str, tuple[float, float, float, int]]:
-    """The workers' trace: each other member's first delivery during the burst (the idle phase's come first)."""
+Invocation = tuple[str, float, float, int]  # (worker, began, ended, batch size)
+Delivered = tuple[float, float, float, int, str]  # (sent, first received, invocation began, batch size, deferred why)
+
+
+def _drain(trace: Any) -> tuple[dict[str, list[Delivered]], list[Invocation]]:
+    """The workers' trace: each other member's deliveries in order (the idle phase's first), and every invocation."""
     import queue as queues
 
-    seen: dict[str, tuple[float, float, float, int]] = {}
+    seen: dict[str, list[Delivered]] = {}
+    invocations: list[Invocation] = []
     while True:
         try:
-            account, sent, received, began, size = trace.get(timeout=1)
+            who, first, second, began, size, why = trace.get(timeout=1)
         except queues.Empty:
-            return seen
-        seen[account] = (sent, received, began, size)  # later entries (the burst's) replace the idle phase's
+            return seen, invocations
+        if who.startswith("invocation "):
+            invocations.append((who.split()[1], first, second, size))
+        else:
+            seen.setdefault(who, []).append((first, second, began, size, why))
 
 
-def print_breakdown(busy: dict[str, float], seen: dict[str, tuple[float, float, float, int]], scale: float) -> None:
+def print_breakdown(
+    busy: dict[str, float], seen: dict[str, list[Delivered]], invocations: list[Invocation], scale: float
+) -> None:
     """Where each other member's latency went: in the queue until a poller took it, from then until its batch's
-    invocation began (the batching window, and waiting for a free invocation), and from then to its copy."""
-    print("member: latency = queued + gathered + handled (s), batch size")
+    invocation began (the batching window, and waiting for a free invocation), and from then to its copy; with the
+    burst's deliveries before the last, and why each was deferred. For one that waited in the queue over a second,
+    what each invocation slot was doing meanwhile."""
+    print("member: latency = queued + gathered + handled (s) of its last delivery, batch size [earlier: deferred why]")
     for account, latency in sorted(busy.items(), key=lambda item: item[1]):
-        if account in seen:
-            sent, received, began, size = seen[account]
-            queued, gathered = max(0.0, received - sent), max(0.0, began - received)
-            handled = latency - queued - gathered
-            parts = " + ".join(f"{part * scale:.2f}" for part in (queued, gathered, handled))
-            print(f"  {account}: {latency * scale:.2f} = {parts}, {size}")
+        deliveries = seen.get(account, [])[1:]  # the idle phase's first
+        if not deliveries:
+            continue
+        sent, received, began, size, _ = deliveries[-1]
+        queued, gathered = max(0.0, received - sent), max(0.0, began - received)
+        handled = latency - queued - gathered
+        parts = " + ".join(f"{part * scale:.2f}" for part in (queued, gathered, handled))
+        earlier = [why or "not deferred" for *_, why in deliveries[:-1]]
+        print(
+            f"  {account}: {latency * scale:.2f} = {parts}, {size}"
+            + (f" [earlier: {', '.join(earlier)}]" if earlier else "")
+        )
+        if queued > 1.0:
+            busy_then = [i for i in invocations if i[1] < received and i[2] > sent]
+            print(
+                "    invocations meanwhile (slot: from, to, records; s from its sending): "
+                + "; ".join(f"{w}: {(b - sent) * scale:.1f}, {(e - sent) * scale:.1f}, {n}" for w, b, e, n in busy_then)
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,11 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     import boto3
-    from moto.iam.models import get_account_id_from
 
     from demo.org_sandbox import Organization
     from demo.sandbox import Sandbox
     from emulators.event_queue import EventQueue
+    from emulators.server import account_of
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     emulator = emulator_process()
@@ -174,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         noisy, *quiet = org.accounts
         queue = EventQueue(boto3.client("sqs", region_name=REGION, endpoint_url=moto)).create()
         context = multiprocessing.get_context("spawn")
-        with ThrottleProxy(moto, limits(scale), shared=SHARED, account_of=get_account_id_from) as proxy:
+        with ThrottleProxy(moto, limits(scale), shared=SHARED, account_of=account_of(moto)) as proxy:
             env = worker_env({**sandbox.env(MEMBER_ROLE_NAME=MEMBER_ROLE), **queue.env()}, moto, proxy.url)
             stop, trace = context.Event(), context.Queue()
             spec = {"queue_url": queue.queue_url, "queue_arn": queue.queue_arn, "dlq_url": queue.dlq_url}
@@ -213,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             feeder.join()
             busy = wait_for(quiet, "busy")
             backlog = queue.depth()
-            seen = _drain(trace)
+            seen, invocations = _drain(trace)
             stop.set()
             for worker in workers:
                 worker.join(timeout=60)
@@ -222,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         emulator.__exit__(None, None, None)
     if busy:
         print("the others' latencies during the burst, s:", " ".join(f"{v * scale:.2f}" for v in sorted(busy.values())))
-        print_breakdown(busy, seen, scale)
+        print_breakdown(busy, seen, invocations, scale)
     baseline = statistics.median(idle.values()) if idle else 0.0
     ratios = {a: busy[a] / baseline for a in busy} if baseline else {}
     worst = max(ratios.values()) if ratios else float("inf")

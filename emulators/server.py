@@ -9,6 +9,10 @@ resets both. Test hooks, over HTTP so that a server in another thread or process
     POST /moto-api/ecs-daemons/finish-deployment {"daemonArn": ..., "outcome": "SUCCESSFUL"}
     POST /moto-api/ecs-daemons/finish-delete     {"daemonArn": ...}
 
+    GET  /moto-api/account-of?accessKeyId=...    {"account": ...}: the account moto answers that key's requests for
+         (an IAM user's, or the role's account for credentials from moto's AssumeRole); `account_of(endpoint)`
+         asks it, for a throttling proxy in another process (ECS's buckets are per account)
+
 AWS Config's advanced query (X-Amz-Target StarlingDoveService.Select*ResourceConfig) is answered by `ConfigQueries`
 from the same moto state (emulators/config_queries.py); its hooks are under /moto-api/config-queries/.
 `local_emulator()` starts one on a loopback port with moto_fidelity.py applied: what the demo and `make emulator` run.
@@ -26,13 +30,17 @@ Where it may differ from AWS:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from moto.iam.models import get_account_id_from
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -44,6 +52,7 @@ from emulators.daemon_api import ApiError, Caller, target_prefix
 from emulators.daemon_emulator import DaemonEmulator
 
 HOOK_PREFIX = "/moto-api/ecs-daemons/"
+ACCOUNT_OF_PATH = "/moto-api/account-of"
 _MAX_BODY = 1 << 20  # 1 MiB: far above any daemon request (a task definition is at most 64 KiB)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -69,6 +78,9 @@ class DaemonMiddleware:
             return self.app(environ, start_response)
         if path.startswith(HOOK_PREFIX):
             return self._hook(path[len(HOOK_PREFIX) :], _body(environ), start_response)
+        if method == "GET" and path == ACCOUNT_OF_PATH:
+            key = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("accessKeyId") or [""])[0]
+            return _json(start_response, "200 OK", {"account": get_account_id_from(key)})
         prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if self.queries is not None and (
             path.startswith(config_queries.HOOK_PREFIX)
@@ -203,6 +215,19 @@ class EmulatorServer(ThreadedMotoServer):
         super().stop()
         if self._server is not None:
             self._server.server_close()
+
+
+def account_of(endpoint: str) -> Callable[[str], str]:
+    """Access key -> the account moto answers for, asked of the emulator at `endpoint` (moto's state is in its
+    process) once per key: a key never changes account."""
+
+    @functools.lru_cache(maxsize=4096)
+    def ask(key: str) -> str:
+        query = urllib.parse.urlencode({"accessKeyId": key})
+        with urllib.request.urlopen(f"{endpoint}{ACCOUNT_OF_PATH}?{query}", timeout=10) as answer:
+            return str(json.load(answer)["account"])
+
+    return ask
 
 
 @contextlib.contextmanager

@@ -59,3 +59,19 @@ def test_a_receipt_handle_the_queue_never_gave_is_refused(queue: Any) -> None:
         sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
     assert refused.value.response["Error"]["Code"] == "ReceiptHandleIsInvalid"
     assert [m["Body"] for m in receive(sqs, url)] == ["a"]
+
+
+def test_a_fifo_queue_still_deduplicates_by_content_and_the_counts_stay_exact(queue: Any) -> None:
+    sqs, url = queue
+    fifo = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})[
+        "QueueUrl"
+    ]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "later", "DelaySeconds": 600} for n in range(3)]
+    )
+    assert [m["Body"] for m in receive(sqs, fifo)] == ["same"]  # the second was a duplicate
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesDelayed"]) == ("1", "3")

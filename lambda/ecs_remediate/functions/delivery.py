@@ -45,7 +45,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
-from ..adapters.aws import is_transient
+from ..adapters.aws import error_code, is_transient
 
 # Deferral backoff: the first after about DEFER_BASE_SECONDS, doubling, at most SQS's largest DelaySeconds.
 DEFER_BASE_SECONDS = 15.0
@@ -108,6 +108,7 @@ class Delivery:
         self._pending: list[tuple[str, dict[str, Any]]] = []  # this batch's deferrals: (messageId, entry)
         self.deferred = 0  # this process's deferrals (the bench reads it)
         self.last_batch: dict[str, Any] = {}  # messageId -> what handling it returned, for the latest batch (the demo)
+        self.deferred_why: dict[str, str] = {}  # messageId -> why it was deferred (an error code, "paced", "deadline")
 
     def handle_batch(
         self, event: Mapping[str, Any], context: Any, handle: HandleOne, notify: NotifyUndeliverable
@@ -119,7 +120,7 @@ class Delivery:
             process_partial_response,
         )
 
-        self.last_batch, self._pending = {}, []
+        self.last_batch, self.deferred_why, self._pending = {}, {}, []
         deadline = _deadline(context, self.now)
 
         def record_handler(record: Any) -> None:
@@ -206,19 +207,22 @@ class Delivery:
             now = self.now()
             self._spread_until[group] = max(now, self._spread_until.get(group, now)) + 1 / ACCOUNT_RATE
             if self.defer(record, body, delay=self._spread_until[group] - now):
-                return None
+                return self._deferred(record, "paced")
         if deadline is not None and self.now() > deadline and self.defer(record, body, delay=0):
-            return None
+            return self._deferred(record, "deadline")
         try:
             return handle(body)
         except Exception as error:
             if is_deferrable(error) and self.defer(record, body):
                 if group is not None and _throttled(error):
                     self.saturated[group] = self.now() + SATURATED_SECONDS
-                return None
+                return self._deferred(record, error_code(error))
             if last and not _notified(error):
                 notify(body, _why(error, self.max_receives))
             raise
+
+    def _deferred(self, record: Mapping[str, Any], why: str) -> None:
+        self.deferred_why[str(record.get("messageId") or "")] = why
 
     def _take(self, group: str) -> bool:
         """One try of `group`'s records from its bucket (ACCOUNT_BURST, refilled at ACCOUNT_RATE); False when empty."""
@@ -271,8 +275,6 @@ def _deadline(context: Any, now: Callable[[], float]) -> float | None:
 
 
 def _throttled(error: BaseException) -> bool:
-    from ..adapters.aws import error_code  # noqa: PLC0415
-
     return "Throttl" in error_code(error) or "LimitExceeded" in error_code(error)
 
 
@@ -295,6 +297,4 @@ def _notified(error: BaseException) -> bool:
 
 def _why(error: BaseException, receives: int) -> str:
     """What the notice says (the error's type or code only: AWS error texts can echo request content)."""
-    from ..adapters.aws import error_code  # noqa: PLC0415
-
     return f"not processed after {receives} deliveries ({error_code(error)}){_WHERE}"
