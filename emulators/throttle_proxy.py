@@ -5,6 +5,8 @@
   query (SelectResourceConfig, SelectAggregateResourceConfig) gets a bucket too; the emulator behind pages it.
   By default one set of buckets for everything (one account, one Region); with `account_of` (access key ->
   account) one set per (account, Region) of the signed request, as ECS keeps them for an organization's accounts.
+  moto's `get_account_id_from` answers only in the process moto runs in; for moto in another process,
+  `emulators.server.account_of(endpoint)` asks the emulator.
 - Pages ListTaskDefinitions / ListTaskDefinitionFamilies at 100 items (or maxResults when smaller) with
   a nextToken, which moto 5.2.5 does not do. The first page snapshots moto's full answer; later pages
   slice that snapshot, so a paging client sees one consistent listing.

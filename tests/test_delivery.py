@@ -93,6 +93,7 @@ def test_a_throttled_register_is_deferred_and_retried_until_it_is_fixed(
     calls = throttle_first(aws.client("ecs"), "RegisterTaskDefinition", ATTEMPTS)
     assert queue.poll(handler.queue_handler, LambdaContext()) == 1
     assert len(calls) == ATTEMPTS
+    assert list(handler.delivery().deferred_why.values()) == ["ThrottlingException"]
     assert len(sandbox.active_revisions("web")) == 1
     attributes = queue.sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # the deferral, not a redelivery

@@ -79,6 +79,7 @@ def test_one_members_burst_does_not_hold_back_another_members_registration(
     attributes = queue.sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == str(12 - delivery.ACCOUNT_BURST)
     assert hub.delivery().deferred == 12 - delivery.ACCOUNT_BURST
+    assert sorted(hub.delivery().deferred_why.values()) == ["paced"] * (12 - delivery.ACCOUNT_BURST)
 
     # Deferred events come back grouped by their member account, spread a second apart; all are fixed in the end.
     deadline = time.monotonic() + 60
