@@ -27,8 +27,9 @@ from .aws_errors import error_code, is_transient, safe_detail, safe_error, withh
 # Standard retries: exponential backoff with jitter (up to 20 s) and the SDK's retry quota, 8 retries. Not adaptive:
 # its client-side rate limiter is per client, so each Lambda execution environment slows down on its own when the
 # account's bucket is shared by many (the AWS SDKs call adaptive mode advanced, for a client of one resource); in a
-# burst the environments idled while ECS's bucket refilled unused (bench/burst.py: 1.31x the register floor against
-# 1.08x). The event path is paced by the queue (functions/delivery.py), the sweep by its own buckets (sweep/rates.py).
+# burst the environments idled while ECS's bucket refilled unused (bench/burst.py: 1.19x and 1.31x the register
+# floor, 1.08x to 1.18x with standard retries). The event path is paced by the queue (functions/delivery.py), the
+# sweep by its own buckets (sweep/rates.py).
 BOTO_CONFIG = BotoConfig(
     retries={"mode": "standard", "max_attempts": 8},
     connect_timeout=5,
