@@ -5,7 +5,7 @@
 An organization in moto (demo/org_sandbox.py: 20 member accounts reached through moto's STS), the hub's function in
 hub mode (MEMBER_ROLE_NAME) fed by the hub's event queue as the hub stack sets its mapping (batches of up to 1,000
 gathered for a second, MaximumConcurrency 4; emulators/event_queue.py), and ECS behind emulators/throttle_proxy.py
-with ECS's buckets per member account (bench/burst.py's rates, `--scale` times faster).
+with ECS's buckets per member account (bench/function_env.py's rates, `--scale` times faster).
 
   idle: each member but the first registers one privileged revision, one after another with the hub otherwise idle;
   burst: the first member registers `--burst` privileged revisions at once while each other member registers one,
@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.burst import REGION, SHARED, Context, _worker_setup, emulator_process, limits, worker_env
+from bench.function_env import REGION, SHARED, Context, emulator_process, limits, worker_env, worker_setup
 from emulators.throttle_proxy import ThrottleProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def hub_worker(env: dict[str, str], scale: float, queue: dict[str, Any], stop: A
     """One concurrent invocation slot of the hub's mapping. For each other member's record it hands over, `trace` gets
     (account, when SQS took the message, when it was first received, when its invocation began, the batch's size, why
     it was deferred or ""); for each invocation ("invocation <pid>", began, ended, began, size, "")."""
-    handler = _worker_setup(env, scale)
+    handler = worker_setup(env, scale)
     import boto3
 
     from emulators.event_queue import EventQueue
