@@ -125,6 +125,21 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     aws.reset_clients()
 
 
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> Iterator[None]:
+    """Each test leaves SIGINT, SIGTERM and SIGHUP as it found them: code run in-process (the demo's and the CLI's
+    interrupt handling) ignores later signals once one arrived, and a process a later test starts would inherit an
+    ignored signal."""
+    import signal
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = {signum: signal.getsignal(signum) for signum in signals}
+    yield
+    for signum, handler in saved.items():
+        if handler is not None and signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
+
+
 @pytest.fixture
 def short_sdk_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's retry decisions kept (its attempts, its retry quota), its waits shortened: a throttled

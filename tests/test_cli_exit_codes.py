@@ -280,10 +280,17 @@ def test_ctrl_c_during_a_read_only_scan_writes_what_was_judged_and_exits_130(
 
 
 def test_ctrl_c_before_the_sweep_starts_is_one_line_and_130(tmp_path: Path) -> None:
-    # `fix -` waits on standard input: interrupted there, it says so in one line.
-    process = subprocess.Popen(
-        [str(SCRIPT), "fix", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    # `fix -` waits on standard input: interrupted there, it says so in one line. It relies on Python's own SIGINT
+    # handler, which a process only gets when it starts with SIGINT not ignored: a shell without job control starts
+    # background jobs (a CI run started with `&`) with SIGINT ignored, and every process below inherits that. The
+    # CLI under test starts as from a terminal: the handler here is Python's, so the CLI's disposition is the default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [str(SCRIPT), "fix", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _wait_until_reading_stdin(process)  # past the imports, into the read, however slow the machine
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
