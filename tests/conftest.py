@@ -6,6 +6,7 @@ import copy
 import functools
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,8 +131,6 @@ def _signal_handlers_restored() -> Iterator[None]:
     """Each test leaves SIGINT, SIGTERM and SIGHUP as it found them: code run in-process (the demo's and the CLI's
     interrupt handling) ignores later signals once one arrived, and a process a later test starts would inherit an
     ignored signal."""
-    import signal
-
     signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     saved = {signum: signal.getsignal(signum) for signum in signals}
     yield

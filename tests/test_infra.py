@@ -315,7 +315,6 @@ def test_queue_concurrency_is_a_context_key(tmp_path: Path) -> None:
     resources = _synth({**REMEDIATOR_ONLY, "queueConcurrency": "7"}, tmp_path)[2]["Resources"]
     _, mapping = only(resources, "AWS::Lambda::EventSourceMapping")
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 7}
-    assert StackSettings.from_mapping({}).queue_concurrency is None  # unset: 2, the hub's 4 (tests/test_infra_org.py)
     for bad in ("1", "1001", "two", "-3"):
         with pytest.raises(ContextError, match="queueConcurrency"):
             StackSettings.from_mapping({"queueConcurrency": bad})
